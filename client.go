@@ -1,0 +1,242 @@
+package introspect
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Client asks an authorization server about tokens (RFC 7662). It is safe for
+// concurrent use and immutable after [NewClient].
+type Client struct {
+	cfg  *config
+	http *http.Client
+}
+
+// NewClient returns a client configured by opts: [WithEndpoint] and client
+// credentials, or [WithClientStore] (then use [Client.IntrospectAs]), plus any
+// of the transport and validation options. Middleware-only options are an
+// error here.
+func NewClient(opts ...Option) (*Client, error) {
+	cfg := newConfig(opts)
+	for _, name := range cfg.mwOnly {
+		cfg.fail("%s applies to the middleware, not to a Client", name)
+	}
+	return newClient(cfg)
+}
+
+func newClient(cfg *config) (*Client, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	var hc http.Client
+	if cfg.httpClient != nil {
+		hc = *cfg.httpClient
+	} else {
+		hc.Transport = defaultTransport()
+	}
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &Client{cfg: cfg, http: &hc}, nil
+}
+
+// defaultTransport is shared by every client that was given no HTTP client,
+// so connections to one authorization server are pooled and reused.
+var defaultTransport = sync.OnceValue(func() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 1024
+	t.MaxIdleConnsPerHost = 256
+	t.IdleConnTimeout = 90 * time.Second
+	t.TLSHandshakeTimeout = 5 * time.Second
+	return t
+})
+
+// Introspect asks the configured authorization server about token and checks
+// the answer. It returns a nil error only for an active token that passes the
+// local checks (exp, nbf and iat with leeway; issuer, audience and client
+// allow-list when configured). Otherwise the error matches [ErrInactiveToken]
+// (the *Introspection is then returned too, when there was an answer) or
+// [ErrUnavailable].
+func (c *Client) Introspect(ctx context.Context, token string) (*Introspection, error) {
+	if c.cfg.store != nil {
+		return nil, fmt.Errorf("%w: client uses a ClientStore: call IntrospectAs", ErrClientConfig)
+	}
+	return c.IntrospectAs(ctx, c.staticContext(), token)
+}
+
+// IntrospectAs is [Client.Introspect] with the endpoint and credentials of cc.
+func (c *Client) IntrospectAs(ctx context.Context, cc ClientContext, token string) (*Introspection, error) {
+	ti, err := c.fetch(ctx, cc, token)
+	if err != nil {
+		return ti, err
+	}
+	return ti, c.validate(ti, c.cfg.now())
+}
+
+func (c *Client) staticContext() ClientContext {
+	return ClientContext{Endpoint: c.cfg.endpoint, Credentials: c.cfg.creds}
+}
+
+// fetch asks the authorization server. It returns the verdict, active or not,
+// or an error if no verdict was possible. A 400 invalid_token answer is the
+// verdict "inactive" (some servers answer unknown tokens so).
+func (c *Client) fetch(ctx context.Context, cc ClientContext, token string) (*Introspection, error) {
+	if cc.Endpoint != c.cfg.endpoint || c.cfg.endpoint == "" {
+		if err := checkEndpoint(cc.Endpoint, c.cfg.insecureHTTP); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrClientConfig, err)
+		}
+	}
+	if err := checkCredentials(cc.Credentials); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrClientConfig, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.timeout)
+	defer cancel()
+
+	form := url.Values{"token": {token}}
+	if c.cfg.hint != "" {
+		form.Set("token_type_hint", c.cfg.hint)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cc.Endpoint, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: bad endpoint", ErrClientConfig)
+	}
+	if err := authenticate(ctx, cc.Credentials, req, form); err != nil {
+		return nil, err
+	}
+	body := form.Encode()
+	req.Body = io.NopCloser(strings.NewReader(body))
+	req.ContentLength = int64(len(body))
+	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(body)), nil }
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, stripURL(err))
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.maxBody+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: reading the answer: %w", ErrUnavailable, stripURL(err))
+	}
+	if int64(len(data)) > c.cfg.maxBody {
+		return nil, ErrResponseTooLarge
+	}
+	if resp.StatusCode != http.StatusOK {
+		rerr := responseError(resp, data)
+		if rerr.StatusCode == http.StatusBadRequest && rerr.ErrorCode == "invalid_token" {
+			return &Introspection{Active: false}, nil
+		}
+		return nil, rerr
+	}
+	if mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		return nil, fmt.Errorf("%w: content type is not application/json", ErrMalformedResponse)
+	}
+	return parseIntrospection(data)
+}
+
+// stripURL drops the *url.Error wrapper, whose text repeats the endpoint URL.
+func stripURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// responseError reads an RFC 6749 §5.2 error body, if there is one.
+func responseError(resp *http.Response, data []byte) *ResponseError {
+	e := &ResponseError{StatusCode: resp.StatusCode}
+	var body struct {
+		Error       any `json:"error"`
+		Description any `json:"error_description"`
+	}
+	if json.Unmarshal(data, &body) == nil {
+		if s, ok := body.Error.(string); ok {
+			e.ErrorCode = sanitize(s, 64)
+		}
+		if s, ok := body.Description.(string); ok {
+			e.Description = sanitize(s, 256)
+		}
+	}
+	if ra := resp.Header.Get("Retry-After"); ra != "" {
+		if n, err := strconv.Atoi(ra); err == nil && n >= 0 {
+			e.RetryAfter = min(time.Duration(n)*time.Second, time.Hour)
+		}
+	}
+	return e
+}
+
+// sanitize keeps the characters RFC 6749 allows in error and
+// error_description (%x20-21 / %x23-5B / %x5D-7E), at most max of them.
+func sanitize(s string, max int) string {
+	b := make([]byte, 0, min(len(s), max))
+	for i := 0; i < len(s) && len(b) < max; i++ {
+		if c := s[i]; c >= 0x20 && c <= 0x7e && c != '"' && c != '\\' {
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}
+
+// validate applies the local checks to an answer, cached or fresh.
+func (c *Client) validate(ti *Introspection, now time.Time) error {
+	if ti == nil || !ti.Active {
+		return ErrInactiveToken
+	}
+	lw := c.cfg.leeway
+	if !ti.Expiry.IsZero() && now.After(ti.Expiry.Add(lw)) {
+		return ErrTokenExpired
+	}
+	if !ti.NotBefore.IsZero() && now.Add(lw).Before(ti.NotBefore) {
+		return ErrTokenNotYetValid
+	}
+	if !ti.IssuedAt.IsZero() && now.Add(lw).Before(ti.IssuedAt) {
+		return ErrTokenIssuedInFuture
+	}
+	if c.cfg.issuer != "" && ti.Issuer != c.cfg.issuer {
+		return ErrIssuerMismatch
+	}
+	if len(c.cfg.audiences) > 0 && !slices.ContainsFunc(c.cfg.audiences, ti.HasAudience) {
+		return ErrAudienceMismatch
+	}
+	if len(c.cfg.clientIDs) > 0 && !slices.Contains(c.cfg.clientIDs, ti.ClientID) {
+		return ErrClientNotAllowed
+	}
+	return nil
+}
+
+// checkBinding enforces the token's proof-of-possession binding for a request.
+func checkBinding(r *http.Request, tok Token, ti *Introspection) error {
+	cnf := ti.Confirmation
+	if cnf == nil {
+		return nil
+	}
+	if cnf.JKT != "" && strings.EqualFold(tok.Scheme, "Bearer") {
+		return ErrTokenBinding // DPoP-bound token presented as Bearer (RFC 9449 §7.2)
+	}
+	if cnf.X5TS256 != "" {
+		if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+			return ErrTokenBinding
+		}
+		sum := sha256.Sum256(r.TLS.PeerCertificates[0].Raw)
+		var buf [43]byte
+		base64.RawURLEncoding.Encode(buf[:], sum[:])
+		if subtle.ConstantTimeCompare(buf[:], []byte(cnf.X5TS256)) != 1 {
+			return ErrTokenBinding
+		}
+	}
+	return nil
+}

@@ -1,0 +1,88 @@
+package introspect
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+)
+
+// Credentials authenticate the resource server to the authorization server's
+// introspection endpoint.
+//
+// The secret never leaves the value through fmt or log/slog: String, GoString
+// and LogValue print the client ID and the method only.
+type Credentials struct {
+	ClientID     string
+	ClientSecret string
+	// SecretFunc, when set, supplies the secret instead of ClientSecret. It is
+	// called only when the authorization server must be asked (on cache
+	// misses), with that call's context, so a rotated secret can be read from a
+	// file or a vault without restarting. It must be safe for concurrent use.
+	SecretFunc func(ctx context.Context) (string, error)
+	// AuthMethod is how the credentials are sent. Empty means ClientSecretBasic.
+	AuthMethod AuthMethod
+}
+
+// String describes the credentials without the secret.
+func (c Credentials) String() string {
+	m := c.AuthMethod
+	if m == "" {
+		m = ClientSecretBasic
+	}
+	return "client " + c.ClientID + " (" + string(m) + ", secret redacted)"
+}
+
+// GoString is String, so %#v does not reveal the secret.
+func (c Credentials) GoString() string { return c.String() }
+
+// LogValue implements [slog.LogValuer] without the secret.
+func (c Credentials) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("client_id", c.ClientID), slog.String("auth_method", string(c.AuthMethod)))
+}
+
+func (c Credentials) secret(ctx context.Context) (string, error) {
+	if c.SecretFunc != nil {
+		return c.SecretFunc(ctx)
+	}
+	return c.ClientSecret, nil
+}
+
+// ClientContext is the authorization server and the client to use for one
+// request: the introspection endpoint and the credentials to present there.
+// Cache entries are scoped by Endpoint and Credentials.ClientID, so two
+// tenants never share one.
+type ClientContext struct {
+	Endpoint    string // the introspection endpoint URL
+	Credentials Credentials
+}
+
+// ClientStore chooses the client context for each request, for example one
+// authorization server and client per tenant taken from the path or the host.
+// It is called on every request, cached or not, so it must be fast and must
+// not call the network on the hot path; it must be safe for concurrent use.
+//
+// An error from ClientContext denies the request. Its status follows
+// [StatusCode]: wrap [ErrInvalidRequest] for a 400 (an unknown tenant, say),
+// anything unclassified is a 503.
+type ClientStore interface {
+	ClientContext(r *http.Request) (ClientContext, error)
+}
+
+// ClientStoreFunc adapts a function to [ClientStore].
+type ClientStoreFunc func(r *http.Request) (ClientContext, error)
+
+// ClientContext calls f(r).
+func (f ClientStoreFunc) ClientContext(r *http.Request) (ClientContext, error) { return f(r) }
+
+// StaticClientStore is a [ClientStore] that always returns the same context.
+type StaticClientStore ClientContext
+
+var (
+	_ ClientStore = StaticClientStore{}
+	_ ClientStore = ClientStoreFunc(nil)
+)
+
+// ClientContext returns s.
+func (s StaticClientStore) ClientContext(*http.Request) (ClientContext, error) {
+	return ClientContext(s), nil
+}

@@ -1,0 +1,120 @@
+package introspect
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The verdicts. Every error returned by [Middleware.Authenticate] and
+// [Client.Introspect] matches exactly one of ErrMissingToken, ErrInvalidRequest,
+// ErrInactiveToken, ErrInsufficientScope or ErrUnavailable with [errors.Is];
+// [StatusCode] maps them to the HTTP status of DESIGN §4.
+var (
+	// ErrMissingToken: the request carries no bearer token (401, no error code).
+	ErrMissingToken = errors.New("introspect: no bearer token")
+	// ErrInvalidRequest: the request is malformed (400 invalid_request): more than
+	// one Authorization header, bad token syntax, an over-long token, a token in
+	// two places.
+	ErrInvalidRequest = errors.New("introspect: invalid request")
+	// ErrInactiveToken: the token is not valid (401 invalid_token). The
+	// authorization server said it is not active, or a local check refused it;
+	// the more specific errors below wrap it.
+	ErrInactiveToken = errors.New("introspect: token is not active")
+	// ErrInsufficientScope: the token lacks a required scope or audience (403).
+	// The concrete error is an [*InsufficientScopeError].
+	ErrInsufficientScope = errors.New("introspect: insufficient scope")
+	// ErrUnavailable: no verdict was possible (503): the authorization server is
+	// unreachable, slow, answered with an error or with something unparsable, or
+	// refused our client credentials. Requests fail closed.
+	ErrUnavailable = errors.New("introspect: authorization server unavailable")
+)
+
+// Reasons for refusing an active token locally. Each wraps [ErrInactiveToken].
+var (
+	ErrTokenExpired        = fmt.Errorf("%w: expired", ErrInactiveToken)
+	ErrTokenNotYetValid    = fmt.Errorf("%w: not yet valid", ErrInactiveToken)
+	ErrTokenIssuedInFuture = fmt.Errorf("%w: issued in the future", ErrInactiveToken)
+	ErrIssuerMismatch      = fmt.Errorf("%w: unexpected issuer", ErrInactiveToken)
+	ErrAudienceMismatch    = fmt.Errorf("%w: unexpected audience", ErrInactiveToken)
+	ErrClientNotAllowed    = fmt.Errorf("%w: client not allowed", ErrInactiveToken)
+	ErrTokenBinding        = fmt.Errorf("%w: token binding not satisfied", ErrInactiveToken)
+)
+
+// Reasons the authorization server's answer could not be used. Each wraps
+// [ErrUnavailable].
+var (
+	ErrMalformedResponse = fmt.Errorf("%w: malformed response", ErrUnavailable)
+	ErrResponseTooLarge  = fmt.Errorf("%w: response too large", ErrUnavailable)
+	ErrClientConfig      = fmt.Errorf("%w: client configuration", ErrUnavailable)
+)
+
+// ResponseError is the authorization server's non-200 answer: a rejected client
+// authentication (400/401 invalid_client), a rate limit (429), a server error
+// (5xx) or any other status. It matches [ErrUnavailable] with [errors.Is], except
+// that an `invalid_token` error code is turned into [ErrInactiveToken] by the
+// client before it reaches the caller.
+//
+// Description is the server's error_description, kept for logs; it is never
+// written into a response and never part of Error.
+type ResponseError struct {
+	StatusCode  int           // HTTP status of the answer
+	ErrorCode   string        // RFC 6749 §5.2 "error" member, if any (sanitized)
+	Description string        // "error_description" member, if any (sanitized)
+	RetryAfter  time.Duration // from a Retry-After header with delay-seconds, if any
+}
+
+func (e *ResponseError) Error() string {
+	var b strings.Builder
+	b.WriteString("introspect: authorization server answered ")
+	b.WriteString(strconv.Itoa(e.StatusCode))
+	if e.ErrorCode != "" {
+		b.WriteString(" ")
+		b.WriteString(e.ErrorCode)
+	}
+	return b.String()
+}
+
+// Unwrap makes a ResponseError match [ErrUnavailable].
+func (e *ResponseError) Unwrap() error { return ErrUnavailable }
+
+// InsufficientScopeError is returned by the scope and audience guards (403).
+// Scopes lists the scopes the resource requires; it is sent in the `scope`
+// attribute of the challenge (RFC 6750 §3).
+type InsufficientScopeError struct {
+	Scopes []string
+	// Audience is set when an audience requirement failed instead of a scope.
+	Audience []string
+}
+
+func (e *InsufficientScopeError) Error() string {
+	if len(e.Audience) > 0 {
+		return "introspect: token audience not accepted"
+	}
+	return "introspect: insufficient scope"
+}
+
+// Unwrap makes an InsufficientScopeError match [ErrInsufficientScope].
+func (e *InsufficientScopeError) Unwrap() error { return ErrInsufficientScope }
+
+// StatusCode is the HTTP status for an error from this package (DESIGN §4): 400
+// for ErrInvalidRequest, 401 for ErrMissingToken and ErrInactiveToken, 403 for
+// ErrInsufficientScope, and 503 for ErrUnavailable and any other error: what
+// cannot be classified fails closed.
+func StatusCode(err error) int {
+	switch {
+	case err == nil:
+		return http.StatusOK
+	case errors.Is(err, ErrInvalidRequest):
+		return http.StatusBadRequest
+	case errors.Is(err, ErrMissingToken), errors.Is(err, ErrInactiveToken):
+		return http.StatusUnauthorized
+	case errors.Is(err, ErrInsufficientScope):
+		return http.StatusForbidden
+	default:
+		return http.StatusServiceUnavailable
+	}
+}

@@ -1,0 +1,3 @@
+module github.com/introspect-go/introspect
+
+go 1.24

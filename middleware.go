@@ -1,0 +1,324 @@
+package introspect
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// ErrorResponder writes the response to a refused request. err matches one of
+// the verdicts of [StatusCode]. It has the signature of
+// httputil.ReverseProxy.ErrorHandler.
+type ErrorResponder func(w http.ResponseWriter, r *http.Request, err error)
+
+// InactiveTokenResponder writes the response to a token that is not active or
+// that a local check refused. ti is the authorization server's answer; it may
+// say active when a local check (expiry, issuer, audience, binding) refused
+// the token, and it is nil when there was no answer.
+type InactiveTokenResponder func(w http.ResponseWriter, r *http.Request, ti *Introspection)
+
+// Middleware protects handlers with token introspection. It is safe for
+// concurrent use and immutable after [New].
+type Middleware struct {
+	cfg    *config
+	client *Client
+	// onError and onInactive are the effective responders (defaults applied).
+	onError    ErrorResponder
+	onInactive InactiveTokenResponder
+}
+
+// New returns a middleware configured by opts. It needs an endpoint and client
+// credentials ([WithEndpoint] and [WithClientCredentials] or
+// [WithClientCredentialsFunc]) or a [WithClientStore].
+func New(opts ...Option) (*Middleware, error) {
+	cfg := newConfig(opts)
+	c, err := newClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.extractor == nil {
+		cfg.extractor = BearerExtractor{}
+	}
+	m := &Middleware{cfg: cfg, client: c, onError: cfg.onError, onInactive: cfg.onInactive}
+	if m.onError == nil {
+		m.onError = defaultErrorResponder(cfg.realm, cfg.resourceMetadata)
+	}
+	if m.onInactive == nil {
+		m.onInactive = func(w http.ResponseWriter, r *http.Request, _ *Introspection) {
+			m.onError(w, r, ErrInactiveToken)
+		}
+	}
+	return m, nil
+}
+
+// Client returns the introspection client the middleware uses.
+func (m *Middleware) Client() *Client { return m.client }
+
+// Handler protects next: a request reaches it only with an active token, whose
+// [*Introspection] is on the request context ([FromContext]), or without a
+// token when [WithOptionalToken] is set. Every other request is answered by
+// the responders.
+func (m *Middleware) Handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ti, err := m.Authenticate(r)
+		if err != nil {
+			if m.cfg.optional && isMissing(err) {
+				next.ServeHTTP(w, r)
+				return
+			}
+			m.WriteError(w, r, ti, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), ti)))
+	})
+}
+
+// HandlerFunc is Handler for a function.
+func (m *Middleware) HandlerFunc(next http.HandlerFunc) http.Handler { return m.Handler(next) }
+
+// Authenticate runs the whole check for one request: extract the token,
+// choose the client, ask the authorization server, check the answer. It is
+// the core that framework adapters wrap. A nil error means an active, valid
+// token. On an error matching [ErrInactiveToken] the answer is returned too,
+// when there was one.
+func (m *Middleware) Authenticate(r *http.Request) (*Introspection, error) {
+	tok, err := m.cfg.extractor.Extract(r)
+	if err != nil {
+		return nil, classify(err)
+	}
+	return m.AuthenticateToken(r, tok)
+}
+
+// AuthenticateToken is [Middleware.Authenticate] for a token already taken off
+// the request, for adapters whose frameworks carry it elsewhere (gRPC
+// metadata, say).
+func (m *Middleware) AuthenticateToken(r *http.Request, tok Token) (*Introspection, error) {
+	cc, err := m.clientContext(r)
+	if err != nil {
+		return nil, err
+	}
+	ti, err := m.client.fetch(r.Context(), cc, tok.Value)
+	if err != nil {
+		return ti, err
+	}
+	if err := m.client.validate(ti, m.cfg.now()); err != nil {
+		return ti, err
+	}
+	if !m.cfg.skipBinding {
+		if err := checkBinding(r, tok, ti); err != nil {
+			return ti, err
+		}
+	}
+	return ti, nil
+}
+
+func (m *Middleware) clientContext(r *http.Request) (ClientContext, error) {
+	if m.cfg.store == nil {
+		return m.client.staticContext(), nil
+	}
+	cc, err := m.cfg.store.ClientContext(r)
+	if err != nil {
+		return cc, classify(err)
+	}
+	return cc, nil
+}
+
+// classify keeps errors that carry a verdict and turns others into
+// ErrUnavailable, so a custom store or extractor always fails closed.
+func classify(err error) error {
+	for _, v := range []error{ErrInvalidRequest, ErrMissingToken, ErrInactiveToken, ErrInsufficientScope, ErrUnavailable} {
+		if errors.Is(err, v) {
+			return err
+		}
+	}
+	return errors.Join(ErrUnavailable, err)
+}
+
+// isMissing reports a missing token and nothing worse.
+func isMissing(err error) bool {
+	return errors.Is(err, ErrMissingToken) && !errors.Is(err, ErrInvalidRequest)
+}
+
+// WriteError answers a refused request with the configured responders: the
+// inactive-token responder for errors matching [ErrInactiveToken], the error
+// responder for the others. ti is what [Middleware.Authenticate] returned
+// with err.
+func (m *Middleware) WriteError(w http.ResponseWriter, r *http.Request, ti *Introspection, err error) {
+	if errors.Is(err, ErrInactiveToken) {
+		m.onInactive(w, r, ti)
+		return
+	}
+	m.onError(w, r, err)
+}
+
+// RequireScope returns a middleware that lets a request through only if the
+// token on its context has every one of scopes; otherwise it answers 403
+// insufficient_scope, with scopes in the challenge. A request without a token
+// on its context is answered 401. Use it inside [Middleware.Handler].
+func (m *Middleware) RequireScope(scopes ...string) func(http.Handler) http.Handler {
+	scopes = slices.Clone(scopes)
+	return m.require(func(ti *Introspection) error {
+		for _, s := range scopes {
+			if !ti.HasScope(s) {
+				return &InsufficientScopeError{Scopes: scopes}
+			}
+		}
+		return nil
+	})
+}
+
+// RequireAnyScope is [Middleware.RequireScope] satisfied by any one of scopes.
+func (m *Middleware) RequireAnyScope(scopes ...string) func(http.Handler) http.Handler {
+	scopes = slices.Clone(scopes)
+	return m.require(func(ti *Introspection) error {
+		if slices.ContainsFunc(scopes, ti.HasScope) {
+			return nil
+		}
+		return &InsufficientScopeError{Scopes: scopes}
+	})
+}
+
+// RequireAudience returns a middleware that lets a request through only if the
+// token on its context has one of auds in its "aud"; otherwise 403.
+func (m *Middleware) RequireAudience(auds ...string) func(http.Handler) http.Handler {
+	auds = slices.Clone(auds)
+	return m.require(func(ti *Introspection) error {
+		if slices.ContainsFunc(auds, ti.HasAudience) {
+			return nil
+		}
+		return &InsufficientScopeError{Audience: auds}
+	})
+}
+
+// Require returns a middleware that lets a request through only if check
+// accepts the token on its context. A non-nil error from check is answered
+// through the responders: return an [*InsufficientScopeError] for a 403.
+func (m *Middleware) Require(check func(*Introspection) error) func(http.Handler) http.Handler {
+	return m.require(check)
+}
+
+func (m *Middleware) require(check func(*Introspection) error) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ti, ok := FromContext(r.Context())
+			if !ok {
+				m.onError(w, r, ErrMissingToken)
+				return
+			}
+			if err := check(ti); err != nil {
+				m.WriteError(w, r, ti, classify(err))
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// defaultErrorResponder writes the RFC 6750 §3 responses of DESIGN §4. It
+// never writes the error's text, the token or the Authorization header.
+func defaultErrorResponder(realm, resourceMetadata string) ErrorResponder {
+	return func(w http.ResponseWriter, r *http.Request, err error) {
+		status := StatusCode(err)
+		h := w.Header()
+		h.Set("Cache-Control", "no-store")
+		var code, desc string
+		var scopes []string
+		switch status {
+		case http.StatusBadRequest:
+			code, desc = "invalid_request", "the request is malformed"
+		case http.StatusUnauthorized:
+			if !isMissing(err) {
+				code, desc = "invalid_token", "the access token is not valid"
+			}
+		case http.StatusForbidden:
+			code, desc = "insufficient_scope", "the access token does not grant access to this resource"
+			var se *InsufficientScopeError
+			if errors.As(err, &se) {
+				scopes = se.Scopes
+			}
+		default:
+			var re *ResponseError
+			if errors.As(err, &re) && re.RetryAfter > 0 {
+				h.Set("Retry-After", strconv.Itoa(int(re.RetryAfter.Seconds())))
+			}
+			code, desc = "temporarily_unavailable", "the token cannot be verified now"
+		}
+		if status != http.StatusServiceUnavailable {
+			meta := ""
+			if status == http.StatusUnauthorized {
+				meta = resourceMetadata
+			}
+			h.Set("WWW-Authenticate", Challenge(realm, code, desc, scopes, meta))
+		}
+		if code == "" {
+			w.WriteHeader(status)
+			return
+		}
+		h.Set("Content-Type", "application/json")
+		h.Set("X-Content-Type-Options", "nosniff")
+		w.WriteHeader(status)
+		// code and desc are constants of this function: no escaping needed.
+		_, _ = w.Write([]byte(`{"error":"` + code + `","error_description":"` + desc + `"}` + "\n"))
+	}
+}
+
+// Challenge builds a WWW-Authenticate value for the Bearer scheme (RFC 6750
+// §3, RFC 9728 §5.1). Each value is put in a quoted-string; characters that a
+// quoted-string or the attribute's grammar does not allow (control
+// characters, CR, LF, non-ASCII, and quotes and backslashes in error,
+// error_description and scope) are dropped, so no input can inject into the
+// header. Empty values are left out.
+func Challenge(realm, errorCode, description string, scopes []string, resourceMetadata string) string {
+	var b strings.Builder
+	b.WriteString("Bearer")
+	sep := " "
+	attr := func(name, v string, strict bool) {
+		if v == "" {
+			return
+		}
+		b.WriteString(sep)
+		sep = ", "
+		b.WriteString(name)
+		b.WriteString(`="`)
+		for i := 0; i < len(v); i++ {
+			c := v[i]
+			switch {
+			case c < 0x20 || c > 0x7e:
+			case c == '"' || c == '\\':
+				if !strict {
+					b.WriteByte('\\')
+					b.WriteByte(c)
+				}
+			default:
+				b.WriteByte(c)
+			}
+		}
+		b.WriteByte('"')
+	}
+	attr("realm", realm, false)
+	attr("error", errorCode, true)
+	attr("error_description", description, true)
+	attr("scope", scopeList(scopes), true)
+	attr("resource_metadata", resourceMetadata, false)
+	return b.String()
+}
+
+// scopeList joins the scope tokens that are valid NQCHAR strings (RFC 6749
+// §3.3) with spaces; invalid ones are left out.
+func scopeList(scopes []string) string {
+	var b strings.Builder
+	for _, s := range scopes {
+		if s == "" || strings.ContainsFunc(s, func(r rune) bool {
+			return r < 0x21 || r > 0x7e || r == '"' || r == '\\'
+		}) {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(s)
+	}
+	return b.String()
+}
