@@ -158,62 +158,86 @@ func (m *Middleware) WriteError(w http.ResponseWriter, r *http.Request, ti *Intr
 // insufficient_scope, with scopes in the challenge. A request without a token
 // on its context is answered 401. Use it inside [Middleware.Handler].
 func (m *Middleware) RequireScope(scopes ...string) func(http.Handler) http.Handler {
+	return m.Require(AllScopes(scopes...))
+}
+
+// RequireAnyScope is [Middleware.RequireScope] satisfied by any one of scopes.
+func (m *Middleware) RequireAnyScope(scopes ...string) func(http.Handler) http.Handler {
+	return m.Require(AnyScope(scopes...))
+}
+
+// RequireAudience returns a middleware that lets a request through only if the
+// token on its context has one of auds in its "aud"; otherwise 403.
+func (m *Middleware) RequireAudience(auds ...string) func(http.Handler) http.Handler {
+	return m.Require(AnyAudience(auds...))
+}
+
+// Require returns a middleware that lets a request through only if check
+// accepts the token on its context. A non-nil error from check is answered
+// through the responders: [AllScopes], [AnyScope] and [AnyAudience] return an
+// [*InsufficientScopeError] (403).
+func (m *Middleware) Require(check Check) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ti, _ := FromContext(r.Context())
+			if err := Authorize(ti, check); err != nil {
+				m.WriteError(w, r, ti, err)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// Check is an authorization decision on an active token: nil allows.
+type Check func(ti *Introspection) error
+
+// AllScopes allows a token that has every one of scopes.
+func AllScopes(scopes ...string) Check {
 	scopes = slices.Clone(scopes)
-	return m.require(func(ti *Introspection) error {
+	return func(ti *Introspection) error {
 		for _, s := range scopes {
 			if !ti.HasScope(s) {
 				return &InsufficientScopeError{Scopes: scopes}
 			}
 		}
 		return nil
-	})
+	}
 }
 
-// RequireAnyScope is [Middleware.RequireScope] satisfied by any one of scopes.
-func (m *Middleware) RequireAnyScope(scopes ...string) func(http.Handler) http.Handler {
+// AnyScope allows a token that has at least one of scopes.
+func AnyScope(scopes ...string) Check {
 	scopes = slices.Clone(scopes)
-	return m.require(func(ti *Introspection) error {
+	return func(ti *Introspection) error {
 		if slices.ContainsFunc(scopes, ti.HasScope) {
 			return nil
 		}
 		return &InsufficientScopeError{Scopes: scopes}
-	})
+	}
 }
 
-// RequireAudience returns a middleware that lets a request through only if the
-// token on its context has one of auds in its "aud"; otherwise 403.
-func (m *Middleware) RequireAudience(auds ...string) func(http.Handler) http.Handler {
+// AnyAudience allows a token whose "aud" contains at least one of auds.
+func AnyAudience(auds ...string) Check {
 	auds = slices.Clone(auds)
-	return m.require(func(ti *Introspection) error {
+	return func(ti *Introspection) error {
 		if slices.ContainsFunc(auds, ti.HasAudience) {
 			return nil
 		}
 		return &InsufficientScopeError{Audience: auds}
-	})
-}
-
-// Require returns a middleware that lets a request through only if check
-// accepts the token on its context. A non-nil error from check is answered
-// through the responders: return an [*InsufficientScopeError] for a 403.
-func (m *Middleware) Require(check func(*Introspection) error) func(http.Handler) http.Handler {
-	return m.require(check)
-}
-
-func (m *Middleware) require(check func(*Introspection) error) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			ti, ok := FromContext(r.Context())
-			if !ok {
-				m.onError(w, r, ErrMissingToken)
-				return
-			}
-			if err := check(ti); err != nil {
-				m.WriteError(w, r, ti, classify(err))
-				return
-			}
-			next.ServeHTTP(w, r)
-		})
 	}
+}
+
+// Authorize applies check to ti the way [Middleware.Require] does: a nil ti
+// is [ErrMissingToken], and an error that carries no verdict becomes one
+// matching [ErrUnavailable], so a faulty check fails closed. Adapters use it.
+func Authorize(ti *Introspection, check Check) error {
+	if ti == nil {
+		return ErrMissingToken
+	}
+	if err := check(ti); err != nil {
+		return classify(err)
+	}
+	return nil
 }
 
 // defaultErrorResponder writes the RFC 6750 §3 responses of DESIGN §4. It
