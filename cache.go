@@ -4,7 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 // Cache stores verdicts of the authorization server under opaque keys. Keys
@@ -15,8 +19,9 @@ import (
 // request. The in-memory implementation is [LRUCache]; the module
 // github.com/introspect-go/introspect/cache/redis shares one across replicas.
 type Cache interface {
-	// Get returns the entry stored under key. It must not return an entry
-	// after its StaleUntil.
+	// Get returns the entry stored under key. It should not return an entry
+	// after its StaleUntil; the middleware checks the times again with its own
+	// clock in any case.
 	Get(ctx context.Context, key CacheKey) (CacheEntry, bool, error)
 	// Set stores e under key until e.StaleUntil at the latest.
 	Set(ctx context.Context, key CacheKey, e CacheEntry) error
@@ -57,4 +62,162 @@ func NewCacheKey(endpoint, clientID, token string) CacheKey {
 		b = append(b, s...)
 	}
 	return sha256.Sum256(b)
+}
+
+// Defaults of the cache policy and of [NewLRUCache].
+const (
+	DefaultMaxTTL      = 5 * time.Minute
+	DefaultTTL         = 30 * time.Second
+	DefaultNegativeTTL = 10 * time.Second
+)
+
+// LRUCache is the in-memory [Cache]: bounded by entry count, sharded to keep
+// lock contention low, with a separate, smaller space for negative entries so
+// a flood of unknown tokens cannot evict the entries of good ones.
+type LRUCache struct {
+	mask     uint8
+	positive []*lru.Cache[CacheKey, CacheEntry]
+	negative []*lru.Cache[CacheKey, CacheEntry]
+	now      func() time.Time
+}
+
+var _ Cache = (*LRUCache)(nil)
+
+// LRUOption configures [NewLRUCache].
+type LRUOption func(*lruConfig)
+
+type lruConfig struct {
+	negative int
+	now      func() time.Time
+	errs     []error
+}
+
+// WithNegativeSize bounds the number of negative (inactive-token) entries.
+// Zero turns negative entries off in this cache. Default a tenth of the
+// cache's size, at least 16.
+func WithNegativeSize(n int) LRUOption {
+	return func(c *lruConfig) {
+		if n < 0 {
+			c.errs = append(c.errs, fmt.Errorf("introspect: WithNegativeSize: %d is negative", n))
+			return
+		}
+		c.negative = n
+	}
+}
+
+// WithLRUClock sets the clock the cache uses to drop expired entries. Default
+// time.Now.
+func WithLRUClock(now func() time.Time) LRUOption {
+	return func(c *lruConfig) {
+		if now == nil {
+			c.errs = append(c.errs, errors.New("introspect: WithLRUClock: nil clock"))
+			return
+		}
+		c.now = now
+	}
+}
+
+// NewLRUCache returns an in-memory cache holding at most size active entries
+// (plus the negative space, see [WithNegativeSize]). Entries are spread over
+// up to 16 shards, each an LRU of golang-lru.
+func NewLRUCache(size int, opts ...LRUOption) (*LRUCache, error) {
+	if size <= 0 {
+		return nil, fmt.Errorf("introspect: NewLRUCache: size %d is not positive", size)
+	}
+	cfg := lruConfig{negative: max(size/10, 16), now: time.Now}
+	for _, o := range opts {
+		if o == nil {
+			cfg.errs = append(cfg.errs, errors.New("introspect: NewLRUCache: nil option"))
+			continue
+		}
+		o(&cfg)
+	}
+	if err := errors.Join(cfg.errs...); err != nil {
+		return nil, err
+	}
+	shards := 16
+	for shards > 1 && size/shards < 64 {
+		shards /= 2
+	}
+	c := &LRUCache{mask: uint8(shards - 1), now: cfg.now}
+	c.positive = makeShards(size, shards)
+	if cfg.negative > 0 {
+		c.negative = makeShards(cfg.negative, shards)
+	}
+	return c, nil
+}
+
+func makeShards(size, n int) []*lru.Cache[CacheKey, CacheEntry] {
+	s := make([]*lru.Cache[CacheKey, CacheEntry], n)
+	for i := range s {
+		per := size / n
+		if i < size%n {
+			per++
+		}
+		s[i], _ = lru.New[CacheKey, CacheEntry](max(per, 1)) // only fails for size <= 0
+	}
+	return s
+}
+
+func (c *LRUCache) shard(key CacheKey) int { return int(key[0] & c.mask) }
+
+// Get implements [Cache].
+func (c *LRUCache) Get(_ context.Context, key CacheKey) (CacheEntry, bool, error) {
+	i := c.shard(key)
+	e, ok := c.positive[i].Get(key)
+	space := c.positive
+	if !ok && c.negative != nil {
+		e, ok = c.negative[i].Get(key)
+		space = c.negative
+	}
+	if !ok {
+		return CacheEntry{}, false, nil
+	}
+	if !c.now().Before(e.StaleUntil) {
+		space[i].Remove(key)
+		return CacheEntry{}, false, nil
+	}
+	return e, true, nil
+}
+
+// Set implements [Cache]. An entry with an inactive Introspection goes to
+// the negative space.
+func (c *LRUCache) Set(_ context.Context, key CacheKey, e CacheEntry) error {
+	if e.Introspection == nil {
+		return errors.New("introspect: cache entry without a verdict")
+	}
+	i := c.shard(key)
+	if e.Introspection.Active {
+		if c.negative != nil {
+			c.negative[i].Remove(key)
+		}
+		c.positive[i].Add(key, e)
+		return nil
+	}
+	c.positive[i].Remove(key)
+	if c.negative != nil {
+		c.negative[i].Add(key, e)
+	}
+	return nil
+}
+
+// Delete implements [Cache].
+func (c *LRUCache) Delete(_ context.Context, key CacheKey) error {
+	i := c.shard(key)
+	c.positive[i].Remove(key)
+	if c.negative != nil {
+		c.negative[i].Remove(key)
+	}
+	return nil
+}
+
+// Len reports the number of active and negative entries held.
+func (c *LRUCache) Len() (active, negative int) {
+	for _, s := range c.positive {
+		active += s.Len()
+	}
+	for _, s := range c.negative {
+		negative += s.Len()
+	}
+	return active, negative
 }

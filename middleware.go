@@ -6,6 +6,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+
+	"golang.org/x/sync/singleflight"
 )
 
 // ErrorResponder writes the response to a refused request. err matches one of
@@ -27,6 +30,14 @@ type Middleware struct {
 	// onError and onInactive are the effective responders (defaults applied).
 	onError    ErrorResponder
 	onInactive InactiveTokenResponder
+	obs        observer
+	group      singleflight.Group // coalesces calls per cache key
+	sem        chan struct{}      // the bulkhead: one slot per call in flight
+	refreshing sync.Map           // CacheKey -> struct{}: background refreshes running
+	bg         sync.WaitGroup     // background refreshes
+
+	mu     sync.Mutex // guards closed
+	closed bool
 }
 
 // New returns a middleware configured by opts. It needs an endpoint and client
@@ -38,10 +49,17 @@ func New(opts ...Option) (*Middleware, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := cfg.checkCache(); err != nil {
+		return nil, err
+	}
 	if cfg.extractor == nil {
 		cfg.extractor = BearerExtractor{}
 	}
-	m := &Middleware{cfg: cfg, client: c, onError: cfg.onError, onInactive: cfg.onInactive}
+	m := &Middleware{
+		cfg: cfg, client: c, onError: cfg.onError, onInactive: cfg.onInactive,
+		obs: observer{h: cfg.hooks, log: cfg.logger},
+		sem: make(chan struct{}, cfg.maxConcurrent),
+	}
 	if m.onError == nil {
 		m.onError = defaultErrorResponder(cfg.realm, cfg.resourceMetadata)
 	}
@@ -68,6 +86,7 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 				next.ServeHTTP(w, r)
 				return
 			}
+			m.obs.rejected(r.Context(), StatusCode(err), err)
 			m.WriteError(w, r, ti, err)
 			return
 		}
@@ -99,7 +118,7 @@ func (m *Middleware) AuthenticateToken(r *http.Request, tok Token) (*Introspecti
 	if err != nil {
 		return nil, err
 	}
-	ti, err := m.client.fetch(r.Context(), cc, tok.Value)
+	ti, err := m.verdict(r.Context(), cc, tok.Value)
 	if err != nil {
 		return ti, err
 	}
@@ -181,6 +200,7 @@ func (m *Middleware) Require(check Check) func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			ti, _ := FromContext(r.Context())
 			if err := Authorize(ti, check); err != nil {
+				m.obs.rejected(r.Context(), StatusCode(err), err)
 				m.WriteError(w, r, ti, err)
 				return
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -51,6 +52,17 @@ type config struct {
 	onInactive       InactiveTokenResponder
 	mwOnly           []string // names of middleware-only options given, refused by NewClient
 
+	// Verdict cache, coalescing and observability (lookup.go, hooks.go).
+	cache         Cache
+	maxTTL        time.Duration
+	defaultTTL    time.Duration
+	negativeTTL   time.Duration
+	staleTTL      time.Duration
+	refreshAhead  time.Duration
+	maxConcurrent int
+	hooks         *Hooks
+	logger        *slog.Logger
+
 	errs []error
 }
 
@@ -67,6 +79,11 @@ func newConfig(opts []Option) *config {
 		hint:    DefaultTokenTypeHint,
 		leeway:  DefaultLeeway,
 		now:     time.Now,
+
+		maxTTL:        DefaultMaxTTL,
+		defaultTTL:    DefaultTTL,
+		negativeTTL:   DefaultNegativeTTL,
+		maxConcurrent: DefaultMaxConcurrentIntrospections,
 	}
 	for _, o := range opts {
 		if o == nil {

@@ -1,0 +1,296 @@
+package introspect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// DefaultMaxConcurrentIntrospections bounds the calls to the authorization
+// server in flight at once, per middleware.
+const DefaultMaxConcurrentIntrospections = 128
+
+// WithCache caches verdicts in c, so a token costs one call to the
+// authorization server per TTL window. Concurrent misses for one token are
+// coalesced into one call. Default: no cache; every request is introspected.
+func WithCache(c Cache) Option {
+	return func(cfg *config) {
+		cfg.middlewareOnly("WithCache")
+		if c == nil {
+			cfg.fail("WithCache: nil cache")
+			return
+		}
+		cfg.cache = c
+	}
+}
+
+// WithMaxTTL bounds how long an active verdict is cached, and so how long a
+// revoked token keeps working: a token revoked at the authorization server is
+// refused at the latest MaxTTL later (call [Middleware.Evict] on a revocation
+// event to refuse it at once). Entries never outlive the token's exp.
+// Default 5 min.
+func WithMaxTTL(d time.Duration) Option {
+	return func(c *config) {
+		c.middlewareOnly("WithMaxTTL")
+		if d <= 0 {
+			c.fail("WithMaxTTL: %v is not positive", d)
+			return
+		}
+		c.maxTTL = d
+	}
+}
+
+// WithDefaultTTL sets how long an active verdict without exp is cached,
+// capped by the max TTL. Default 30 s.
+func WithDefaultTTL(d time.Duration) Option {
+	return func(c *config) {
+		c.middlewareOnly("WithDefaultTTL")
+		if d <= 0 {
+			c.fail("WithDefaultTTL: %v is not positive", d)
+			return
+		}
+		c.defaultTTL = d
+	}
+}
+
+// WithNegativeTTL sets how long a definite "active": false is cached; zero
+// turns negative caching off. Errors are never cached. Default 10 s.
+func WithNegativeTTL(d time.Duration) Option {
+	return func(c *config) {
+		c.middlewareOnly("WithNegativeTTL")
+		if d < 0 {
+			c.fail("WithNegativeTTL: %v is negative", d)
+			return
+		}
+		c.negativeTTL = d
+	}
+}
+
+// WithStaleIfError serves a cached active verdict up to d past its cache
+// expiry while the authorization server cannot be asked (unreachable, 5xx,
+// timeout), never past the token's own exp. It trades revocation latency for
+// availability. Default 0 (off).
+func WithStaleIfError(d time.Duration) Option {
+	return func(c *config) {
+		c.middlewareOnly("WithStaleIfError")
+		if d < 0 {
+			c.fail("WithStaleIfError: %v is negative", d)
+			return
+		}
+		c.staleTTL = d
+	}
+}
+
+// WithRefreshAhead refreshes a cached active verdict in the background when it
+// is used within window of its cache expiry, so requests for a token in use
+// never wait on the authorization server. The window must be shorter than
+// the max TTL. Default 0 (off).
+func WithRefreshAhead(window time.Duration) Option {
+	return func(c *config) {
+		c.middlewareOnly("WithRefreshAhead")
+		if window < 0 {
+			c.fail("WithRefreshAhead: %v is negative", window)
+			return
+		}
+		c.refreshAhead = window
+	}
+}
+
+// WithMaxConcurrentIntrospections bounds the calls to the authorization
+// server in flight at once (a bulkhead). Beyond it, requests wait for a slot
+// until their own deadline or the call timeout, then get 503, so a slow
+// authorization server cannot pile up goroutines and connections. Default 128.
+func WithMaxConcurrentIntrospections(n int) Option {
+	return func(c *config) {
+		c.middlewareOnly("WithMaxConcurrentIntrospections")
+		if n <= 0 {
+			c.fail("WithMaxConcurrentIntrospections: %d is not positive", n)
+			return
+		}
+		c.maxConcurrent = n
+	}
+}
+
+func (c *config) checkCache() error {
+	if c.cache != nil && c.refreshAhead >= c.maxTTL {
+		return errors.New("introspect: WithRefreshAhead window must be shorter than the max TTL")
+	}
+	return nil
+}
+
+// verdict returns the authorization server's verdict on token, from the cache
+// when a fresh entry is there, otherwise from one call shared by all
+// concurrent requests for the same key.
+func (m *Middleware) verdict(ctx context.Context, cc ClientContext, token string) (*Introspection, error) {
+	if m.cfg.cache == nil {
+		return m.introspect(ctx, cc, token)
+	}
+	key := NewCacheKey(cc.Endpoint, cc.Credentials.ClientID, token)
+	e, found, err := m.cfg.cache.Get(ctx, key)
+	if err != nil {
+		m.obs.cacheError(ctx, "get", err)
+		found = false
+	}
+	now := m.cfg.now()
+	if found && e.Introspection != nil && now.Before(e.Expiry) {
+		m.obs.cacheHit(ctx, !e.Introspection.Active)
+		if m.cfg.refreshAhead > 0 && e.Introspection.Active && !now.Before(e.Expiry.Add(-m.cfg.refreshAhead)) {
+			m.refresh(ctx, key, cc, token)
+		}
+		return e.Introspection, nil
+	}
+	m.obs.cacheMiss(ctx)
+	ch := m.group.DoChan(string(key[:]), func() (any, error) {
+		return m.introspectAndStore(context.WithoutCancel(ctx), key, cc, token)
+	})
+	var res resultOf
+	select {
+	case r := <-ch:
+		if r.Shared {
+			m.obs.coalesced(ctx)
+		}
+		res.ti, _ = r.Val.(*Introspection)
+		res.err = r.Err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
+	}
+	if res.err != nil && m.cfg.staleTTL > 0 && found && e.Introspection != nil && e.Introspection.Active &&
+		errors.Is(res.err, ErrUnavailable) && now.Before(e.StaleUntil) &&
+		(e.Introspection.Expiry.IsZero() || now.Before(e.Introspection.Expiry)) {
+		m.obs.staleServed(ctx, res.err)
+		return e.Introspection, nil
+	}
+	return res.ti, res.err
+}
+
+type resultOf struct {
+	ti  *Introspection
+	err error
+}
+
+// introspectAndStore makes the shared call and caches its verdict. It runs
+// detached from the caller that started it, bounded by the call timeout.
+func (m *Middleware) introspectAndStore(ctx context.Context, key CacheKey, cc ClientContext, token string) (*Introspection, error) {
+	ti, err := m.introspect(ctx, cc, token)
+	if err != nil {
+		return nil, err
+	}
+	if e, ok := m.entryFor(ti, m.cfg.now()); ok {
+		if err := m.cfg.cache.Set(ctx, key, e); err != nil {
+			m.obs.cacheError(ctx, "set", err)
+		}
+	}
+	return ti, nil
+}
+
+// entryFor applies the TTL policy: an active verdict for min(MaxTTL, exp −
+// now), or DefaultTTL without exp; an inactive one for NegativeTTL. Stale
+// entries are kept StaleTTL longer, never past exp.
+func (m *Middleware) entryFor(ti *Introspection, now time.Time) (CacheEntry, bool) {
+	if !ti.Active {
+		if m.cfg.negativeTTL <= 0 {
+			return CacheEntry{}, false
+		}
+		exp := now.Add(m.cfg.negativeTTL)
+		return CacheEntry{Introspection: ti, Expiry: exp, StaleUntil: exp}, true
+	}
+	ttl := min(m.cfg.defaultTTL, m.cfg.maxTTL)
+	if !ti.Expiry.IsZero() {
+		ttl = min(m.cfg.maxTTL, ti.Expiry.Sub(now))
+	}
+	if ttl <= 0 {
+		return CacheEntry{}, false
+	}
+	e := CacheEntry{Introspection: ti, Expiry: now.Add(ttl)}
+	e.StaleUntil = e.Expiry
+	if m.cfg.staleTTL > 0 {
+		e.StaleUntil = e.Expiry.Add(m.cfg.staleTTL)
+		if !ti.Expiry.IsZero() && ti.Expiry.Before(e.StaleUntil) {
+			e.StaleUntil = ti.Expiry
+		}
+	}
+	return e, true
+}
+
+// introspect makes one call to the authorization server within the bulkhead.
+func (m *Middleware) introspect(ctx context.Context, cc ClientContext, token string) (*Introspection, error) {
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.timeout)
+	defer cancel()
+	select {
+	case m.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: too many calls in flight: %w", ErrUnavailable, ctx.Err())
+	}
+	defer func() { <-m.sem }()
+	m.obs.introspectStart(ctx, cc.Endpoint)
+	start := time.Now()
+	ti, err := m.client.fetch(ctx, cc, token)
+	info := IntrospectDoneInfo{Endpoint: cc.Endpoint, Duration: time.Since(start), Err: err}
+	if ti != nil {
+		info.Active = ti.Active
+	}
+	m.obs.introspectDone(ctx, info)
+	return ti, err
+}
+
+// refresh starts a background refresh of key unless one is running or the
+// middleware is closed.
+func (m *Middleware) refresh(ctx context.Context, key CacheKey, cc ClientContext, token string) {
+	if _, busy := m.refreshing.LoadOrStore(key, struct{}{}); busy {
+		return
+	}
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		m.refreshing.Delete(key)
+		return
+	}
+	m.bg.Add(1)
+	m.mu.Unlock()
+	bctx := context.WithoutCancel(ctx)
+	m.obs.refreshAhead(bctx)
+	go func() {
+		defer m.bg.Done()
+		defer m.refreshing.Delete(key)
+		_, _, _ = m.group.Do(string(key[:]), func() (any, error) {
+			return m.introspectAndStore(bctx, key, cc, token)
+		})
+	}()
+}
+
+// Evict removes token's cached verdict at once, for example on a revocation
+// event; with a shared cache (Redis) it is removed for every replica. The
+// middleware must use static or lazy credentials; with a ClientStore use
+// [Middleware.EvictAs]. Without a cache it does nothing.
+func (m *Middleware) Evict(ctx context.Context, token string) error {
+	if m.cfg.store != nil {
+		return errors.New("introspect: Evict: the middleware uses a ClientStore: call EvictAs")
+	}
+	return m.EvictAs(ctx, m.client.staticContext(), token)
+}
+
+// EvictAs is [Middleware.Evict] for the client context cc.
+func (m *Middleware) EvictAs(ctx context.Context, cc ClientContext, token string) error {
+	if m.cfg.cache == nil {
+		return nil
+	}
+	key := NewCacheKey(cc.Endpoint, cc.Credentials.ClientID, token)
+	m.group.Forget(string(key[:]))
+	if err := m.cfg.cache.Delete(ctx, key); err != nil {
+		m.obs.cacheError(ctx, "delete", err)
+		return fmt.Errorf("introspect: evict: %w", err)
+	}
+	return nil
+}
+
+// Close waits for background refreshes to end and releases the client's
+// background work. The middleware still serves requests after Close, without
+// refresh-ahead. It is safe to call twice.
+func (m *Middleware) Close() error {
+	m.mu.Lock()
+	m.closed = true
+	m.mu.Unlock()
+	m.bg.Wait()
+	return m.client.Close()
+}
