@@ -1,0 +1,259 @@
+// Command quickstart runs a protected API in front of an authorization
+// server. With no flags it embeds a test authorization server
+// (introspecttest), so nothing needs installing:
+//
+//	go run ./examples/quickstart
+//
+// It prints a curl command with a live token. -demo makes a set of requests
+// against itself and exits 0 only if every answer was as expected. To use a
+// real authorization server instead:
+//
+//	go run ./examples/quickstart -endpoint https://as.example.com/introspect -client-id ID -client-secret SECRET
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/introspect-go/introspect"
+	"github.com/introspect-go/introspect/introspecttest"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "quickstart:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	addr         string
+	endpoint     string
+	clientID     string
+	clientSecret string
+	demo         bool
+	cache        bool
+	maxTTL       time.Duration
+	negativeTTL  time.Duration
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("quickstart", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "address of the protected API")
+	fs.StringVar(&o.endpoint, "endpoint", "", "introspection endpoint of a real authorization server (default: an embedded test server)")
+	fs.StringVar(&o.clientID, "client-id", "", "client ID at the authorization server (with -endpoint)")
+	fs.StringVar(&o.clientSecret, "client-secret", "", "client secret at the authorization server (with -endpoint)")
+	fs.BoolVar(&o.demo, "demo", false, "make a set of requests against the API, print the outcomes and exit")
+	fs.BoolVar(&o.cache, "cache", true, "cache verdicts in memory")
+	fs.DurationVar(&o.maxTTL, "max-ttl", introspect.DefaultMaxTTL, "longest time an active verdict is cached (bounds how long a revoked token keeps working)")
+	fs.DurationVar(&o.negativeTTL, "negative-ttl", introspect.DefaultNegativeTTL, "how long an inactive verdict is cached (0: never)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if o.endpoint != "" && (o.clientID == "" || o.clientSecret == "") {
+		return o, errors.New("-endpoint needs -client-id and -client-secret")
+	}
+	if o.endpoint == "" && (o.clientID != "" || o.clientSecret != "") {
+		return o, errors.New("-client-id and -client-secret need -endpoint")
+	}
+	if o.demo && o.endpoint != "" {
+		return o, errors.New("-demo needs the embedded authorization server: leave out -endpoint")
+	}
+	return o, nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+
+	var as *introspecttest.Server
+	if o.endpoint == "" {
+		o.clientID, o.clientSecret = "quickstart-api", randomSecret()
+		as = introspecttest.NewServer(introspecttest.WithClient(o.clientID, o.clientSecret))
+		defer as.Close()
+		o.endpoint = as.IntrospectionURL()
+		logger.Info("embedded authorization server started", "introspection_endpoint", o.endpoint)
+	}
+
+	opts := []introspect.Option{
+		introspect.WithEndpoint(o.endpoint),
+		introspect.WithClientCredentials(o.clientID, o.clientSecret),
+		introspect.WithRealm("quickstart"),
+		introspect.WithLogger(logger),
+	}
+	if o.cache {
+		cache, err := introspect.NewLRUCache(100_000)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, introspect.WithCache(cache),
+			introspect.WithMaxTTL(o.maxTTL), introspect.WithNegativeTTL(o.negativeTTL))
+	}
+	mw, err := introspect.New(opts...)
+	if err != nil {
+		return err
+	}
+	defer mw.Close()
+
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: routes(mw), ReadHeaderTimeout: 5 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	defer srv.Close()
+	base := "http://" + ln.Addr().String()
+	logger.Info("protected API listening", "url", base, "cache", o.cache)
+
+	if o.demo {
+		return demo(ctx, base, as, mw, stdout)
+	}
+	if as != nil {
+		sample := as.Issue(introspecttest.Claims{Subject: "alice", ClientID: "quickstart-app", Username: "alice", Scope: "read"})
+		fmt.Fprintf(stdout, "\nA token with scope \"read\" (valid for one hour):\n\n"+
+			"  curl -H 'Authorization: Bearer %s' %s/api/me\n\n"+
+			"/api/admin needs scope \"admin\": the same token gets 403 there. Ctrl-C stops.\n", sample, base)
+	}
+	select {
+	case <-ctx.Done():
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(shutdown)
+	case err := <-served:
+		return err
+	}
+}
+
+// routes is the protected API: /api/me for any valid token, /api/admin for
+// tokens with scope "admin".
+func routes(mw *introspect.Middleware) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "introspect quickstart: try GET /api/me and GET /api/admin with a bearer token")
+	})
+	api := http.NewServeMux()
+	api.HandleFunc("GET /api/me", func(w http.ResponseWriter, r *http.Request) {
+		ti, _ := introspect.FromContext(r.Context())
+		writeJSON(w, map[string]any{
+			"sub":       ti.Subject,
+			"client_id": ti.ClientID,
+			"username":  ti.Username,
+			"scope":     strings.Join(ti.Scopes, " "),
+			"exp":       ti.Expiry.Unix(),
+		})
+	})
+	api.Handle("GET /api/admin", mw.RequireScope("admin")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ti, _ := introspect.FromContext(r.Context())
+		writeJSON(w, map[string]any{"admin": true, "sub": ti.Subject})
+	})))
+	mux.Handle("/api/", mw.Handler(api))
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func randomSecret() string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// demo makes requests against the API and prints each outcome, never a token.
+func demo(ctx context.Context, base string, as *introspecttest.Server, mw *introspect.Middleware, out io.Writer) error {
+	reader := as.Issue(introspecttest.Claims{Subject: "alice", ClientID: "quickstart-app", Scope: "read"})
+	admin := as.Issue(introspecttest.Claims{Subject: "root", ClientID: "quickstart-app", Scope: "read admin"})
+	revoked := as.Issue(introspecttest.Claims{Subject: "mallory", ClientID: "quickstart-app", Scope: "read"})
+
+	type step struct {
+		name   string
+		path   string
+		auth   string
+		before func() error
+		want   int
+	}
+	steps := []step{
+		{name: "valid token", path: "/api/me", auth: "Bearer " + reader, want: 200},
+		{name: "missing token", path: "/api/me", want: 401},
+		{name: "malformed header", path: "/api/me", auth: "Bearer not a b64token!", want: 400},
+		{name: "unknown token", path: "/api/me", auth: "Bearer never-issued", want: 401},
+		{name: "token used before revocation", path: "/api/me", auth: "Bearer " + revoked, want: 200},
+		{name: "revoked token", path: "/api/me", auth: "Bearer " + revoked, want: 401, before: func() error {
+			as.Revoke(revoked)
+			return mw.Evict(ctx, revoked) // as a revocation event handler would
+		}},
+		{name: "insufficient scope", path: "/api/admin", auth: "Bearer " + reader, want: 403},
+		{name: "admin scope", path: "/api/admin", auth: "Bearer " + admin, want: 200},
+	}
+	failed := 0
+	for _, s := range steps {
+		if s.before != nil {
+			if err := s.before(); err != nil {
+				return err
+			}
+		}
+		got, challenge, err := get(ctx, base+s.path, s.auth)
+		verdict := "ok  "
+		if err != nil || got != s.want {
+			verdict = "FAIL"
+			failed++
+		}
+		line := fmt.Sprintf("%s %-28s GET %-11s -> %d", verdict, s.name, s.path, got)
+		if challenge != "" {
+			line += "  WWW-Authenticate: " + challenge
+		}
+		if err != nil {
+			line += "  error: " + err.Error()
+		}
+		fmt.Fprintln(out, line)
+	}
+	fmt.Fprintf(out, "%d passed, %d failed\n", len(steps)-failed, failed)
+	if failed > 0 {
+		return fmt.Errorf("%d of %d demo requests were not answered as expected", failed, len(steps))
+	}
+	return nil
+}
+
+func get(ctx context.Context, url, auth string) (int, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, resp.Header.Get("WWW-Authenticate"), nil
+}
