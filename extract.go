@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
+	"math"
 	"mime"
 	"net/http"
 	"net/url"
@@ -24,6 +26,16 @@ func (t Token) String() string { return t.Scheme + " token from " + t.Source.Str
 
 // GoString is String, so %#v does not reveal the token either.
 func (t Token) GoString() string { return t.String() }
+
+// Format writes String for every verb, so no verb of package fmt (%d and %x
+// included, which otherwise print a struct's fields) reveals the token.
+func (t Token) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, t.String()) }
+
+// LogValue implements [slog.LogValuer] without the token, so log/slog's JSON
+// handler does not print it either.
+func (t Token) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("scheme", t.Scheme), slog.String("source", t.Source.String()))
+}
 
 // TokenSource says where a token was found.
 type TokenSource uint8
@@ -262,7 +274,11 @@ func (e BearerExtractor) fromForm(r *http.Request, max int) (string, error) {
 	if limit <= 0 {
 		limit = DefaultMaxFormBody
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	n := limit
+	if n < math.MaxInt64 {
+		n++ // one byte more than allowed tells a body over the limit
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, n))
 	// Put back what was read, followed by whatever is left, so the handler
 	// sees the body unchanged.
 	r.Body = struct {
