@@ -142,7 +142,13 @@ func (m *Middleware) verdict(ctx context.Context, cc ClientContext, token string
 	}
 	m.obs.cacheMiss(ctx)
 	ch := m.group.DoChan(string(key[:]), func() (any, error) {
-		return m.introspectAndStore(context.WithoutCancel(ctx), key, cc, token)
+		sctx := context.WithoutCancel(ctx)
+		// A request that missed just as an earlier call finished finds that
+		// call's verdict here instead of making a second call.
+		if e, ok, err := m.cfg.cache.Get(sctx, key); err == nil && ok && e.Introspection != nil && m.cfg.now().Before(e.Expiry) {
+			return e.Introspection, nil
+		}
+		return m.introspectAndStore(sctx, key, cc, token)
 	})
 	var res resultOf
 	select {

@@ -37,6 +37,22 @@ func Latency(d time.Duration) Fault {
 	}}
 }
 
+// Block holds every request until release is closed (or the server closes),
+// then answers normally. Tests use it to make requests pile up
+// deterministically.
+func Block(release <-chan struct{}) Fault {
+	return Fault{name: "block", before: func(s *Server, _ http.ResponseWriter, r *http.Request) bool {
+		select {
+		case <-release:
+			return false
+		case <-r.Context().Done():
+			return true
+		case <-s.done:
+			return true
+		}
+	}}
+}
+
 // Respond answers every request with status, content type and body, plus the
 // given header lines ("Retry-After: 3").
 func Respond(status int, contentType, body string, header ...string) Fault {
