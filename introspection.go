@@ -58,6 +58,9 @@ func (ti *Introspection) HasAudience(aud string) bool {
 // Claim decodes the extra member name into v. It reports false if the member is
 // absent.
 func (ti *Introspection) Claim(name string, v any) (bool, error) {
+	if ti == nil {
+		return false, nil
+	}
 	raw, ok := ti.Extra[name]
 	if !ok {
 		return false, nil
@@ -78,11 +81,42 @@ var registered = map[string]bool{
 // missing or non-boolean "active" is malformed. For an inactive token the other
 // members are ignored.
 func parseIntrospection(body []byte) (*Introspection, error) {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(body, &m); err != nil || m == nil {
-		return nil, fmt.Errorf("%w: not a JSON object", ErrMalformedResponse)
+	m, err := decodeObject(body)
+	if err != nil {
+		return nil, err
 	}
 	return fromMembers(m)
+}
+
+// decodeObject decodes a JSON object into its members. A member given twice is
+// malformed: which of two "active" members counts would depend on the parser,
+// and encoding/json keeps the last one.
+func decodeObject(body []byte) (map[string]json.RawMessage, error) {
+	notObject := fmt.Errorf("%w: not a JSON object", ErrMalformedResponse)
+	if !json.Valid(body) {
+		return nil, notObject
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, notObject
+	}
+	m := make(map[string]json.RawMessage)
+	for dec.More() {
+		t, err := dec.Token()
+		name, ok := t.(string)
+		if err != nil || !ok {
+			return nil, notObject
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, notObject
+		}
+		if _, dup := m[name]; dup {
+			return nil, fmt.Errorf("%w: a member is given twice", ErrMalformedResponse)
+		}
+		m[name] = v
+	}
+	return m, nil
 }
 
 func fromMembers(m map[string]json.RawMessage) (*Introspection, error) {
@@ -229,8 +263,10 @@ func decodeConfirmation(m map[string]json.RawMessage) (*Confirmation, error) {
 
 // MarshalJSON writes the RFC 7662 form: the registered members under their
 // names (scope as one space-separated string, dates as integer seconds, a
-// single audience as a string) and the Extra members as they came.
-func (ti *Introspection) MarshalJSON() ([]byte, error) {
+// single audience as a string) and the Extra members as they came. It has a
+// value receiver so that an Introspection held by value in another struct
+// marshals the same way.
+func (ti Introspection) MarshalJSON() ([]byte, error) {
 	m := make(map[string]any, 13+len(ti.Extra))
 	for k, v := range ti.Extra {
 		m[k] = v
