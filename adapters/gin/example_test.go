@@ -1,0 +1,52 @@
+package introspectgin_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/introspect-go/introspect"
+	introspectgin "github.com/introspect-go/introspect/adapters/gin"
+	"github.com/introspect-go/introspect/introspecttest"
+)
+
+func Example() {
+	as := introspecttest.NewServer(introspecttest.WithClient("rs", "rs-secret"))
+	defer as.Close()
+
+	mw, err := introspect.New(
+		introspect.WithEndpoint(as.IntrospectionURL()),
+		introspect.WithClientCredentials("rs", "rs-secret"),
+	)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	r := gin.New()
+	api := r.Group("/api", introspectgin.Authenticate(mw))
+	api.GET("/me", func(c *gin.Context) {
+		ti, _ := introspectgin.FromContext(c)
+		c.String(http.StatusOK, "hello "+ti.Subject)
+	})
+	api.DELETE("/users/:id", introspectgin.RequireScope(mw, "admin"), func(c *gin.Context) {
+		c.Status(http.StatusNoContent)
+	})
+
+	tok := as.Issue(introspecttest.Claims{Subject: "alice", Scope: "read"})
+	for _, req := range []*http.Request{
+		httptest.NewRequest(http.MethodGet, "/api/me", nil),
+		httptest.NewRequest(http.MethodDelete, "/api/users/7", nil),
+	} {
+		req.Header.Set("Authorization", "Bearer "+tok)
+		rec := httptest.NewRecorder()
+		r.ServeHTTP(rec, req)
+		fmt.Println(req.Method, req.URL.Path, rec.Code, strings.TrimSpace(rec.Body.String()))
+	}
+	// Output:
+	// GET /api/me 200 hello alice
+	// DELETE /api/users/7 403 {"error":"insufficient_scope","error_description":"the access token does not grant access to this resource"}
+}
