@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -24,6 +25,10 @@ import (
 type Client struct {
 	cfg  *config
 	http *http.Client
+	prov *provider // nil without WithIssuer
+	// static is the context of the static credentials without discovery,
+	// with the authentication method chosen.
+	static ClientContext
 }
 
 // NewClient returns a client configured by opts: [WithEndpoint] and client
@@ -39,7 +44,7 @@ func NewClient(opts ...Option) (*Client, error) {
 }
 
 func newClient(cfg *config) (*Client, error) {
-	if err := cfg.check(); err != nil {
+	if err := checkClientConfig(cfg); err != nil {
 		return nil, err
 	}
 	var hc http.Client
@@ -49,7 +54,93 @@ func newClient(cfg *config) (*Client, error) {
 		hc.Transport = defaultTransport()
 	}
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &Client{cfg: cfg, http: &hc}, nil
+	if cfg.clientCert != nil {
+		t, err := withCertificate(hc.Transport, cfg.clientCert)
+		if err != nil {
+			return nil, err
+		}
+		hc.Transport = t
+	}
+	c := &Client{cfg: cfg, http: &hc}
+	if cfg.credsSet {
+		cr := cfg.creds
+		cr.AuthMethod = chooseAuthMethod(cr, c.hasCert(), nil)
+		c.static = ClientContext{Endpoint: cfg.endpoint, Credentials: cr}
+	}
+	if cfg.discoveryIssuer != "" {
+		c.prov = newProvider(c)
+		if err := c.prov.start(cfg.eagerDiscovery); err != nil {
+			c.prov.close()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// checkClientConfig validates the client side of the configuration, with
+// the rules of discovery, client authentication and signed answers added to
+// config.check's, and fills in the defaults of those options.
+func checkClientConfig(cfg *config) error {
+	if cfg.metadataRefresh == 0 {
+		cfg.metadataRefresh = DefaultMetadataRefresh
+	}
+	if cfg.keyRefreshLimit == 0 {
+		cfg.keyRefreshLimit = defaultKeyRefreshLimit
+	}
+	if cfg.jwtResponseMaxAge == 0 {
+		cfg.jwtResponseMaxAge = defaultJWTResponseMaxAge
+	}
+	var errs []error
+	if iss := cfg.discoveryIssuer; iss != "" {
+		if cfg.store != nil {
+			errs = append(errs, errors.New("introspect: WithIssuer cannot be combined with WithClientStore"))
+		} else if err := checkIssuer(iss, cfg.insecureHTTP); err != nil {
+			errs = append(errs, err)
+		}
+	} else {
+		if cfg.jwtResponse {
+			errs = append(errs, errors.New("introspect: WithJWTResponse needs WithIssuer (the keys and issuer come from discovery)"))
+		}
+		if cfg.eagerDiscovery {
+			errs = append(errs, errors.New("introspect: WithEagerDiscovery needs WithIssuer"))
+		}
+	}
+	if cfg.credsSet {
+		cr := cfg.creds
+		if err := checkAuthMaterial(cr, cr.AuthMethod); err != nil {
+			errs = append(errs, err)
+		}
+		if cr.AuthMethod.isTLS() && cfg.clientCert == nil && cfg.httpClient == nil {
+			errs = append(errs, fmt.Errorf("introspect: %s needs a client certificate: use WithClientCertificate or WithHTTPClient", cr.AuthMethod))
+		}
+	}
+	// config.check requires an endpoint; with discovery the issuer stands in
+	// for it (and is validated above), so the check sees the issuer.
+	endpoint := cfg.endpoint
+	if cfg.discoveryIssuer != "" && endpoint == "" && cfg.store == nil {
+		cfg.endpoint = cfg.discoveryIssuer
+	}
+	err := cfg.check()
+	cfg.endpoint = endpoint
+	return errors.Join(err, errors.Join(errs...))
+}
+
+// withCertificate returns a copy of rt that presents cert to servers asking
+// for a client certificate (RFC 8705).
+func withCertificate(rt http.RoundTripper, cert *tls.Certificate) (http.RoundTripper, error) {
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	t, ok := rt.(*http.Transport)
+	if !ok {
+		return nil, fmt.Errorf("introspect: WithClientCertificate needs an *http.Transport, the HTTP client has a %T", rt)
+	}
+	t = t.Clone()
+	if t.TLSClientConfig == nil {
+		t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	t.TLSClientConfig.Certificates = []tls.Certificate{*cert}
+	return t, nil
 }
 
 // defaultTransport is shared by every client that was given no HTTP client,
@@ -85,15 +176,38 @@ func (c *Client) IntrospectAs(ctx context.Context, cc ClientContext, token strin
 	return ti, c.validate(ti, c.cfg.now())
 }
 
+// staticContext is the context of the static credentials. It is called on
+// every request: an atomic load with discovery, no lock, no allocation, no
+// network. Before discovery has succeeded its Endpoint is empty, and fetch
+// then waits for discovery.
 func (c *Client) staticContext() ClientContext {
-	return ClientContext{Endpoint: c.cfg.endpoint, Credentials: c.cfg.creds}
+	if c.prov != nil {
+		if st := c.prov.meta.current(); st != nil {
+			return st.cc
+		}
+		return ClientContext{Credentials: c.static.Credentials}
+	}
+	return c.static
 }
 
 // fetch asks the authorization server. It returns the verdict, active or not,
 // or an error if no verdict was possible. A 400 invalid_token answer is the
 // verdict "inactive" (some servers answer unknown tokens so).
 func (c *Client) fetch(ctx context.Context, cc ClientContext, token string) (*Introspection, error) {
-	if cc.Endpoint != c.cfg.endpoint || c.cfg.endpoint == "" {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.timeout)
+	defer cancel()
+
+	var st *providerState
+	if c.prov != nil && c.cfg.store == nil {
+		var err error
+		if st, err = c.prov.state(ctx); err != nil {
+			return nil, discoveryError(err)
+		}
+		if cc.Endpoint == "" {
+			cc = st.cc // the context was taken before discovery succeeded
+		}
+	}
+	if !c.knownEndpoint(cc.Endpoint, st) {
 		if err := checkEndpoint(cc.Endpoint, c.cfg.insecureHTTP); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrClientConfig, err)
 		}
@@ -101,8 +215,9 @@ func (c *Client) fetch(ctx context.Context, cc ClientContext, token string) (*In
 	if err := checkCredentials(cc.Credentials); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrClientConfig, err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.timeout)
-	defer cancel()
+	if err := checkAuthMaterial(cc.Credentials, cc.Credentials.AuthMethod); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrClientConfig, err)
+	}
 
 	form := url.Values{"token": {token}}
 	if c.cfg.hint != "" {
@@ -112,7 +227,11 @@ func (c *Client) fetch(ctx context.Context, cc ClientContext, token string) (*In
 	if err != nil {
 		return nil, fmt.Errorf("%w: bad endpoint", ErrClientConfig)
 	}
-	if err := authenticate(ctx, cc.Credentials, req, form); err != nil {
+	audience := cc.Endpoint
+	if st != nil {
+		audience = st.meta.Issuer
+	}
+	if err := authenticate(ctx, cc.Credentials, audience, c.cfg.now(), req, form); err != nil {
 		return nil, err
 	}
 	body := form.Encode()
@@ -120,7 +239,11 @@ func (c *Client) fetch(ctx context.Context, cc ClientContext, token string) (*In
 	req.ContentLength = int64(len(body))
 	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(body)), nil }
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
+	if c.cfg.jwtResponse {
+		req.Header.Set("Accept", jwtResponseMediaType)
+	} else {
+		req.Header.Set("Accept", "application/json")
+	}
 
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -141,10 +264,30 @@ func (c *Client) fetch(ctx context.Context, cc ClientContext, token string) (*In
 		}
 		return nil, rerr
 	}
+	if c.cfg.jwtResponse {
+		return c.verifyJWTResponse(ctx, st, cc.Credentials.ClientID, resp.Header, data)
+	}
 	if mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 		return nil, fmt.Errorf("%w: content type is not application/json", ErrMalformedResponse)
 	}
 	return parseIntrospection(data)
+}
+
+// knownEndpoint reports whether endpoint was validated when it was
+// configured or discovered, so it need not be parsed again.
+func (c *Client) knownEndpoint(endpoint string, st *providerState) bool {
+	if endpoint == "" {
+		return false
+	}
+	return endpoint == c.cfg.endpoint || st != nil && endpoint == st.cc.Endpoint
+}
+
+// discoveryError makes sure a failed discovery matches ErrDiscovery.
+func discoveryError(err error) error {
+	if errors.Is(err, ErrDiscovery) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrDiscovery, err)
 }
 
 // stripURL drops the *url.Error wrapper, whose text repeats the endpoint URL.
@@ -243,4 +386,9 @@ func checkBinding(r *http.Request, tok Token, ti *Introspection) error {
 
 // Close releases what the client holds in the background (discovery and key
 // refreshes). A closed client must not be used. It is safe to call twice.
-func (c *Client) Close() error { return nil }
+func (c *Client) Close() error {
+	if c.prov != nil {
+		c.prov.close()
+	}
+	return nil
+}

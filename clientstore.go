@@ -2,6 +2,7 @@ package introspect
 
 import (
 	"context"
+	"crypto"
 	"log/slog"
 	"net/http"
 )
@@ -19,8 +20,27 @@ type Credentials struct {
 	// misses), with that call's context, so a rotated secret can be read from a
 	// file or a vault without restarting. It must be safe for concurrent use.
 	SecretFunc func(ctx context.Context) (string, error)
-	// AuthMethod is how the credentials are sent. Empty means ClientSecretBasic.
+	// AuthMethod is how the credentials are sent. Empty means chosen by the
+	// order documented on [AuthMethod]: ClientSecretBasic for a secret.
 	AuthMethod AuthMethod
+
+	// PrivateKey signs [PrivateKeyJWT] client assertions: an *rsa.PrivateKey
+	// (2048 bits or more), an *ecdsa.PrivateKey or an ed25519.PrivateKey
+	// ([ParsePrivateKey] reads one from PEM or JWK). With a private key and no
+	// AuthMethod, PrivateKeyJWT is used.
+	PrivateKey crypto.Signer
+	// KeyID is the "kid" header of client assertions, if not empty.
+	KeyID string
+	// SigningAlg is the "alg" of client assertions; see
+	// [WithAssertionSigningAlg] for the choices and defaults.
+	SigningAlg string
+	// AssertionAudience is the "aud" of client assertions. Empty means the
+	// issuer with discovery ([WithIssuer]), else the introspection endpoint.
+	AssertionAudience string
+	// AccessTokenFunc supplies the access token sent with [BearerToken]. With
+	// it and no AuthMethod, BearerToken is used. It must be safe for
+	// concurrent use.
+	AccessTokenFunc func(ctx context.Context) (string, error)
 }
 
 // String describes the credentials without the secret.

@@ -2,6 +2,7 @@ package introspect
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -42,6 +43,16 @@ type config struct {
 	clientIDs    []string
 	now          func() time.Time
 	skipBinding  bool
+
+	// Discovery, client authentication and signed responses (provider.go,
+	// clientauth.go, jwtresponse.go).
+	discoveryIssuer   string           // WithIssuer
+	eagerDiscovery    bool             // WithEagerDiscovery
+	metadataRefresh   time.Duration    // WithMetadataRefresh
+	keyRefreshLimit   time.Duration    // least time between refreshes for an unknown kid
+	clientCert        *tls.Certificate // WithClientCertificate
+	jwtResponse       bool             // WithJWTResponse
+	jwtResponseMaxAge time.Duration    // how old a signed answer's iat may be
 
 	// Middleware only.
 	extractor        Extractor

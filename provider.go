@@ -1,0 +1,626 @@
+package introspect
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwk"
+)
+
+// ErrDiscovery: the authorization server's metadata (RFC 8414) or its keys
+// (jwks_uri) could not be fetched or were refused, and no good copy is at
+// hand. It wraps [ErrUnavailable] (503): requests fail closed until
+// discovery succeeds.
+var ErrDiscovery = fmt.Errorf("%w: discovery", ErrUnavailable)
+
+// Defaults of the discovery options.
+const (
+	// DefaultMetadataRefresh is how often metadata and keys are refreshed
+	// when the server's Cache-Control gives no max-age.
+	DefaultMetadataRefresh = time.Hour
+	// minMetadataRefresh and maxMetadataRefresh bound a server's max-age.
+	minMetadataRefresh = time.Minute
+	maxMetadataRefresh = 24 * time.Hour
+	// defaultKeyRefreshLimit is the least time between two refreshes of the
+	// JWKS caused by an unknown "kid", so forged kids cannot cause a storm.
+	defaultKeyRefreshLimit = 30 * time.Second
+	// maxBackoff bounds the wait between attempts while the server fails.
+	maxBackoff = 5 * time.Minute
+	// maxJWKSKeys bounds the number of keys taken from a JWKS.
+	maxJWKSKeys = 100
+)
+
+// ProviderMetadata is the part of an authorization server's metadata (RFC
+// 8414 §2, RFC 8705 §5, RFC 9701 §7) the library uses. Only issuer is
+// required; introspection_endpoint too, unless [WithEndpoint] is given, and
+// jwks_uri when [WithJWTResponse] is. OpenID-only members are never required.
+type ProviderMetadata struct {
+	Issuer                                    string
+	IntrospectionEndpoint                     string
+	TokenEndpoint                             string
+	JWKSURI                                   string
+	IntrospectionEndpointAuthMethodsSupported []string
+	TokenEndpointAuthMethodsSupported         []string
+	IntrospectionSigningAlgValuesSupported    []string
+	IntrospectionEncryptionAlgValuesSupported []string
+	// MTLSIntrospectionEndpoint is mtls_endpoint_aliases.introspection_endpoint.
+	MTLSIntrospectionEndpoint string
+}
+
+// authMethodsSupported is the list the client authentication method is
+// chosen from (RFC 8414 §2: the introspection list, else the token
+// endpoint's, else client_secret_basic).
+func (m *ProviderMetadata) authMethodsSupported() []string {
+	switch {
+	case m.IntrospectionEndpointAuthMethodsSupported != nil:
+		return m.IntrospectionEndpointAuthMethodsSupported
+	case m.TokenEndpointAuthMethodsSupported != nil:
+		return m.TokenEndpointAuthMethodsSupported
+	}
+	return []string{string(ClientSecretBasic)}
+}
+
+// WithIssuer configures the authorization server by discovery: its metadata
+// is read from the RFC 8414 location (/.well-known/oauth-authorization-server,
+// inserted before the issuer's path), else from the OpenID Connect one
+// (issuer + /.well-known/openid-configuration). The document's issuer must
+// equal iss exactly. It supplies the introspection endpoint (unless
+// [WithEndpoint] overrides it), the client authentication method (unless
+// [WithAuthMethod] fixes it; see [AuthMethod]), the audience of client
+// assertions, and the keys and algorithms of signed answers.
+//
+// Metadata is refreshed in the background (after the server's Cache-Control
+// max-age, else [WithMetadataRefresh]); while the server fails, the last good
+// copy is kept and attempts back off. [New] does not wait for the server
+// unless [WithEagerDiscovery] is given: until discovery succeeds, requests
+// fail with [ErrDiscovery] (503). Close the middleware or client when done.
+// It excludes [WithClientStore]. No default.
+func WithIssuer(iss string) Option {
+	return func(c *config) {
+		if iss == "" {
+			c.fail("WithIssuer: empty issuer")
+			return
+		}
+		c.discoveryIssuer = iss
+	}
+}
+
+// WithEagerDiscovery makes [New] and [NewClient] fetch the metadata (and the
+// keys, with [WithJWTResponse]) and fail when they cannot. Default off: the
+// constructor succeeds while the authorization server is down, and requests
+// answer 503 until discovery succeeds.
+func WithEagerDiscovery() Option {
+	return func(c *config) { c.eagerDiscovery = true }
+}
+
+// WithMetadataRefresh sets how often the metadata and keys of [WithIssuer]
+// are refreshed when the server's Cache-Control has no max-age. A max-age is
+// honoured between 1 minute and 24 hours. Default 1 h.
+func WithMetadataRefresh(d time.Duration) Option {
+	return func(c *config) {
+		if d < minMetadataRefresh {
+			c.fail("WithMetadataRefresh: %v is shorter than %v", d, minMetadataRefresh)
+			return
+		}
+		c.metadataRefresh = d
+	}
+}
+
+// checkIssuer applies the RFC 8414 §2 rules to an issuer identifier: an
+// absolute https URL (or http to loopback, or with InsecureAllowHTTP) without
+// query or fragment.
+func checkIssuer(iss string, insecure bool) error {
+	if err := checkEndpoint(iss, insecure); err != nil {
+		return fmt.Errorf("introspect: issuer: %w", errors.Unwrap(err))
+	}
+	u, _ := url.Parse(iss)
+	if u.RawQuery != "" || u.ForceQuery {
+		return errors.New("introspect: issuer must not contain a query")
+	}
+	return nil
+}
+
+// metadataURLs are the places to look for iss's metadata, in order: RFC 8414
+// §3.1 (well-known segment inserted between host and path), then OpenID
+// Connect Discovery 1.0 §4 (appended to the path).
+func metadataURLs(iss string) []string {
+	u, err := url.Parse(iss)
+	if err != nil {
+		return nil
+	}
+	path := strings.TrimSuffix(u.EscapedPath(), "/")
+	oauth := *u
+	oauth.RawPath = ""
+	oauth.Path = ""
+	oidc := oauth
+	oauthURL := oauth.String() + "/.well-known/oauth-authorization-server" + path
+	oidcURL := oidc.String() + path + "/.well-known/openid-configuration"
+	return []string{oauthURL, oidcURL}
+}
+
+// provider holds the discovered state and refreshes it in the background.
+type provider struct {
+	c      *Client
+	issuer string
+
+	meta *refresher[providerState]
+	keys *refresher[jwk.Set] // nil unless JWT responses are on
+
+	ctx    context.Context // cancelled by close
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the refresh loop has ended
+	once   sync.Once
+}
+
+// providerState is one good copy of the metadata and what follows from it
+// for the static credentials.
+type providerState struct {
+	meta ProviderMetadata
+	cc   ClientContext // endpoint and credentials with the method chosen
+	algs []string      // algorithms accepted for signed answers
+}
+
+func newProvider(c *Client) *provider {
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &provider{c: c, issuer: c.cfg.discoveryIssuer, ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	cfg := c.cfg
+	p.meta = &refresher[providerState]{
+		load: p.loadMetadata, now: cfg.now, base: ctx, timeout: cfg.timeout,
+		defaultTTL: cfg.metadataRefresh, forceLimit: cfg.keyRefreshLimit,
+	}
+	if cfg.jwtResponse {
+		p.keys = &refresher[jwk.Set]{
+			load: p.loadKeys, now: cfg.now, base: ctx, timeout: cfg.timeout,
+			defaultTTL: cfg.metadataRefresh, forceLimit: cfg.keyRefreshLimit,
+		}
+	}
+	return p
+}
+
+// start runs the refresh loop. With eager set it first fetches everything
+// and reports failure.
+func (p *provider) start(eager bool) error {
+	if eager {
+		ctx, cancel := context.WithTimeout(p.ctx, 2*p.c.cfg.timeout)
+		defer cancel()
+		if _, err := p.meta.refresh(ctx, false); err != nil {
+			return err
+		}
+		if p.keys != nil {
+			if _, err := p.keys.refresh(ctx, false); err != nil {
+				return err
+			}
+		}
+	}
+	go p.loop()
+	return nil
+}
+
+func (p *provider) close() {
+	p.once.Do(func() {
+		p.cancel()
+		<-p.done
+	})
+}
+
+// loop refreshes what is due: first right away, then after each copy's
+// lifetime, or after the backoff while attempts fail.
+func (p *provider) loop() {
+	defer close(p.done)
+	for {
+		p.tick()
+		wait := p.meta.wait()
+		if p.keys != nil {
+			wait = min(wait, p.keys.wait())
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-p.ctx.Done():
+			t.Stop()
+			return
+		}
+	}
+}
+
+// tick refreshes each document that is due. Errors are kept by the
+// refreshers and served to requests until a later attempt succeeds.
+func (p *provider) tick() {
+	if p.meta.due() {
+		_, _ = p.meta.refresh(p.ctx, false)
+	}
+	if p.keys != nil && p.keys.due() && p.meta.current() != nil {
+		_, _ = p.keys.refresh(p.ctx, false)
+	}
+}
+
+// state returns the current metadata, fetching it now (coalesced, subject to
+// the backoff) if there has never been a good copy.
+func (p *provider) state(ctx context.Context) (*providerState, error) {
+	if st := p.meta.current(); st != nil {
+		return st, nil
+	}
+	return p.meta.refresh(ctx, false)
+}
+
+// keySet returns the JWKS, fetching it if there is none yet, or, with force
+// set (an unknown kid), fetching it again at most once per refresh limit.
+func (p *provider) keySet(ctx context.Context, force bool) (jwk.Set, error) {
+	if !force {
+		if ks := p.keys.current(); ks != nil {
+			return *ks, nil
+		}
+	}
+	ks, err := p.keys.refresh(ctx, force)
+	if ks == nil {
+		return nil, err
+	}
+	return *ks, err
+}
+
+// loadMetadata fetches and checks the metadata.
+func (p *provider) loadMetadata(ctx context.Context) (*providerState, time.Duration, error) {
+	var errs []error
+	for _, u := range metadataURLs(p.issuer) {
+		data, maxAge, err := p.c.getDocument(ctx, u, "application/json")
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		st, err := p.newState(data)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		return st, maxAge, nil
+	}
+	return nil, 0, fmt.Errorf("%w: %w", ErrDiscovery, errors.Join(errs...))
+}
+
+// newState parses a metadata document and derives the client context.
+func (p *provider) newState(data []byte) (*providerState, error) {
+	meta, err := parseMetadata(data)
+	if err != nil {
+		return nil, err
+	}
+	cfg := p.c.cfg
+	if meta.Issuer != p.issuer {
+		return nil, fmt.Errorf("introspect: metadata issuer %q does not match %q", sanitize(meta.Issuer, 200), p.issuer)
+	}
+	check := func(name, raw string, required bool) error {
+		if raw == "" {
+			if required {
+				return fmt.Errorf("introspect: metadata has no %s", name)
+			}
+			return nil
+		}
+		if err := checkEndpoint(raw, cfg.insecureHTTP); err != nil {
+			return fmt.Errorf("introspect: metadata %s: %w", name, errors.Unwrap(err))
+		}
+		return nil
+	}
+	if err := errors.Join(
+		check("introspection_endpoint", meta.IntrospectionEndpoint, cfg.endpoint == ""),
+		check("jwks_uri", meta.JWKSURI, cfg.jwtResponse),
+		check("mtls_endpoint_aliases.introspection_endpoint", meta.MTLSIntrospectionEndpoint, false),
+	); err != nil {
+		return nil, err
+	}
+	st := &providerState{meta: *meta}
+	cr := cfg.creds
+	cr.AuthMethod = chooseAuthMethod(cr, p.c.hasCert(), meta.authMethodsSupported())
+	st.cc = ClientContext{Endpoint: cfg.endpoint, Credentials: cr}
+	if st.cc.Endpoint == "" {
+		st.cc.Endpoint = meta.IntrospectionEndpoint
+		if cr.AuthMethod.isTLS() && meta.MTLSIntrospectionEndpoint != "" {
+			st.cc.Endpoint = meta.MTLSIntrospectionEndpoint
+		}
+	}
+	if cfg.jwtResponse {
+		st.algs = signingAlgs(meta.IntrospectionSigningAlgValuesSupported)
+		if len(st.algs) == 0 {
+			return nil, errors.New("introspect: metadata lists no acceptable introspection_signing_alg_values_supported (none and HMAC are refused)")
+		}
+	}
+	return st, nil
+}
+
+// parseMetadata decodes the members the library uses, matching names
+// exactly. Unknown members, OpenID ones included, are ignored.
+func parseMetadata(data []byte) (*ProviderMetadata, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(data, &m); err != nil || m == nil {
+		return nil, fmt.Errorf("%w: metadata is not a JSON object", ErrMalformedResponse)
+	}
+	md := &ProviderMetadata{}
+	var err error
+	str := func(mm map[string]json.RawMessage, name string, dst *string) {
+		if err == nil {
+			err = decodeString(mm, name, dst)
+		}
+	}
+	list := func(name string, dst *[]string) {
+		raw, ok := m[name]
+		if err != nil || !ok || isNull(raw) {
+			return
+		}
+		if json.Unmarshal(raw, dst) != nil {
+			err = fmt.Errorf("%w: metadata %q is not an array of strings", ErrMalformedResponse, name)
+		}
+		if *dst == nil {
+			*dst = []string{}
+		}
+	}
+	str(m, "issuer", &md.Issuer)
+	str(m, "introspection_endpoint", &md.IntrospectionEndpoint)
+	str(m, "token_endpoint", &md.TokenEndpoint)
+	str(m, "jwks_uri", &md.JWKSURI)
+	list("introspection_endpoint_auth_methods_supported", &md.IntrospectionEndpointAuthMethodsSupported)
+	list("token_endpoint_auth_methods_supported", &md.TokenEndpointAuthMethodsSupported)
+	list("introspection_signing_alg_values_supported", &md.IntrospectionSigningAlgValuesSupported)
+	list("introspection_encryption_alg_values_supported", &md.IntrospectionEncryptionAlgValuesSupported)
+	if raw, ok := m["mtls_endpoint_aliases"]; ok && err == nil && !isNull(raw) {
+		var aliases map[string]json.RawMessage
+		if json.Unmarshal(raw, &aliases) != nil {
+			err = fmt.Errorf("%w: metadata \"mtls_endpoint_aliases\" is not an object", ErrMalformedResponse)
+		} else {
+			str(aliases, "introspection_endpoint", &md.MTLSIntrospectionEndpoint)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if md.Issuer == "" {
+		return nil, errors.New("introspect: metadata has no issuer")
+	}
+	return md, nil
+}
+
+// loadKeys fetches the JWKS named by the current metadata.
+func (p *provider) loadKeys(ctx context.Context) (*jwk.Set, time.Duration, error) {
+	st := p.meta.current()
+	if st == nil {
+		var err error
+		if st, err = p.meta.refresh(ctx, false); err != nil {
+			return nil, 0, err
+		}
+	}
+	data, maxAge, err := p.c.getDocument(ctx, st.meta.JWKSURI, "application/jwk-set+json, application/json")
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: keys: %w", ErrDiscovery, err)
+	}
+	set, err := parseKeys(data)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: keys: %w", ErrDiscovery, err)
+	}
+	return &set, maxAge, nil
+}
+
+// parseKeys reads a JWKS, keeping the public signature keys.
+func parseKeys(data []byte) (jwk.Set, error) {
+	var probe struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(data, &probe); err != nil || probe.Keys == nil {
+		return nil, fmt.Errorf("%w: not a JWK set", ErrMalformedResponse)
+	}
+	if len(probe.Keys) > maxJWKSKeys {
+		return nil, fmt.Errorf("%w: JWK set holds more than %d keys", ErrMalformedResponse, maxJWKSKeys)
+	}
+	set := jwk.NewSet()
+	for _, raw := range probe.Keys {
+		k, err := jwk.ParseKey(raw)
+		if err != nil {
+			continue // a key of a type we cannot use is no reason to refuse the others
+		}
+		if u := k.KeyUsage(); u != "" && u != string(jwk.ForSignature) {
+			continue
+		}
+		if priv, err := jwk.IsPrivateKey(k); err != nil || priv {
+			continue // never verify with (or keep) a private key a server leaked
+		}
+		if err := set.AddKey(k); err != nil {
+			continue
+		}
+	}
+	return set, nil
+}
+
+// getDocument GETs a discovery or JWKS document: no redirects, bounded by
+// the configured size, status 200 required. It returns the max-age of the
+// answer's Cache-Control, 0 if none.
+func (c *Client) getDocument(ctx context.Context, u, accept string) ([]byte, time.Duration, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, 0, errors.New("introspect: bad document URL")
+	}
+	req.Header.Set("Accept", accept)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, 0, fmt.Errorf("introspect: fetching %s: %w", u, stripURL(err))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, 0, fmt.Errorf("introspect: fetching %s: status %d", u, resp.StatusCode)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || !strings.HasSuffix(mt, "json") {
+			return nil, 0, fmt.Errorf("%w: %s: content type is not JSON", ErrMalformedResponse, u)
+		}
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.maxBody+1))
+	if err != nil {
+		return nil, 0, fmt.Errorf("introspect: reading %s: %w", u, stripURL(err))
+	}
+	if int64(len(data)) > c.cfg.maxBody {
+		return nil, 0, fmt.Errorf("%w: %s", ErrResponseTooLarge, u)
+	}
+	return data, maxAge(resp.Header.Get("Cache-Control")), nil
+}
+
+// maxAge reads max-age from a Cache-Control value; no-store and no-cache
+// mean 0 (use the default).
+func maxAge(cc string) time.Duration {
+	var age time.Duration
+	for _, d := range strings.Split(cc, ",") {
+		name, val, _ := strings.Cut(strings.TrimSpace(d), "=")
+		switch strings.ToLower(name) {
+		case "no-store", "no-cache":
+			return 0
+		case "max-age":
+			n, err := strconv.ParseInt(strings.Trim(val, `"`), 10, 64)
+			if err == nil && n > 0 {
+				age = time.Duration(min(n, int64(maxMetadataRefresh/time.Second))) * time.Second
+			}
+		}
+	}
+	return age
+}
+
+// refresher keeps the last good copy of a remote document: an atomic load
+// for readers, one fetch at a time for writers, backoff after failures.
+type refresher[T any] struct {
+	load       func(ctx context.Context) (*T, time.Duration, error)
+	now        func() time.Time
+	base       context.Context // ends with the client
+	timeout    time.Duration
+	defaultTTL time.Duration
+	forceLimit time.Duration // least time between forced refreshes
+
+	cur atomic.Pointer[T]
+
+	mu       sync.Mutex // guards call, next, retryAt, failures, lastErr, fetched
+	call     *refreshCall
+	next     time.Time // when the current copy is due for a refresh
+	retryAt  time.Time // no attempt before this, after a failure
+	failures int
+	lastErr  error
+	fetched  time.Time // when the current copy was fetched
+}
+
+type refreshCall struct {
+	done chan struct{}
+	err  error
+}
+
+var errRefreshLimited = errors.New("introspect: refresh attempted too recently")
+
+func (r *refresher[T]) current() *T { return r.cur.Load() }
+
+// due reports whether a refresh should be attempted now.
+func (r *refresher[T]) due() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.now()
+	if r.failures > 0 {
+		return !now.Before(r.retryAt)
+	}
+	return r.cur.Load() == nil || !now.Before(r.next)
+}
+
+// wait is the time until the next attempt, at least a second.
+func (r *refresher[T]) wait() time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	at := r.next
+	if r.failures > 0 || r.cur.Load() == nil {
+		at = r.retryAt
+	}
+	return max(at.Sub(r.now()), time.Second)
+}
+
+// refresh fetches the document, or joins the fetch in progress. While a
+// failure's backoff runs it returns the last good copy with the last error
+// at once. A forced refresh (an unknown key ID) happens at most once per
+// forceLimit. The fetch runs on the refresher's own context and timeout, so
+// a waiter's cancellation never fails the others.
+func (r *refresher[T]) refresh(ctx context.Context, force bool) (*T, error) {
+	r.mu.Lock()
+	call := r.call
+	if call == nil {
+		now := r.now()
+		switch {
+		case r.failures > 0 && now.Before(r.retryAt):
+			err := r.lastErr
+			r.mu.Unlock()
+			return r.cur.Load(), err
+		case force && !r.fetched.IsZero() && now.Sub(r.fetched) < r.forceLimit:
+			r.mu.Unlock()
+			return r.cur.Load(), errRefreshLimited
+		}
+		call = &refreshCall{done: make(chan struct{})}
+		r.call = call
+		go r.run(call)
+	}
+	r.mu.Unlock()
+	select {
+	case <-call.done:
+		return r.cur.Load(), call.err
+	case <-ctx.Done():
+		return r.cur.Load(), fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
+	}
+}
+
+func (r *refresher[T]) run(call *refreshCall) {
+	ctx, cancel := context.WithTimeout(r.base, r.timeout)
+	v, age, err := r.load(ctx)
+	cancel()
+	r.mu.Lock()
+	now := r.now()
+	if err != nil {
+		r.failures++
+		r.lastErr = err
+		r.retryAt = now.Add(backoff(r.failures))
+	} else {
+		r.cur.Store(v)
+		r.failures, r.lastErr = 0, nil
+		r.fetched = now
+		if age <= 0 {
+			age = r.defaultTTL
+		}
+		r.next = now.Add(max(age, minMetadataRefresh))
+	}
+	call.err = err
+	r.call = nil
+	r.mu.Unlock()
+	close(call.done)
+}
+
+// backoff is the wait after n consecutive failures: 1 s doubling up to 5
+// min, with up to 10 % jitter so a fleet does not retry in step.
+func backoff(n int) time.Duration {
+	d := maxBackoff
+	if n < 20 {
+		d = min(time.Second<<(n-1), maxBackoff)
+	}
+	return d + rand.N(d/10+1)
+}
+
+// hasCert reports whether a client certificate is on the transport.
+func (c *Client) hasCert() bool { return c.cfg.clientCert != nil }
+
+// Metadata returns the last good copy of the authorization server's
+// metadata, and false when the client does not use discovery or discovery
+// has not succeeded yet. The value is shared: treat it as read-only.
+func (c *Client) Metadata() (*ProviderMetadata, bool) {
+	if c.prov == nil {
+		return nil, false
+	}
+	st := c.prov.meta.current()
+	if st == nil {
+		return nil, false
+	}
+	return &st.meta, true
+}
