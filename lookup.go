@@ -141,7 +141,9 @@ func (m *Middleware) verdict(ctx context.Context, cc ClientContext, token string
 		return e.Introspection, nil
 	}
 	m.obs.cacheMiss(ctx)
+	started := false // set only if this request's function runs: it started the call
 	ch := m.group.DoChan(string(key[:]), func() (any, error) {
+		started = true
 		sctx := context.WithoutCancel(ctx)
 		// A request that missed just as an earlier call finished finds that
 		// call's verdict here instead of making a second call.
@@ -153,7 +155,7 @@ func (m *Middleware) verdict(ctx context.Context, cc ClientContext, token string
 	var res resultOf
 	select {
 	case r := <-ch:
-		if r.Shared {
+		if !started {
 			m.obs.coalesced(ctx)
 		}
 		res.ti, _ = r.Val.(*Introspection)
