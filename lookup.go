@@ -141,6 +141,13 @@ func (m *Middleware) verdict(ctx context.Context, cc ClientContext, token string
 		return e.Introspection, nil
 	}
 	m.obs.cacheMiss(ctx)
+	return m.miss(ctx, key, cc, token, e, found, now)
+}
+
+// miss joins or starts the shared call for key. e is the entry found in the
+// cache, if any (found), for stale-if-error. It is apart from verdict so that
+// the hit path does not pay for what the closure captures.
+func (m *Middleware) miss(ctx context.Context, key CacheKey, cc ClientContext, token string, e CacheEntry, found bool, now time.Time) (*Introspection, error) {
 	started := false // set only if this request's function runs: it started the call
 	ch := m.group.DoChan(string(key[:]), func() (any, error) {
 		started = true
