@@ -1,0 +1,146 @@
+package introspectredis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/introspect-go/introspect"
+	"github.com/redis/go-redis/v9"
+)
+
+// TwoTier is an [introspect.Cache] with a small in-process cache in front of
+// a [Cache] in Redis: a hit in the local tier costs no network call; a miss
+// there is looked up in Redis and copied into the local tier.
+//
+// The local tier keeps an entry for at most the local TTL, never past the
+// entry's StaleUntil. Deletes (the middleware's Evict) remove the entry from
+// both tiers here and, through a Redis Pub/Sub announcement, from the local
+// tier of every other replica. An announcement lost to a broken connection,
+// or a lookup in Redis racing with the eviction, can leave a local copy
+// alive: the local TTL is the bound on that, so keep it short (seconds).
+//
+// A TwoTier runs one goroutine listening for evictions: call
+// [TwoTier.Close] when done.
+type TwoTier struct {
+	local    introspect.Cache
+	remote   *Cache
+	localTTL time.Duration
+	now      func() time.Time
+	sub      *redis.PubSub
+	done     chan struct{} // closed when the listener has returned
+
+	mu     sync.Mutex // guards closed
+	closed bool
+}
+
+var _ introspect.Cache = (*TwoTier)(nil)
+
+// NewTwoTier returns a two-tier cache: local in front of remote, local
+// entries kept for at most localTTL. local is typically a small
+// [introspect.LRUCache] used by nothing else. It subscribes to the eviction
+// announcements of remote's prefix.
+func NewTwoTier(remote *Cache, local introspect.Cache, localTTL time.Duration) (*TwoTier, error) {
+	var errs []error
+	if remote == nil {
+		errs = append(errs, errors.New("introspectredis: NewTwoTier: nil remote cache"))
+	}
+	if local == nil {
+		errs = append(errs, errors.New("introspectredis: NewTwoTier: nil local cache"))
+	}
+	if localTTL <= 0 {
+		errs = append(errs, fmt.Errorf("introspectredis: NewTwoTier: local TTL %v is not positive", localTTL))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	t := &TwoTier{local: local, remote: remote, localTTL: localTTL, now: time.Now, done: make(chan struct{})}
+	// Subscribe sends SUBSCRIBE at once when Redis is up, so evictions
+	// published after NewTwoTier returns reach this replica; when Redis is
+	// down it fails here and go-redis subscribes on reconnecting.
+	ctx, cancel := context.WithTimeout(context.Background(), max(remote.timeout, time.Second))
+	defer cancel()
+	t.sub = remote.client.Subscribe(ctx, remote.channel)
+	go t.listen(t.sub.Channel())
+	return t, nil
+}
+
+func (t *TwoTier) listen(ch <-chan *redis.Message) {
+	defer close(t.done)
+	for msg := range ch {
+		key, ok := t.remote.keys.openEvict([]byte(msg.Payload))
+		if !ok {
+			continue // not from a replica holding the secret
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), t.remote.timeout)
+		_ = t.local.Delete(ctx, key)
+		cancel()
+	}
+}
+
+// Close stops listening for evictions. The cache still works after Close,
+// without learning of other replicas' evictions. It does not close the
+// local cache nor the Redis client. It is safe to call twice.
+func (t *TwoTier) Close() error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil
+	}
+	t.closed = true
+	t.mu.Unlock()
+	err := t.sub.Close()
+	<-t.done
+	if err != nil {
+		return fmt.Errorf("introspectredis: close: %w", err)
+	}
+	return nil
+}
+
+// Format prints the cache's prefix and local TTL and nothing of its secrets,
+// whatever the verb.
+func (t *TwoTier) Format(f fmt.State, _ rune) {
+	fmt.Fprintf(f, "introspectredis.TwoTier{prefix: %q, local TTL: %v}", t.remote.prefix, t.localTTL)
+}
+
+// Get implements [introspect.Cache]: the local tier, then Redis.
+func (t *TwoTier) Get(ctx context.Context, key introspect.CacheKey) (introspect.CacheEntry, bool, error) {
+	e, ok, errLocal := t.local.Get(ctx, key)
+	if errLocal == nil && ok {
+		return e, true, nil
+	}
+	e, ok, err := t.remote.Get(ctx, key)
+	if err != nil {
+		return introspect.CacheEntry{}, false, errors.Join(errLocal, err)
+	}
+	if !ok {
+		return introspect.CacheEntry{}, false, errLocal
+	}
+	_ = t.local.Set(ctx, key, t.localEntry(e))
+	return e, true, nil
+}
+
+// Set implements [introspect.Cache]: both tiers.
+func (t *TwoTier) Set(ctx context.Context, key introspect.CacheKey, e introspect.CacheEntry) error {
+	errLocal := t.local.Set(ctx, key, t.localEntry(e))
+	return errors.Join(errLocal, t.remote.Set(ctx, key, e))
+}
+
+// Delete implements [introspect.Cache]: both tiers, and the local tier of
+// every replica listening on the same Redis and prefix.
+func (t *TwoTier) Delete(ctx context.Context, key introspect.CacheKey) error {
+	errLocal := t.local.Delete(ctx, key)
+	return errors.Join(errLocal, t.remote.Delete(ctx, key))
+}
+
+// localEntry is e as the local tier keeps it: StaleUntil cut to the local
+// TTL. Expiry stays as it is, so the middleware's freshness decisions
+// (refresh-ahead among them) do not depend on the tier the entry came from.
+func (t *TwoTier) localEntry(e introspect.CacheEntry) introspect.CacheEntry {
+	if until := t.now().Add(t.localTTL); until.Before(e.StaleUntil) {
+		e.StaleUntil = until
+	}
+	return e
+}
