@@ -142,7 +142,7 @@ func ExampleExtractAuthorization() {
 			req.Header.Set("Authorization", auth)
 		}
 		h.ServeHTTP(rec, req)
-		fmt.Println(rec.Code, strings.TrimSpace(rec.Body.String()))
+		fmt.Println(strings.TrimSpace(fmt.Sprint(rec.Code, " ", rec.Body.String())))
 	}
 	// Output:
 	// 200 Bearer token of 15 characters from the header
