@@ -1,0 +1,289 @@
+package introspect_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/introspect-go/introspect"
+	"github.com/introspect-go/introspect/introspecttest"
+)
+
+// capture records every log line, hook event and error the middleware
+// produces, to check that no secret is among them.
+type capture struct {
+	logs bytes.Buffer // guarded by mu (the slog handler writes through lockedWriter)
+	mu   sync.Mutex   // guards logs and events
+	events []string
+}
+
+func (c *capture) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.logs.Write(p)
+}
+
+func (c *capture) add(s string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.events = append(c.events, s)
+}
+
+func (c *capture) options() []introspect.Option {
+	errText := func(err error) string {
+		if err == nil {
+			return ""
+		}
+		return err.Error()
+	}
+	return []introspect.Option{
+		introspect.WithLogger(slog.New(slog.NewJSONHandler(c, &slog.HandlerOptions{Level: slog.LevelDebug}))),
+		introspect.WithHooks(&introspect.Hooks{
+			CacheError:      func(_ context.Context, op string, err error) { c.add(op + errText(err)) },
+			StaleServed:     func(_ context.Context, err error) { c.add(errText(err)) },
+			IntrospectStart: func(_ context.Context, ep string) { c.add(ep) },
+			IntrospectDone: func(_ context.Context, i introspect.IntrospectDoneInfo) {
+				c.add(i.Endpoint + i.Duration.String() + errText(i.Err))
+			},
+			Rejected: func(_ context.Context, status int, err error) { c.add(http.StatusText(status) + errText(err)) },
+		}),
+	}
+}
+
+func (c *capture) assertClean(t *testing.T, secrets ...string) {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	all := c.logs.String() + "\n" + strings.Join(c.events, "\n")
+	for _, s := range secrets {
+		assert.NotContains(t, all, s, "a log line or hook event reveals a secret")
+	}
+}
+
+// closedPort returns a loopback address nothing listens on.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return addr
+}
+
+// TestFaultMatrix drives the middleware through every misbehaviour of the
+// authorization server. For each: the DESIGN §4 status within the call
+// timeout plus a margin, a token cached before keeps working, the process
+// reads nothing unbounded, nothing secret is logged or answered, and once
+// the server recovers new tokens work and no goroutine is left behind.
+func TestFaultMatrix(t *testing.T) {
+	const timeout = 400 * time.Millisecond
+	const margin = 2 * time.Second // generous: -race and a busy machine
+	tests := []struct {
+		name   string
+		fault  introspecttest.Fault
+		status int
+		// refused is set when the endpoint is a closed port instead of a fault.
+		refused bool
+		// revoked presents a revoked token instead of an active one.
+		revoked bool
+	}{
+		{name: "connection refused", refused: true, status: 503},
+		{name: "never answers", fault: introspecttest.Hang(), status: 503},
+		{name: "body trickles", fault: introspecttest.Trickle(20 * time.Millisecond), status: 503},
+		{name: "connection reset mid-answer", fault: introspecttest.Reset(), status: 503},
+		{name: "500", fault: introspecttest.Respond(500, "application/json", `{"error":"server_error"}`), status: 503},
+		{name: "503", fault: introspecttest.Respond(503, "text/html", "<h1>maintenance</h1>"), status: 503},
+		{name: "429 with Retry-After", fault: introspecttest.Respond(429, "application/json", `{"error":"slow_down"}`, "Retry-After: 5"), status: 503},
+		{name: "401 invalid_client", fault: introspecttest.Respond(401, "application/json", `{"error":"invalid_client"}`), status: 503},
+		{name: "400 invalid_client", fault: introspecttest.Respond(400, "application/json", `{"error":"invalid_client"}`), status: 503},
+		{name: "400 invalid_token", fault: introspecttest.InvalidTokenError(), status: 401, revoked: true},
+		{name: "redirect", fault: introspecttest.Redirect("REDIRECT"), status: 503},
+		{name: "HTML", fault: introspecttest.Respond(200, "text/html", "<html><body>Sign in</body></html>"), status: 503},
+		{name: "non-object JSON", fault: introspecttest.Answer(`"active"`), status: 503},
+		{name: "truncated JSON", fault: introspecttest.Answer(`{"active":true,"sub":"al`), status: 503},
+		{name: "64 MiB body", fault: introspecttest.Oversized(64 << 20), status: 503},
+		{name: `active "true"`, fault: introspecttest.Answer(`{"active":"true","sub":"x"}`), status: 503},
+		{name: "active 1", fault: introspecttest.Answer(`{"active":1,"sub":"x"}`), status: 503},
+		{name: "active null", fault: introspecttest.Answer(`{"active":null,"sub":"x"}`), status: 503},
+		{name: "active missing", fault: introspecttest.Answer(`{"sub":"x"}`), status: 503},
+		{name: "exp past with active true", fault: introspecttest.Answer(`{"active":true,"sub":"x","exp":1600000000}`), status: 401},
+		{name: "nbf in the future", fault: introspecttest.Answer(`{"active":true,"sub":"x","nbf":4102444800}`), status: 401},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			defer goleak.VerifyNone(t, goleak.IgnoreCurrent(),
+				// Idle keep-alive connections of the shared transport are pooled, not leaked.
+				goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+				goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+				goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+			)
+			as := introspecttest.NewServer(introspecttest.WithClient(rsClientID, rsSecret))
+			defer as.Close()
+			elsewhere := introspecttest.NewServer(introspecttest.WithClient(rsClientID, rsSecret))
+			defer elsewhere.Close()
+			cached := as.Issue(introspecttest.Claims{Subject: "cached"})
+			fresh := as.Issue(introspecttest.Claims{Subject: "fresh"})
+			if tt.revoked {
+				as.Revoke(fresh)
+			}
+			var c capture
+			endpoint := as.IntrospectionURL()
+			opts := append(c.options(),
+				introspect.WithCache(newLRU(t, 100)), introspect.WithTimeout(timeout),
+				introspect.WithEndpoint(endpoint), introspect.WithClientCredentials(rsClientID, rsSecret))
+			mw, err := introspect.New(opts...)
+			require.NoError(t, err)
+			defer mw.Close()
+			h := mw.Handler(okHandler)
+			require.Equal(t, 200, serve(h, bearer(cached)).status)
+
+			fault := tt.fault
+			if tt.name == "redirect" {
+				fault = introspecttest.Redirect(elsewhere.IntrospectionURL())
+			}
+			var faulty http.Handler = h
+			if tt.refused {
+				mwDown, err := introspect.New(append(c.options(), introspect.WithTimeout(timeout),
+					introspect.WithEndpoint("http://"+closedPort(t)+"/introspect"),
+					introspect.WithClientCredentials(rsClientID, rsSecret))...)
+				require.NoError(t, err)
+				defer mwDown.Close()
+				faulty = mwDown.Handler(okHandler)
+			} else {
+				as.SetFault(fault)
+			}
+
+			var before runtime.MemStats
+			runtime.ReadMemStats(&before)
+			start := time.Now()
+			res := serve(faulty, bearer(fresh))
+			elapsed := time.Since(start)
+			var after runtime.MemStats
+			runtime.ReadMemStats(&after)
+
+			assert.Equal(t, tt.status, res.status, "body %s", res.body)
+			assert.Less(t, elapsed, timeout+margin, "answered within the timeout")
+			assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(16<<20), "nothing unbounded was read")
+			assertNoLeak(t, res, fresh, cached, rsSecret)
+			assert.Equal(t, 200, serve(h, bearer(cached)).status, "a token cached before keeps working")
+			assert.Zero(t, elsewhere.Calls(), "credentials never followed a redirect")
+
+			as.ClearFault()
+			again := as.Issue(introspecttest.Claims{Subject: "again"})
+			assert.Equal(t, 200, serve(h, bearer(again)).status, "works again once the server recovers")
+			c.assertClean(t, fresh, cached, again, rsSecret)
+			// End the server's hanging handlers before the leak check.
+			as.Close()
+			elsewhere.Close()
+		})
+	}
+}
+
+// TestBulkhead: with the authorization server stuck, at most N calls are in
+// flight; the other requests wait until their own deadline and get 503.
+func TestBulkhead(t *testing.T) {
+	const limit = 4
+	as := newAS(t)
+	release := make(chan struct{})
+	as.SetFault(introspecttest.Block(release))
+	mw := newMW(t, as, introspect.WithMaxConcurrentIntrospections(limit), introspect.WithTimeout(30*time.Second))
+	h := mw.Handler(okHandler)
+
+	// The first requests take every slot and hold it.
+	var wg sync.WaitGroup
+	for range limit {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			serve(h, bearer(as.Issue(introspecttest.Claims{Subject: "holder"})))
+		}()
+	}
+	require.Eventually(t, func() bool { return as.Calls() == limit }, 10*time.Second, time.Millisecond)
+
+	const waiters = 36
+	var unavailable atomic.Int64
+	for range waiters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			defer cancel()
+			if serve(h, bearer(as.Issue(introspecttest.Claims{Subject: "u"})).WithContext(ctx)).status == 503 {
+				unavailable.Add(1)
+			}
+		}()
+	}
+	require.Eventually(t, func() bool { return unavailable.Load() == waiters }, 20*time.Second, 5*time.Millisecond,
+		"every request beyond the limit gets 503 at its deadline")
+	assert.Equal(t, int64(limit), as.Calls(), "never more than the limit in flight")
+	close(release)
+	wg.Wait()
+	assert.Equal(t, int64(limit), as.Calls(), "requests that gave up never reached the server")
+}
+
+func TestHeaderInjectionImpossible(t *testing.T) {
+	as := newAS(t)
+	tok := as.Issue(introspecttest.Claims{Subject: "x", Scope: "read"})
+	mw := newMW(t, as)
+	evil := []string{"admin\r\nSet-Cookie: a=b", `x" error="invalid_token`, "ok\\", "tab\tbed", "ünï"}
+	res := serve(mw.Handler(mw.RequireScope(evil...)(okHandler)), bearer(tok))
+	require.Equal(t, 403, res.status)
+	assert.NotContains(t, res.challenge, "\r")
+	assert.NotContains(t, res.challenge, "\n")
+	assert.NotContains(t, res.challenge, "Set-Cookie")
+	assert.Equal(t, `Bearer realm="api", error="insufficient_scope", error_description="the access token does not grant access to this resource"`, res.challenge,
+		"invalid scope tokens are left out of the challenge")
+	assert.Empty(t, res.header.Get("Set-Cookie"))
+
+	_, err := introspect.New(introspect.WithEndpoint(as.IntrospectionURL()),
+		introspect.WithClientCredentials(rsClientID, rsSecret), introspect.WithRealm("a\"b\r\nX: y"))
+	assert.Error(t, err, "a realm with CR/LF is refused at New")
+	assert.Equal(t, `Bearer realm="a\"b\\c"`, introspect.Challenge(`a"b\c`, "", "", nil, ""), "quotes are escaped in the realm")
+
+	// Text from the authorization server never reaches the response.
+	as.SetFault(introspecttest.Respond(400, "application/json", `{"error":"invalid_client\r\nX-Evil: 1","error_description":"<script>"}`))
+	res = serve(mw.Handler(okHandler), bearer(tok))
+	assert.Equal(t, 503, res.status)
+	assert.Empty(t, res.header.Get("X-Evil"))
+	assert.NotContains(t, res.body, "<script>")
+	assert.NotContains(t, res.body, "invalid_client")
+}
+
+func TestErrorsCarryNoSecrets(t *testing.T) {
+	as := newAS(t)
+	tok := as.Issue(introspecttest.Claims{Subject: "x"})
+	client, err := introspect.NewClient(introspect.WithEndpoint(as.IntrospectionURL()),
+		introspect.WithClientCredentials(rsClientID, rsSecret), introspect.WithTimeout(300*time.Millisecond))
+	require.NoError(t, err)
+	for _, f := range []introspecttest.Fault{
+		introspecttest.Respond(401, "application/json", `{"error":"invalid_client","error_description":"secret `+rsSecret+` token `+tok+`"}`),
+		introspecttest.Respond(500, "text/plain", tok),
+		introspecttest.Answer(`{"active":"` + tok + `"}`),
+		introspecttest.Hang(),
+		introspecttest.Reset(),
+	} {
+		as.SetFault(f)
+		_, err := client.Introspect(context.Background(), tok)
+		require.Error(t, err, f.String())
+		for _, s := range []string{tok, rsSecret} {
+			assert.NotContains(t, err.Error(), s, f.String())
+		}
+		var re *introspect.ResponseError
+		if errors.As(err, &re) {
+			assert.NotContains(t, re.Description, "\n")
+		}
+	}
+}
