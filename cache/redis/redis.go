@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/introspect-go/introspect"
@@ -16,6 +17,7 @@ const (
 	DefaultPrefix       = "introspect:"
 	DefaultTimeout      = 50 * time.Millisecond
 	DefaultMaxValueSize = 64 << 10
+	DefaultBackoff      = time.Second
 
 	// MinSecretSize is the least number of bytes of the secret given to [New].
 	MinSecretSize = 32
@@ -27,6 +29,11 @@ const (
 // verdict.
 var ErrInvalidValue = errors.New("introspectredis: invalid cached value")
 
+// ErrUnavailable is wrapped by the errors of [Cache.Get] and [Cache.Set]
+// while the cache backs off after a failed call to Redis (see
+// [WithBackoff]): they fail at once, without a call.
+var ErrUnavailable = errors.New("introspectredis: Redis unavailable")
+
 // Cache is an [introspect.Cache] in Redis, shared by every replica that uses
 // the same Redis, secret and prefix. It is safe for concurrent use.
 //
@@ -37,17 +44,23 @@ var ErrInvalidValue = errors.New("introspectredis: invalid cached value")
 // [WithEncryptionKey] to encrypt it as well), with a Redis TTL that ends at
 // the entry's StaleUntil, never after the token's exp.
 //
-// Every call is bounded by the command timeout ([WithTimeout]): a slow or
-// dead Redis costs a request at most that long, and the middleware then
-// asks the authorization server, as on a miss.
+// Every call is bounded by the command timeout ([WithTimeout]), and after a
+// failed call the cache leaves Redis alone for a while ([WithBackoff]): a
+// slow or dead Redis costs a request at most the timeout, most requests
+// nothing, and the middleware then asks the authorization server, as on a
+// miss.
 type Cache struct {
 	client   redis.UniversalClient
 	prefix   string
 	channel  string
 	timeout  time.Duration
+	backoff  time.Duration
 	maxValue int
 	keys     *keys
 	now      func() time.Time
+	// downUntil is when the backoff after a failure ends, in Unix
+	// nanoseconds; 0 while Redis answers.
+	downUntil atomic.Int64
 }
 
 var _ introspect.Cache = (*Cache)(nil)
@@ -58,6 +71,7 @@ type Option func(*config)
 type config struct {
 	prefix   string
 	timeout  time.Duration
+	backoff  time.Duration
 	maxValue int
 	enc      []byte
 	errs     []error
@@ -83,6 +97,21 @@ func WithTimeout(d time.Duration) Option {
 			return
 		}
 		c.timeout = d
+	}
+}
+
+// WithBackoff sets how long the cache leaves Redis alone after a call failed
+// for want of an answer (a timeout, a refused or broken connection): Get and
+// Set then fail at once with [ErrUnavailable], so a dead or frozen Redis
+// costs requests no time; when d has passed, one call tries Redis again.
+// Delete always tries. Zero turns backoff off. Default [DefaultBackoff], 1 s.
+func WithBackoff(d time.Duration) Option {
+	return func(c *config) {
+		if d < 0 {
+			c.errs = append(c.errs, fmt.Errorf("introspectredis: WithBackoff: %v is negative", d))
+			return
+		}
+		c.backoff = d
 	}
 }
 
@@ -123,7 +152,7 @@ func WithEncryptionKey(key []byte) Option {
 // it like a password. The cache does not own client: closing it is the
 // caller's business.
 func New(client redis.UniversalClient, secret []byte, opts ...Option) (*Cache, error) {
-	cfg := config{prefix: DefaultPrefix, timeout: DefaultTimeout, maxValue: DefaultMaxValueSize}
+	cfg := config{prefix: DefaultPrefix, timeout: DefaultTimeout, backoff: DefaultBackoff, maxValue: DefaultMaxValueSize}
 	if client == nil {
 		cfg.errs = append(cfg.errs, errors.New("introspectredis: nil client"))
 	}
@@ -149,6 +178,7 @@ func New(client redis.UniversalClient, secret []byte, opts ...Option) (*Cache, e
 		prefix:   cfg.prefix,
 		channel:  cfg.prefix + "evict",
 		timeout:  cfg.timeout,
+		backoff:  cfg.backoff,
 		maxValue: cfg.maxValue,
 		keys:     k,
 		now:      time.Now,
@@ -171,6 +201,9 @@ func (c *Cache) name(d digest) string {
 // Get implements [introspect.Cache]. An error means a miss: Redis failed or
 // timed out, or the value did not open ([ErrInvalidValue]).
 func (c *Cache) Get(ctx context.Context, key introspect.CacheKey) (introspect.CacheEntry, bool, error) {
+	if !c.available() {
+		return introspect.CacheEntry{}, false, fmt.Errorf("introspectredis: get: %w", ErrUnavailable)
+	}
 	d := c.keys.digest(key)
 	name := c.name(d)
 	max := int64(c.maxValue)
@@ -179,6 +212,7 @@ func (c *Cache) Get(ctx context.Context, key introspect.CacheKey) (introspect.Ca
 		// max+1 bytes by Redis, never read whole. A missing key is "".
 		return c.client.GetRange(ctx, name, 0, max).Result()
 	})
+	c.report(ctx, err)
 	if err != nil {
 		return introspect.CacheEntry{}, false, fmt.Errorf("introspectredis: get: %w", err)
 	}
@@ -214,6 +248,9 @@ func (c *Cache) Set(ctx context.Context, key introspect.CacheKey, e introspect.C
 	if ti.Active && !ti.Expiry.IsZero() && ti.Expiry.Before(until) {
 		until = ti.Expiry
 	}
+	if !c.available() {
+		return fmt.Errorf("introspectredis: set: %w", ErrUnavailable)
+	}
 	ttl := until.Sub(c.now()).Truncate(time.Millisecond)
 	d := c.keys.digest(key)
 	name := c.name(d)
@@ -221,6 +258,7 @@ func (c *Cache) Set(ctx context.Context, key introspect.CacheKey, e introspect.C
 		_, err := call(ctx, c.timeout, func(ctx context.Context) (int64, error) {
 			return c.client.Del(ctx, name).Result()
 		})
+		c.report(ctx, err)
 		if err != nil {
 			return fmt.Errorf("introspectredis: set: %w", err)
 		}
@@ -236,6 +274,7 @@ func (c *Cache) Set(ctx context.Context, key introspect.CacheKey, e introspect.C
 	_, err = call(ctx, c.timeout, func(ctx context.Context) (string, error) {
 		return c.client.Set(ctx, name, v, ttl).Result()
 	})
+	c.report(ctx, err)
 	if err != nil {
 		return fmt.Errorf("introspectredis: set: %w", err)
 	}
@@ -256,10 +295,42 @@ func (c *Cache) Delete(ctx context.Context, key introspect.CacheKey) error {
 		errPub := c.client.Publish(ctx, c.channel, msg).Err()
 		return struct{}{}, errors.Join(errDel, errPub)
 	})
+	c.report(ctx, err)
 	if err != nil {
 		return fmt.Errorf("introspectredis: delete: %w", err)
 	}
 	return nil
+}
+
+// available reports whether to call Redis: yes unless a backoff runs. When
+// one has ended, only the caller that claims the probe is told yes; the
+// others keep skipping Redis until the probe's outcome is reported.
+func (c *Cache) available() bool {
+	until := c.downUntil.Load()
+	if until == 0 {
+		return true
+	}
+	now := c.now().UnixNano()
+	if now < until {
+		return false
+	}
+	return c.downUntil.CompareAndSwap(until, now+int64(c.timeout)+int64(c.backoff))
+}
+
+// report records the outcome of a call made under the caller's ctx. A
+// reply from Redis, even an error reply, means it is up; no reply means it
+// is down, unless the caller gave up first.
+func (c *Cache) report(ctx context.Context, err error) {
+	var reply redis.Error
+	switch {
+	case err == nil || errors.As(err, &reply):
+		if c.downUntil.Load() != 0 {
+			c.downUntil.Store(0)
+		}
+	case ctx.Err() != nil:
+	case c.backoff > 0:
+		c.downUntil.Store(c.now().Add(c.backoff).UnixNano())
+	}
 }
 
 // call runs f under the timeout and returns when f does or when the time is

@@ -42,6 +42,7 @@ func TestNewValidates(t *testing.T) {
 		{"short secret", rdb, testSecret[:31], nil, "secret must be at least 32 bytes, not 31"},
 		{"encryption key of 20 bytes", rdb, testSecret, []Option{WithEncryptionKey(make([]byte, 20))}, "16, 24 or 32 bytes, not 20"},
 		{"zero timeout", rdb, testSecret, []Option{WithTimeout(0)}, "WithTimeout: 0s is not positive"},
+		{"negative backoff", rdb, testSecret, []Option{WithBackoff(-time.Second)}, "WithBackoff: -1s is negative"},
 		{"tiny max value", rdb, testSecret, []Option{WithMaxValueSize(100)}, "below 1 KiB"},
 		{"nil option", rdb, testSecret, []Option{nil}, "nil option"},
 	} {
@@ -362,7 +363,7 @@ func TestTimeout(t *testing.T) {
 			// The client's own timeouts are long: the cache's must win.
 			rdb := redis.NewClient(&redis.Options{Addr: tc.addr, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second})
 			t.Cleanup(func() { _ = rdb.Close() })
-			c := newCache(t, rdb, WithTimeout(timeout))
+			c := newCache(t, rdb, WithTimeout(timeout), WithBackoff(0))
 			// Connect first, so the frozen server holds an open connection.
 			if tc.addr == frozen.Addr {
 				if err := rdb.Ping(context.Background()).Err(); err != nil {
@@ -427,5 +428,72 @@ func TestCallerCancellation(t *testing.T) {
 	cancel()
 	if _, ok, err := c.Get(ctx, introspect.NewCacheKey("e", "c", "t")); ok || !errors.Is(err, context.Canceled) {
 		t.Errorf("Get with a cancelled context = %v, %v", ok, err)
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	srv := startRedis(t)
+	rdb := srv.Client(t)
+	ctx := context.Background()
+	now := time.Now()
+	c := newCache(t, rdb, WithTimeout(100*time.Millisecond), WithBackoff(time.Second))
+	c.now = fixedClock(&now)
+	key := introspect.NewCacheKey("e", "c", "t")
+	e := introspect.CacheEntry{Introspection: &introspect.Introspection{Active: true}, Expiry: now.Add(time.Hour), StaleUntil: now.Add(time.Hour)}
+	if err := c.Set(ctx, key, e); err != nil {
+		t.Fatal(err)
+	}
+
+	srv.Stop(t)
+	if _, _, err := c.Get(ctx, key); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("first Get on a frozen Redis: %v; want a deadline error", err)
+	}
+	if _, _, err := c.Get(ctx, key); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Get during the backoff: %v; want ErrUnavailable", err)
+	}
+	if err := c.Set(ctx, key, e); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Set during the backoff: %v; want ErrUnavailable", err)
+	}
+	srv.Cont(t)
+	now = now.Add(999 * time.Millisecond)
+	if _, _, err := c.Get(ctx, key); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Get before the backoff ends: %v; want ErrUnavailable", err)
+	}
+	now = now.Add(time.Millisecond)
+	if _, ok, err := c.Get(ctx, key); !ok || err != nil {
+		t.Fatalf("Get after the backoff, Redis back: %v, %v", ok, err)
+	}
+	if _, ok, err := c.Get(ctx, key); !ok || err != nil {
+		t.Errorf("second Get after the backoff: %v, %v", ok, err)
+	}
+
+	// An error reply means Redis is up: no backoff.
+	other := introspect.NewCacheKey("e", "c", "list")
+	if err := rdb.LPush(ctx, c.name(c.keys.digest(other)), "x").Err(); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, _, err := c.Get(ctx, other); err == nil || errors.Is(err, ErrUnavailable) {
+			t.Errorf("Get of a list: %v; want Redis's WRONGTYPE", err)
+		}
+	}
+
+	// The caller's own cancellation says nothing about Redis.
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	_, _, _ = c.Get(cctx, key)
+	if _, ok, err := c.Get(ctx, key); !ok || err != nil {
+		t.Errorf("Get after a cancelled one: %v, %v", ok, err)
+	}
+}
+
+func TestBackoffOff(t *testing.T) {
+	srv := startRedis(t)
+	c := newCache(t, srv.Client(t), WithTimeout(50*time.Millisecond), WithBackoff(0))
+	srv.Stop(t)
+	for i := range 2 {
+		if _, _, err := c.Get(context.Background(), introspect.CacheKey{}); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Get %d: %v; want a deadline error, Redis tried every time", i, err)
+		}
 	}
 }

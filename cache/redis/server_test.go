@@ -128,6 +128,14 @@ func (s *redisServer) Stop(tb testing.TB) {
 	tb.Cleanup(func() { _ = s.cmd.Process.Signal(syscall.SIGCONT) })
 }
 
+// Cont resumes a server frozen by Stop.
+func (s *redisServer) Cont(tb testing.TB) {
+	tb.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		tb.Fatal(err)
+	}
+}
+
 // Client returns a client of the server, closed when the test ends.
 func (s *redisServer) Client(tb testing.TB) *redis.Client {
 	tb.Helper()
