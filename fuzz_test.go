@@ -1,0 +1,297 @@
+package introspect_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/introspect-go/introspect"
+)
+
+// isB64Token reports whether s matches RFC 6750's
+// b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
+func isB64Token(s string) bool {
+	i := 0
+	for i < len(s) && (s[i] >= 'a' && s[i] <= 'z' || s[i] >= 'A' && s[i] <= 'Z' || s[i] >= '0' && s[i] <= '9' ||
+		strings.IndexByte("-._~+/", s[i]) >= 0) {
+		i++
+	}
+	if i == 0 {
+		return false
+	}
+	for i < len(s) && s[i] == '=' {
+		i++
+	}
+	return i == len(s)
+}
+
+// FuzzExtract feeds the extractor arbitrary Authorization headers, form
+// bodies and queries. It never panics, every error is exactly one of the two
+// extraction verdicts, a token always is a b64token within the limit, and the
+// body stays intact for the handler.
+func FuzzExtract(f *testing.F) {
+	seeds := []struct {
+		header, body, query string
+		maxLen              int
+	}{
+		{"Bearer abc", "", "", 0},
+		{"bearer   abc==", "", "", 0},
+		{"Bearer a=b", "", "", 0},
+		{"Bearer", "", "", 0},
+		{"Bearer ", "", "", 0},
+		{"Bearerx abc", "", "", 0},
+		{"Basic dXNlcjpwYXNz", "access_token=abc", "", 0},
+		{"", "access_token=abc&x=1", "", 0},
+		{"", "access_token=abc&access_token=abc", "", 0},
+		{"", "access_token=%zz", "", 0},
+		{"", "", "access_token=abc", 0},
+		{"", "access_token=abc", "access_token=abc", 0},
+		{"Bearer abc", "", "access_token=abc", 0},
+		{"Bearer abcdef", "", "", 3},
+		{"Bearer \x00\r\n", "access_token=a%00", "access_token=%", 1},
+		{"BEARER " + strings.Repeat("a", 5000), "", "", 0},
+	}
+	for _, s := range seeds {
+		f.Add(s.header, s.body, s.query, s.maxLen)
+	}
+	f.Fuzz(func(t *testing.T, header, body, query string, maxLen int) {
+		ex := introspect.BearerExtractor{
+			MaxLength:     maxLen % 8192,
+			AllowFormBody: true,
+			MaxFormBody:   1 << 12,
+			AllowQuery:    true,
+		}
+		limit := ex.MaxLength
+		if limit <= 0 {
+			limit = introspect.DefaultMaxTokenLength
+		}
+		r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
+		r.URL.RawQuery = query
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if header != "" {
+			r.Header["Authorization"] = []string{header}
+		}
+		tok, err := ex.Extract(r)
+		if err != nil {
+			missing := errors.Is(err, introspect.ErrMissingToken)
+			invalid := errors.Is(err, introspect.ErrInvalidRequest)
+			if missing == invalid {
+				t.Fatalf("error %v is not exactly one verdict", err)
+			}
+			if tok.Value != "" {
+				t.Fatalf("token returned with an error")
+			}
+		} else {
+			if !isB64Token(tok.Value) {
+				t.Fatalf("token %q is not a b64token", tok.Value)
+			}
+			if len(tok.Value) > limit {
+				t.Fatalf("token of %d bytes over the limit %d", len(tok.Value), limit)
+			}
+			if tok.Scheme != "Bearer" {
+				t.Fatalf("scheme %q", tok.Scheme)
+			}
+			if tok.Source == introspect.SourceHeader && !strings.HasSuffix(header, tok.Value) {
+				t.Fatalf("header token %q not taken from the header", tok.Value)
+			}
+		}
+		got, rerr := io.ReadAll(r.Body)
+		if rerr != nil || string(got) != body {
+			t.Fatalf("body changed: %q, %v", got, rerr)
+		}
+	})
+}
+
+// activeMembers returns the raw values of the top-level "active" members of
+// a JSON object, or ok false if body is not one.
+func activeMembers(body []byte) (vals []string, ok bool) {
+	if !json.Valid(body) {
+		return nil, false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, false
+	}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, false
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, false
+		}
+		if t == "active" {
+			vals = append(vals, string(v))
+		}
+	}
+	return vals, true
+}
+
+// FuzzParseResponse feeds the response parser arbitrary bodies. It never
+// panics, its only error is a malformed response, and it says active only if
+// the body is an object whose one "active" member is literally true.
+func FuzzParseResponse(f *testing.F) {
+	for _, s := range []string{
+		`{"active":true}`,
+		`{"active":false}`,
+		`{"active":"true"}`,
+		`{"active":1}`,
+		`{"active":null}`,
+		`{"ACTIVE":true}`,
+		`{"active":false,"active":true}`,
+		`{"\u0061ctive":true}`,
+		`{"active":true,"scope":"a b","aud":["x","y"],"exp":1700000000.5,"cnf":{"x5t#S256":"abc","jkt":"d"},"ext":{"a":[1]}}`,
+		`{"active":true,"scope":["a"],"aud":"x","iat":-1}`,
+		`{"active":true,"exp":1e400}`,
+		`{"active":true,"nbf":"1"}`,
+		`{"active":true,"cnf":[]}`,
+		`[{"active":true}]`,
+		`null`,
+		`{"active":tr`,
+		``,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var ti introspect.Introspection
+		err := ti.UnmarshalJSON(body)
+		if err != nil {
+			if !errors.Is(err, introspect.ErrMalformedResponse) {
+				t.Fatalf("error %v is not ErrMalformedResponse", err)
+			}
+			return
+		}
+		vals, ok := activeMembers(body)
+		if !ok {
+			t.Fatalf("accepted a body that is not a JSON object")
+		}
+		if len(vals) != 1 {
+			t.Fatalf("accepted %d active members", len(vals))
+		}
+		if ti.Active != (vals[0] == "true") {
+			t.Fatalf("active %v for %q", ti.Active, vals[0])
+		}
+		if !ti.Active && !equalZero(&ti) {
+			t.Fatalf("an inactive answer carries members: %+v", ti)
+		}
+		// What the parser accepted, it reads back the same from its own form.
+		b, err := json.Marshal(&ti)
+		if err != nil {
+			t.Fatalf("marshal: %v", err)
+		}
+		var again introspect.Introspection
+		if err := again.UnmarshalJSON(b); err != nil {
+			t.Fatalf("round trip of %s: %v", b, err)
+		}
+		if again.Active != ti.Active || again.Subject != ti.Subject || again.Expiry.Unix() != ti.Expiry.Unix() {
+			t.Fatalf("round trip changed the verdict: %s", b)
+		}
+	})
+}
+
+func equalZero(ti *introspect.Introspection) bool {
+	return !ti.Active && ti.Scopes == nil && ti.Audience == nil && ti.Extra == nil && ti.Confirmation == nil &&
+		ti.Subject == "" && ti.ClientID == "" && ti.Expiry.IsZero()
+}
+
+// parseChallenge checks the grammar of a Bearer challenge:
+// "Bearer" [ " " name="quoted" *( ", " name="quoted" ) ], and returns its
+// parameters unescaped.
+func parseChallenge(s string) (map[string]string, bool) {
+	rest, ok := strings.CutPrefix(s, "Bearer")
+	if !ok {
+		return nil, false
+	}
+	params := map[string]string{}
+	sep := " "
+	for rest != "" {
+		if rest, ok = strings.CutPrefix(rest, sep); !ok {
+			return nil, false
+		}
+		sep = ", "
+		name, after, ok := strings.Cut(rest, `="`)
+		if !ok || name == "" || strings.ContainsAny(name, ` ",\`) {
+			return nil, false
+		}
+		var v strings.Builder
+		i := 0
+		for ; i < len(after) && after[i] != '"'; i++ {
+			if after[i] == '\\' {
+				i++
+				if i == len(after) {
+					return nil, false
+				}
+			}
+			v.WriteByte(after[i])
+		}
+		if i == len(after) {
+			return nil, false // unterminated quoted-string
+		}
+		if _, dup := params[name]; dup {
+			return nil, false
+		}
+		params[name] = v.String()
+		rest = after[i+1:]
+	}
+	return params, true
+}
+
+// keepPrintable is what Challenge is documented to keep of a free-text value.
+func keepPrintable(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x20 && s[i] <= 0x7e {
+			b.WriteByte(s[i])
+		}
+	}
+	return b.String()
+}
+
+// FuzzChallenge feeds Challenge arbitrary values. The result never holds a
+// control or non-ASCII byte, starts with "Bearer", parses as a list of
+// quoted-string parameters, and keeps the realm and resource_metadata.
+func FuzzChallenge(f *testing.F) {
+	f.Add("api", "invalid_token", "the access token is not valid", "read write", "https://rs.example.com/.well-known/oauth-protected-resource")
+	f.Add("", "", "", "", "")
+	f.Add(`a"b\c`, `x"y`, "d\r\ne", "a\"b c\\d", "https://x/\"")
+	f.Add("r\r\nSet-Cookie: x=y", "invalid_request\n", "\x00\x7f\xff", "admin\tread", "\\")
+	f.Add("é", "ü", "naïve", "scöpe", "https://例え.jp")
+	f.Fuzz(func(t *testing.T, realm, code, desc, scope, meta string) {
+		scopes := strings.Split(scope, " ")
+		out := introspect.Challenge(realm, code, desc, scopes, meta)
+		for i := 0; i < len(out); i++ {
+			if out[i] < 0x20 || out[i] > 0x7e {
+				t.Fatalf("byte %#x in %q", out[i], out)
+			}
+		}
+		params, ok := parseChallenge(out)
+		if !ok {
+			t.Fatalf("malformed challenge %q", out)
+		}
+		for name, in := range map[string]string{"realm": realm, "resource_metadata": meta} {
+			// An input of only dropped bytes currently leaves an empty
+			// attribute (realm=""); only an empty input leaves it out.
+			if got, ok := params[name]; got != keepPrintable(in) || ok != (in != "") {
+				t.Fatalf("%s = %q (present %v), input %q", name, got, ok, in)
+			}
+		}
+		for _, name := range []string{"error", "error_description", "scope"} {
+			if strings.ContainsAny(params[name], `"\`) {
+				t.Fatalf("%s holds a quote or a backslash: %q", name, params[name])
+			}
+		}
+		for name := range params {
+			switch name {
+			case "realm", "error", "error_description", "scope", "resource_metadata":
+			default:
+				t.Fatalf("unexpected parameter %q in %q", name, out)
+			}
+		}
+	})
+}
