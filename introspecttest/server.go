@@ -74,11 +74,12 @@ type Server struct {
 	// Issuer is the default "iss" of issued tokens: URL unless WithIssuer says otherwise.
 	Issuer string
 
-	srv   *httptest.Server
-	done  chan struct{}
-	calls atomic.Int64
-	conns atomic.Int64
-	now   func() time.Time
+	srv       *httptest.Server
+	done      chan struct{}
+	closeOnce sync.Once
+	calls     atomic.Int64
+	conns     atomic.Int64
+	now       func() time.Time
 
 	mu      sync.Mutex // guards clients, tokens, fault and last
 	clients map[string]Client
@@ -170,15 +171,13 @@ func (s *Server) IntrospectionURL() string { return s.URL + "/introspect" }
 func (s *Server) HTTPClient() *http.Client { return s.srv.Client() }
 
 // Close stops the server, ending any hanging or trickling answers first.
+// It is safe to call more than once, concurrently too.
 func (s *Server) Close() {
-	select {
-	case <-s.done:
-		return
-	default:
-	}
-	close(s.done)
-	s.srv.CloseClientConnections()
-	s.srv.Close()
+	s.closeOnce.Do(func() {
+		close(s.done)
+		s.srv.CloseClientConnections()
+		s.srv.Close()
+	})
 }
 
 // AddClient registers a client accepting both secret methods.
