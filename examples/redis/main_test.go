@@ -134,7 +134,9 @@ func TestTwoReplicas(t *testing.T) {
 
 	var outA, logsA syncBuffer
 	doneA := make(chan error, 1)
-	go func() { doneA <- run(ctx, []string{"-addr", "127.0.0.1:0", "-redis-addr", addr}, env(nil), &outA, &logsA) }()
+	go func() {
+		doneA <- run(ctx, []string{"-addr", "127.0.0.1:0", "-redis-addr", addr}, env(nil), &outA, &logsA)
+	}()
 	second := regexp.MustCompile(`(?m)^  (` + envClientSecret + `=\S+) (` + envCacheSecret + `=\S+) go run \. (.*)$`)
 	curl := regexp.MustCompile(`curl -H 'Authorization: Bearer (\S+)' (\S+)/api/me`)
 	waitFor(t, "the first replica's instructions", func() bool { return second.MatchString(outA.String()) && curl.MatchString(outA.String()) })
