@@ -15,7 +15,6 @@ import (
 	"math/big"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -33,19 +32,33 @@ import (
 
 	"github.com/introspect-go/introspect"
 	introspectgrpc "github.com/introspect-go/introspect/adapters/grpc"
+	"github.com/introspect-go/introspect/adapters/internal/conformance"
 	"github.com/introspect-go/introspect/introspecttest"
 )
 
 const (
-	clientID     = "rs"
-	clientSecret = "rs-secret"
-
-	methodCheck = "/grpc.health.v1.Health/Check" // unary, any active token
-	methodList  = "/grpc.health.v1.Health/List"  // unary, scope "admin"
-	methodWatch = "/grpc.health.v1.Health/Watch" // server stream, scope "admin"
+	methodCheck = "/grpc.health.v1.Health/Check" // unary
+	methodList  = "/grpc.health.v1.Health/List"  // unary
+	methodWatch = "/grpc.health.v1.Health/Watch" // server stream
 )
 
-var adminScopes = map[string][]string{methodList: {"admin"}, methodWatch: {"admin"}}
+// methods are the calls that stand for each conformance route; the
+// interceptors require scope "admin" for List, as the route does.
+var methods = map[string][]string{
+	conformance.PathMe:    {methodCheck, methodWatch},
+	conformance.PathAdmin: {methodList},
+}
+
+var adminList = map[string][]string{methodList: {"admin"}}
+
+// codeOf maps the HTTP statuses of introspect.StatusCode to gRPC codes.
+var codeOf = map[int]codes.Code{
+	http.StatusOK:                 codes.OK,
+	http.StatusBadRequest:         codes.InvalidArgument,
+	http.StatusUnauthorized:       codes.Unauthenticated,
+	http.StatusForbidden:          codes.PermissionDenied,
+	http.StatusServiceUnavailable: codes.Unavailable,
+}
 
 // healthServer records the verdict its handlers find on their context.
 type healthServer struct {
@@ -83,21 +96,6 @@ func (h *healthServer) Watch(_ *healthpb.HealthCheckRequest, s grpc.ServerStream
 	return s.Send(&healthpb.HealthCheckResponse{Status: healthpb.HealthCheckResponse_SERVING})
 }
 
-func newMiddleware(t *testing.T, srv *introspecttest.Server, opts ...introspect.Option) *introspect.Middleware {
-	t.Helper()
-	opts = append([]introspect.Option{
-		introspect.WithEndpoint(srv.IntrospectionURL()),
-		introspect.WithClientCredentials(clientID, clientSecret),
-		introspect.WithRealm("api"),
-		introspect.WithTimeout(2 * time.Second),
-	}, opts...)
-	mw, err := introspect.New(opts...)
-	if err != nil {
-		t.Fatalf("introspect.New: %v", err)
-	}
-	return mw
-}
-
 // startServer serves a healthServer behind the interceptors on a bufconn
 // listener and returns a client to it.
 func startServer(t *testing.T, auth *introspectgrpc.Interceptors, serverCreds, clientCreds credentials.TransportCredentials) (healthpb.HealthClient, *healthServer) {
@@ -129,193 +127,105 @@ func startServer(t *testing.T, auth *introspectgrpc.Interceptors, serverCreds, c
 	return healthpb.NewHealthClient(conn), hs
 }
 
-// reply is what a call returned, with everything the server sent besides
-// the message.
-type reply struct {
-	err              error
-	header, trailer  metadata.MD
-	statusMessageRaw string
+// newInterceptors returns interceptors for mw, failing the test on an error.
+func newInterceptors(t *testing.T, mw *introspect.Middleware, opts ...introspectgrpc.Option) *introspectgrpc.Interceptors {
+	t.Helper()
+	auth, err := introspectgrpc.New(mw, opts...)
+	if err != nil {
+		t.Fatalf("introspectgrpc.New: %v", err)
+	}
+	return auth
 }
 
-// invoke calls method with the given authorization metadata values.
-func invoke(t *testing.T, c healthpb.HealthClient, method string, auth []string) reply {
+// invoke calls method with the given authorization metadata values and
+// returns the error and everything the server sent besides the message.
+func invoke(t *testing.T, c healthpb.HealthClient, method string, auth []string) (sent []string, err error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, v := range auth {
 		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", v)
 	}
-	var r reply
-	opts := []grpc.CallOption{grpc.Header(&r.header), grpc.Trailer(&r.trailer)}
+	var header, trailer metadata.MD
+	opts := []grpc.CallOption{grpc.Header(&header), grpc.Trailer(&trailer)}
 	switch method {
 	case methodCheck:
-		_, r.err = c.Check(ctx, &healthpb.HealthCheckRequest{}, opts...)
+		_, err = c.Check(ctx, &healthpb.HealthCheckRequest{}, opts...)
 	case methodList:
-		_, r.err = c.List(ctx, &healthpb.HealthListRequest{}, opts...)
+		_, err = c.List(ctx, &healthpb.HealthListRequest{}, opts...)
 	case methodWatch:
 		var s grpc.ServerStreamingClient[healthpb.HealthCheckResponse]
-		if s, r.err = c.Watch(ctx, &healthpb.HealthCheckRequest{}, opts...); r.err == nil {
-			_, r.err = s.Recv()
+		if s, err = c.Watch(ctx, &healthpb.HealthCheckRequest{}, opts...); err == nil {
+			_, err = s.Recv()
 		}
 	default:
 		t.Fatalf("unknown method %s", method)
 	}
-	r.statusMessageRaw = status.Convert(r.err).Message()
-	return r
-}
-
-// coreCode is what the core's net/http middleware answers to the same
-// Authorization header values, mapped to a gRPC code.
-func coreCode(t *testing.T, mw *introspect.Middleware, scopes []string, auth []string) codes.Code {
-	t.Helper()
-	var h http.Handler = http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
-	if len(scopes) > 0 {
-		h = mw.RequireScope(scopes...)(h)
+	if err != nil {
+		sent = append(sent, err.Error(), status.Convert(err).Message())
 	}
-	req := httptest.NewRequest(http.MethodPost, "/", nil)
-	for _, v := range auth {
-		req.Header.Add("Authorization", v)
-	}
-	rec := httptest.NewRecorder()
-	mw.Handler(h).ServeHTTP(rec, req)
-	switch rec.Code {
-	case http.StatusOK:
-		return codes.OK
-	case http.StatusBadRequest:
-		return codes.InvalidArgument
-	case http.StatusUnauthorized:
-		return codes.Unauthenticated
-	case http.StatusForbidden:
-		return codes.PermissionDenied
-	case http.StatusServiceUnavailable:
-		return codes.Unavailable
-	}
-	t.Fatalf("core answered %d", rec.Code)
-	return codes.Unknown
-}
-
-type authFunc func(t *testing.T, srv *introspecttest.Server) (values, secrets []string)
-
-func bearer(c introspecttest.Claims) authFunc {
-	return func(_ *testing.T, srv *introspecttest.Server) ([]string, []string) {
-		tok := srv.Issue(c)
-		return []string{"Bearer " + tok}, []string{tok}
-	}
-}
-
-func raw(values ...string) authFunc {
-	return func(*testing.T, *introspecttest.Server) ([]string, []string) {
-		var secrets []string
-		for _, v := range values {
-			if _, tok, ok := strings.Cut(v, " "); ok && strings.TrimSpace(tok) != "" {
-				secrets = append(secrets, strings.TrimSpace(tok))
-			}
-		}
-		return values, secrets
-	}
-}
-
-func revoked(_ *testing.T, srv *introspecttest.Server) ([]string, []string) {
-	tok := srv.Issue(introspecttest.Claims{Subject: "alice", Scope: "admin"})
-	srv.Revoke(tok)
-	return []string{"Bearer " + tok}, []string{tok}
-}
-
-func fault(f introspecttest.Fault) *introspecttest.Fault { return &f }
-
-func TestInterceptors(t *testing.T) {
-	tests := []struct {
-		name   string
-		method string
-		auth   authFunc
-		fault  *introspecttest.Fault
-		down   bool // the authorization server is closed
-		code   codes.Code
-		sub    string // the subject the handler must see on success
-	}{
-		{name: "valid unary", method: methodCheck, auth: bearer(introspecttest.Claims{Subject: "alice", Scope: "read"}), code: codes.OK, sub: "alice"},
-		{name: "valid unary with scope", method: methodList, auth: bearer(introspecttest.Claims{Subject: "root", Scope: "read admin"}), code: codes.OK, sub: "root"},
-		{name: "valid stream with scope", method: methodWatch, auth: bearer(introspecttest.Claims{Subject: "root", Scope: "admin"}), code: codes.OK, sub: "root"},
-		{name: "lowercase scheme", method: methodCheck, auth: func(_ *testing.T, srv *introspecttest.Server) ([]string, []string) {
-			tok := srv.Issue(introspecttest.Claims{Subject: "bob"})
-			return []string{"bearer  " + tok}, []string{tok}
-		}, code: codes.OK, sub: "bob"},
-		{name: "missing unary", method: methodCheck, auth: raw(), code: codes.Unauthenticated},
-		{name: "missing stream", method: methodWatch, auth: raw(), code: codes.Unauthenticated},
-		{name: "other scheme", method: methodCheck, auth: raw("Basic cnM6cnMtc2VjcmV0"), code: codes.Unauthenticated},
-		{name: "scheme without token", method: methodCheck, auth: raw("Bearer"), code: codes.InvalidArgument},
-		{name: "not a b64token", method: methodCheck, auth: raw(`Bearer abc"def`), code: codes.InvalidArgument},
-		{name: "two values", method: methodCheck, auth: raw("Bearer aaaa", "Bearer bbbb"), code: codes.InvalidArgument},
-		{name: "too long", method: methodWatch, auth: raw("Bearer " + strings.Repeat("a", introspect.DefaultMaxTokenLength+1)), code: codes.InvalidArgument},
-		{name: "unknown token", method: methodCheck, auth: raw("Bearer c29tZS1yYW5kb20tdG9rZW4"), code: codes.Unauthenticated},
-		{name: "revoked stream", method: methodWatch, auth: revoked, code: codes.Unauthenticated},
-		{name: "expired", method: methodCheck, auth: bearer(introspecttest.Claims{Subject: "alice", Expiry: time.Now().Add(-time.Hour)}), code: codes.Unauthenticated},
-		{name: "not yet valid", method: methodCheck, auth: bearer(introspecttest.Claims{Subject: "alice", NotBefore: time.Now().Add(time.Hour)}), code: codes.Unauthenticated},
-		{name: "insufficient scope unary", method: methodList, auth: bearer(introspecttest.Claims{Subject: "alice", Scope: "read"}), code: codes.PermissionDenied},
-		{name: "insufficient scope stream", method: methodWatch, auth: bearer(introspecttest.Claims{Subject: "alice", Scope: "read"}), code: codes.PermissionDenied},
-		{name: "AS answers 503", method: methodCheck, auth: bearer(introspecttest.Claims{Subject: "alice"}),
-			fault: fault(introspecttest.Respond(503, "application/json", `{"error":"temporarily_unavailable"}`, "Retry-After: 7")), code: codes.Unavailable},
-		{name: "AS rejects client", method: methodWatch, auth: bearer(introspecttest.Claims{Subject: "alice", Scope: "admin"}),
-			fault: fault(introspecttest.Respond(401, "application/json", `{"error":"invalid_client"}`)), code: codes.Unavailable},
-		{name: "AS answers garbage", method: methodCheck, auth: bearer(introspecttest.Claims{Subject: "alice"}),
-			fault: fault(introspecttest.Answer(`{"active":"yes"`)), code: codes.Unavailable},
-		{name: "AS closed", method: methodList, auth: bearer(introspecttest.Claims{Subject: "alice", Scope: "admin"}), down: true, code: codes.Unavailable},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			srv := introspecttest.NewServer(introspecttest.WithClient(clientID, clientSecret))
-			defer srv.Close()
-			mw := newMiddleware(t, srv)
-			auth, err := introspectgrpc.New(mw, introspectgrpc.WithMethodScopes(adminScopes))
-			if err != nil {
-				t.Fatal(err)
-			}
-			client, hs := startServer(t, auth, nil, nil)
-			values, secrets := tc.auth(t, srv)
-			if tc.fault != nil {
-				srv.SetFault(*tc.fault)
-			}
-			if tc.down {
-				srv.Close()
-			}
-
-			r := invoke(t, client, tc.method, values)
-			if got := status.Code(r.err); got != tc.code {
-				t.Fatalf("code = %v (%v), want %v", got, r.err, tc.code)
-			}
-			if want := coreCode(t, mw, adminScopes[tc.method], values); status.Code(r.err) != want {
-				t.Errorf("code = %v, the core answers %v", status.Code(r.err), want)
-			}
-			assertNoSecrets(t, r, secrets)
-			seen := hs.last()
-			switch {
-			case tc.code != codes.OK && seen != nil:
-				t.Errorf("the handler ran for a refused call")
-			case tc.code == codes.OK && (seen == nil || seen.Subject != tc.sub):
-				t.Errorf("the handler saw %+v, want subject %q", seen, tc.sub)
-			}
-		})
-	}
-}
-
-func assertNoSecrets(t *testing.T, r reply, secrets []string) {
-	t.Helper()
-	var sent []string
-	if r.err != nil {
-		sent = append(sent, r.err.Error(), r.statusMessageRaw)
-	}
-	for _, md := range []metadata.MD{r.header, r.trailer} {
+	for _, md := range []metadata.MD{header, trailer} {
 		for k, vs := range md {
 			sent = append(sent, k)
 			sent = append(sent, vs...)
 		}
 	}
-	for _, s := range secrets {
-		for _, v := range sent {
-			if strings.Contains(v, s) {
-				t.Errorf("the reply contains a token or the authorization metadata")
-			}
+	return sent, err
+}
+
+// TestInterceptors runs the conformance cases through a grpc.Server: each
+// call must get the code of the core's HTTP status for the same
+// Authorization values.
+func TestInterceptors(t *testing.T) {
+	for _, c := range conformance.Cases() {
+		for _, method := range methods[c.Path] {
+			t.Run(c.Name+" "+method, func(t *testing.T) {
+				_, mw, values, secrets := c.Prepare(t)
+				client, hs := startServer(t, newInterceptors(t, mw, introspectgrpc.WithMethodScopes(adminList)), nil, nil)
+
+				sent, err := invoke(t, client, method, values)
+				if got, want := status.Code(err), codeOf[c.Status]; got != want {
+					t.Fatalf("code = %v (%v), want %v", got, err, want)
+				}
+				if core := conformance.Serve(t, conformance.Core(mw), c.Path, values).Code; status.Code(err) != codeOf[core] {
+					t.Errorf("code = %v, the core answers %d", status.Code(err), core)
+				}
+				conformance.NoSecrets(t, sent, secrets)
+				seen := hs.last()
+				switch {
+				case c.Status != http.StatusOK && seen != nil:
+					t.Errorf("the handler ran for a refused call")
+				case c.Status == http.StatusOK && (seen == nil || seen.Subject != c.Subject):
+					t.Errorf("the handler saw %+v, want subject %q", seen, c.Subject)
+				}
+			})
 		}
+	}
+}
+
+// TestStreamScopes checks a scope requirement on a streaming method.
+func TestStreamScopes(t *testing.T) {
+	srv := conformance.NewServer(t)
+	auth := newInterceptors(t, conformance.NewMiddleware(t, srv),
+		introspectgrpc.WithMethodScopes(map[string][]string{methodWatch: {"watch", "admin"}}))
+	client, _ := startServer(t, auth, nil, nil)
+	tests := []struct {
+		name  string
+		scope string
+		code  codes.Code
+	}{
+		{"all scopes", "admin read watch", codes.OK},
+		{"one of two", "watch", codes.PermissionDenied},
+		{"none", "", codes.PermissionDenied},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tok := srv.Issue(introspecttest.Claims{Subject: "alice", Scope: tc.scope})
+			_, err := invoke(t, client, methodWatch, []string{"Bearer " + tok})
+			if status.Code(err) != tc.code {
+				t.Fatalf("code = %v (%v), want %v", status.Code(err), err, tc.code)
+			}
+		})
 	}
 }
 
@@ -323,8 +233,7 @@ func assertNoSecrets(t *testing.T, r reply, secrets []string) {
 // method as the path, the authority as the host, the metadata as headers, the
 // call's context and the peer's TLS state.
 func TestRequest(t *testing.T) {
-	srv := introspecttest.NewServer(introspecttest.WithClient(clientID, clientSecret))
-	defer srv.Close()
+	srv := conformance.NewServer(t)
 
 	type seenRequest struct {
 		path, host, tenant, remote string
@@ -339,19 +248,16 @@ func TestRequest(t *testing.T) {
 		}
 		return introspect.ClientContext{
 			Endpoint:    srv.IntrospectionURL(),
-			Credentials: introspect.Credentials{ClientID: clientID, ClientSecret: clientSecret},
+			Credentials: introspect.Credentials{ClientID: conformance.ClientID, ClientSecret: conformance.ClientSecret},
 		}, nil
 	})
 	mw, err := introspect.New(introspect.WithClientStore(store))
 	if err != nil {
 		t.Fatal(err)
 	}
-	auth, err := introspectgrpc.New(mw)
-	if err != nil {
-		t.Fatal(err)
-	}
+	defer mw.Close()
 	serverCreds, clientCreds, _, _ := mutualTLS(t)
-	client, _ := startServer(t, auth, serverCreds, clientCreds)
+	client, _ := startServer(t, newInterceptors(t, mw), serverCreds, clientCreds)
 
 	tok := srv.Issue(introspecttest.Claims{Subject: "alice"})
 	ctx := metadata.AppendToOutgoingContext(context.Background(), "x-tenant", "acme")
@@ -380,17 +286,13 @@ func TestTokenBinding(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := introspecttest.NewServer(introspecttest.WithClient(clientID, clientSecret))
-			defer srv.Close()
-			auth, err := introspectgrpc.New(newMiddleware(t, srv))
-			if err != nil {
-				t.Fatal(err)
-			}
+			srv := conformance.NewServer(t)
+			auth := newInterceptors(t, conformance.NewMiddleware(t, srv))
 			client, _ := startServer(t, auth, tc.server, tc.dial)
 			tok := srv.Issue(introspecttest.Claims{Subject: "alice", Confirmation: map[string]string{"x5t#S256": thumbprint}})
-			r := invoke(t, client, methodCheck, []string{"Bearer " + tok})
-			if status.Code(r.err) != tc.code {
-				t.Fatalf("code = %v (%v), want %v", status.Code(r.err), r.err, tc.code)
+			_, err := invoke(t, client, methodCheck, []string{"Bearer " + tok})
+			if status.Code(err) != tc.code {
+				t.Fatalf("code = %v (%v), want %v", status.Code(err), err, tc.code)
 			}
 		})
 	}
@@ -450,10 +352,9 @@ func selfSigned(t *testing.T, name string, usage x509.ExtKeyUsage) tls.Certifica
 }
 
 func TestSkipper(t *testing.T) {
-	srv := introspecttest.NewServer(introspecttest.WithClient(clientID, clientSecret))
-	defer srv.Close()
-	auth, err := introspectgrpc.New(newMiddleware(t, srv),
-		introspectgrpc.WithMethodScopes(adminScopes),
+	srv := conformance.NewServer(t)
+	auth, err := introspectgrpc.New(conformance.NewMiddleware(t, srv),
+		introspectgrpc.WithMethodScopes(map[string][]string{methodList: {"admin"}, methodWatch: {"admin"}}),
 		introspectgrpc.WithSkipper(func(_ context.Context, m string) bool { return m == methodCheck }),
 	)
 	if err != nil {
@@ -471,9 +372,9 @@ func TestSkipper(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r := invoke(t, client, tc.method, nil)
-			if status.Code(r.err) != tc.code {
-				t.Fatalf("code = %v (%v), want %v", status.Code(r.err), r.err, tc.code)
+			_, err := invoke(t, client, tc.method, nil)
+			if status.Code(err) != tc.code {
+				t.Fatalf("code = %v (%v), want %v", status.Code(err), err, tc.code)
 			}
 		})
 	}
@@ -486,9 +387,8 @@ func TestSkipper(t *testing.T) {
 }
 
 func TestNew(t *testing.T) {
-	srv := introspecttest.NewServer(introspecttest.WithClient(clientID, clientSecret))
-	defer srv.Close()
-	mw := newMiddleware(t, srv)
+	srv := conformance.NewServer(t)
+	mw := conformance.NewMiddleware(t, srv)
 	tests := []struct {
 		name string
 		mw   *introspect.Middleware
@@ -496,7 +396,7 @@ func TestNew(t *testing.T) {
 		ok   bool
 	}{
 		{"no options", mw, nil, true},
-		{"scopes", mw, []introspectgrpc.Option{introspectgrpc.WithMethodScopes(adminScopes)}, true},
+		{"scopes", mw, []introspectgrpc.Option{introspectgrpc.WithMethodScopes(adminList)}, true},
 		{"nil middleware", nil, nil, false},
 		{"method without slash", mw, []introspectgrpc.Option{introspectgrpc.WithMethodScopes(map[string][]string{"grpc.health.v1.Health/Check": {"a"}})}, false},
 		{"method without service", mw, []introspectgrpc.Option{introspectgrpc.WithMethodScopes(map[string][]string{"/Check": {"a"}})}, false},

@@ -1,0 +1,319 @@
+// Package conformance checks that a framework adapter answers as the core
+// middleware does. Every adapter's tests run the same cases (valid, missing,
+// malformed, inactive, insufficient scope, authorization server down) against
+// a real introspecttest server, and compare each answer with the core's
+// net/http middleware's answer to the same request.
+package conformance
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/introspect-go/introspect"
+	"github.com/introspect-go/introspect/introspecttest"
+)
+
+// The client the middleware presents to the authorization server, and the
+// realm of its challenges.
+const (
+	ClientID     = "rs"
+	ClientSecret = "rs-secret"
+	Realm        = "api"
+)
+
+// The routes a router under test serves; each handler answers 200 with a
+// JSON [Seen].
+const (
+	PathMe     = "/api/me"     // any active token
+	PathAdmin  = "/api/admin"  // scope "admin"
+	PathOrders = "/api/orders" // audience "orders"
+)
+
+// Seen is what the handlers answer: the verdict they found.
+type Seen struct {
+	Subject string `json:"sub"`
+	// OnRequest says the framework's accessor and introspect.FromContext on
+	// the request context returned the same verdict.
+	OnRequest bool `json:"on_request"`
+}
+
+// NewServer starts an authorization server that knows [ClientID], closed
+// when the test ends.
+func NewServer(t *testing.T) *introspecttest.Server {
+	t.Helper()
+	srv := introspecttest.NewServer(introspecttest.WithClient(ClientID, ClientSecret))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// NewMiddleware returns a middleware that asks srv, closed when the test
+// ends.
+func NewMiddleware(t *testing.T, srv *introspecttest.Server, opts ...introspect.Option) *introspect.Middleware {
+	t.Helper()
+	opts = append([]introspect.Option{
+		introspect.WithEndpoint(srv.IntrospectionURL()),
+		introspect.WithClientCredentials(ClientID, ClientSecret),
+		introspect.WithRealm(Realm),
+		introspect.WithTimeout(2 * time.Second),
+	}, opts...)
+	mw, err := introspect.New(opts...)
+	if err != nil {
+		t.Fatalf("introspect.New: %v", err)
+	}
+	t.Cleanup(func() { _ = mw.Close() })
+	return mw
+}
+
+// Auth returns the Authorization header values of a request, and the
+// secrets (tokens, header contents) that must not appear in the answer.
+type Auth func(srv *introspecttest.Server) (values, secrets []string)
+
+// Bearer issues a token with c and sends it.
+func Bearer(c introspecttest.Claims) Auth {
+	return func(srv *introspecttest.Server) ([]string, []string) {
+		tok := srv.Issue(c)
+		return []string{"Bearer " + tok}, []string{tok}
+	}
+}
+
+// Raw sends the header values as they are.
+func Raw(values ...string) Auth {
+	return func(*introspecttest.Server) ([]string, []string) {
+		var secrets []string
+		for _, v := range values {
+			if _, tok, ok := strings.Cut(v, " "); ok && strings.TrimSpace(tok) != "" {
+				secrets = append(secrets, strings.TrimSpace(tok))
+			}
+		}
+		return values, secrets
+	}
+}
+
+// Revoked issues a token, revokes it and sends it.
+func Revoked(srv *introspecttest.Server) ([]string, []string) {
+	tok := srv.Issue(introspecttest.Claims{Subject: "alice", Scope: "read admin"})
+	srv.Revoke(tok)
+	return []string{"Bearer " + tok}, []string{tok}
+}
+
+// Case is a request and the answer it must get.
+type Case struct {
+	Name  string
+	Path  string
+	Auth  Auth
+	Fault *introspecttest.Fault // set on the server before the request
+	Down  bool                  // the authorization server is closed before the request
+
+	Status  int    // the HTTP status
+	Code    string // the error attribute of the challenge, "" for none
+	Subject string // the subject the handler sees on success
+}
+
+// Prepare starts a server and a middleware for c, and returns them with the
+// header values to send and the secrets that must not be answered back.
+func (c Case) Prepare(t *testing.T) (srv *introspecttest.Server, mw *introspect.Middleware, values, secrets []string) {
+	t.Helper()
+	srv = NewServer(t)
+	mw = NewMiddleware(t, srv)
+	values, secrets = c.Auth(srv)
+	if c.Fault != nil {
+		srv.SetFault(*c.Fault)
+	}
+	if c.Down {
+		srv.Close()
+	}
+	return srv, mw, values, secrets
+}
+
+func fault(f introspecttest.Fault) *introspecttest.Fault { return &f }
+
+// Cases returns the cases every adapter must pass.
+func Cases() []Case {
+	claims := introspecttest.Claims{Subject: "alice", Scope: "read"}
+	return []Case{
+		{Name: "valid", Path: PathMe, Auth: Bearer(claims), Status: 200, Subject: "alice"},
+		{Name: "valid lowercase scheme", Path: PathMe, Auth: func(srv *introspecttest.Server) ([]string, []string) {
+			tok := srv.Issue(introspecttest.Claims{Subject: "bob"})
+			return []string{"bearer  " + tok}, []string{tok}
+		}, Status: 200, Subject: "bob"},
+		{Name: "valid admin", Path: PathAdmin, Auth: Bearer(introspecttest.Claims{Subject: "root", Scope: "read admin"}), Status: 200, Subject: "root"},
+		{Name: "valid audience", Path: PathOrders, Auth: Bearer(introspecttest.Claims{Subject: "svc", Audience: []string{"orders"}}), Status: 200, Subject: "svc"},
+		{Name: "missing", Path: PathMe, Auth: Raw(), Status: 401},
+		{Name: "missing admin", Path: PathAdmin, Auth: Raw(), Status: 401},
+		{Name: "other scheme", Path: PathMe, Auth: Raw("Basic cnM6cnMtc2VjcmV0"), Status: 401},
+		{Name: "scheme without token", Path: PathMe, Auth: Raw("Bearer"), Status: 400, Code: "invalid_request"},
+		{Name: "not a b64token", Path: PathMe, Auth: Raw(`Bearer abc"def`), Status: 400, Code: "invalid_request"},
+		{Name: "two headers", Path: PathMe, Auth: Raw("Bearer aaaa", "Bearer bbbb"), Status: 400, Code: "invalid_request"},
+		{Name: "too long", Path: PathAdmin, Auth: Raw("Bearer " + strings.Repeat("a", introspect.DefaultMaxTokenLength+1)), Status: 400, Code: "invalid_request"},
+		{Name: "unknown token", Path: PathMe, Auth: Raw("Bearer c29tZS1yYW5kb20tdG9rZW4"), Status: 401, Code: "invalid_token"},
+		{Name: "revoked", Path: PathAdmin, Auth: Revoked, Status: 401, Code: "invalid_token"},
+		{Name: "expired", Path: PathMe, Auth: Bearer(introspecttest.Claims{Subject: "alice", Expiry: time.Now().Add(-time.Hour)}), Status: 401, Code: "invalid_token"},
+		{Name: "not yet valid", Path: PathMe, Auth: Bearer(introspecttest.Claims{Subject: "alice", NotBefore: time.Now().Add(time.Hour)}), Status: 401, Code: "invalid_token"},
+		{Name: "insufficient scope", Path: PathAdmin, Auth: Bearer(claims), Status: 403, Code: "insufficient_scope"},
+		{Name: "wrong audience", Path: PathOrders, Auth: Bearer(introspecttest.Claims{Subject: "alice", Audience: []string{"billing"}}), Status: 403, Code: "insufficient_scope"},
+		{Name: "AS answers 503", Path: PathMe, Auth: Bearer(claims), Status: 503,
+			Fault: fault(introspecttest.Respond(503, "application/json", `{"error":"temporarily_unavailable"}`, "Retry-After: 7"))},
+		{Name: "AS rejects client", Path: PathAdmin, Auth: Bearer(introspecttest.Claims{Subject: "alice", Scope: "admin"}), Status: 503,
+			Fault: fault(introspecttest.Respond(401, "application/json", `{"error":"invalid_client"}`))},
+		{Name: "AS answers garbage", Path: PathMe, Auth: Bearer(claims), Status: 503,
+			Fault: fault(introspecttest.Answer(`{"active":"yes"`))},
+		{Name: "AS closed", Path: PathMe, Auth: Bearer(claims), Down: true, Status: 503},
+	}
+}
+
+// Core is the reference: the routes behind the core net/http middleware.
+func Core(mw *introspect.Middleware) http.Handler {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ti, _ := introspect.FromContext(r.Context())
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(Seen{Subject: ti.Subject, OnRequest: true})
+	})
+	mux := http.NewServeMux()
+	mux.Handle(PathMe, h)
+	mux.Handle(PathAdmin, mw.RequireScope("admin")(h))
+	mux.Handle(PathOrders, mw.RequireAudience("orders")(h))
+	return mw.Handler(mux)
+}
+
+// RunHTTP runs every case of [Cases] through router(mw), which must serve
+// the routes of [PathMe], [PathAdmin] and [PathOrders] with the adapter, and
+// checks each answer against the case and against [Core].
+func RunHTTP(t *testing.T, router func(mw *introspect.Middleware) http.Handler) {
+	t.Helper()
+	for _, c := range Cases() {
+		t.Run(c.Name, func(t *testing.T) {
+			_, mw, values, secrets := c.Prepare(t)
+			got := Serve(t, router(mw), c.Path, values)
+			want := Serve(t, Core(mw), c.Path, values)
+
+			if got.Code != c.Status {
+				t.Fatalf("status = %d, want %d; body %q", got.Code, c.Status, got.Body)
+			}
+			sameResponse(t, got, want)
+			challenge(t, got, c.Status, c.Code)
+			noSecrets(t, got, secrets)
+			if c.Status == http.StatusOK {
+				var s Seen
+				if err := json.Unmarshal(got.Body.Bytes(), &s); err != nil {
+					t.Fatalf("handler answer: %v", err)
+				}
+				if s.Subject != c.Subject || !s.OnRequest {
+					t.Errorf("handler saw %+v, want subject %q from the framework's accessor and the request context", s, c.Subject)
+				}
+			}
+		})
+	}
+}
+
+// Serve sends a GET for path with the Authorization header values to h.
+func Serve(t *testing.T, h http.Handler, path string, values []string) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodGet, path, nil)
+	for _, v := range values {
+		req.Header.Add("Authorization", v)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+// sameResponse checks that a refusal is the core's, header for header.
+func sameResponse(t *testing.T, got, want *httptest.ResponseRecorder) {
+	t.Helper()
+	if got.Code != want.Code {
+		t.Errorf("status = %d, core answers %d", got.Code, want.Code)
+	}
+	if got.Code == http.StatusOK {
+		return // the handlers differ; the caller checks what they saw
+	}
+	for _, h := range []string{"WWW-Authenticate", "Cache-Control", "Content-Type", "Retry-After", "X-Content-Type-Options"} {
+		if g, w := got.Header().Values(h), want.Header().Values(h); strings.Join(g, "\n") != strings.Join(w, "\n") {
+			t.Errorf("%s = %q, core answers %q", h, g, w)
+		}
+	}
+	if got.Body.String() != want.Body.String() {
+		t.Errorf("body = %q, core answers %q", got.Body, want.Body)
+	}
+}
+
+// challenge checks the RFC 6750 challenge itself.
+func challenge(t *testing.T, rec *httptest.ResponseRecorder, status int, code string) {
+	t.Helper()
+	ch := rec.Header().Get("WWW-Authenticate")
+	switch status {
+	case http.StatusOK, http.StatusServiceUnavailable:
+		if ch != "" {
+			t.Errorf("WWW-Authenticate = %q with status %d", ch, status)
+		}
+	default:
+		if !strings.HasPrefix(ch, `Bearer realm="`+Realm+`"`) {
+			t.Errorf("WWW-Authenticate = %q, want a Bearer challenge with the realm", ch)
+		}
+		if code == "" && strings.Contains(ch, "error=") {
+			t.Errorf("WWW-Authenticate = %q, want no error code", ch)
+		}
+		if code != "" && !strings.Contains(ch, `error="`+code+`"`) {
+			t.Errorf("WWW-Authenticate = %q, want error %q", ch, code)
+		}
+	}
+}
+
+func noSecrets(t *testing.T, rec *httptest.ResponseRecorder, secrets []string) {
+	t.Helper()
+	var sent []string
+	sent = append(sent, rec.Body.String())
+	for name, vs := range rec.Header() {
+		sent = append(sent, name)
+		sent = append(sent, vs...)
+	}
+	NoSecrets(t, sent, secrets)
+}
+
+// NoSecrets fails the test if any of sent contains one of secrets.
+func NoSecrets(t *testing.T, sent, secrets []string) {
+	t.Helper()
+	for _, s := range secrets {
+		for _, v := range sent {
+			if strings.Contains(v, s) {
+				t.Errorf("the answer contains a token or the Authorization header")
+			}
+		}
+	}
+}
+
+// RunCoreInFront checks that an adapter's accessor and guards see the
+// verdict when the core middleware runs in front of the framework instead of
+// the adapter's own middleware. router(mw) must serve [PathAdmin] behind the
+// adapter's guard for any of the scopes "admin" and "root", with a handler
+// that answers 200 and the subject the adapter's accessor returns.
+func RunCoreInFront(t *testing.T, router func(mw *introspect.Middleware) http.Handler) {
+	t.Helper()
+	srv := NewServer(t)
+	mw := NewMiddleware(t, srv)
+	h := mw.Handler(router(mw))
+	tests := []struct {
+		name   string
+		scope  string
+		status int
+		body   string
+	}{
+		{"granted", "root", http.StatusOK, "carol"},
+		{"refused", "read", http.StatusForbidden, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tok := srv.Issue(introspecttest.Claims{Subject: "carol", Scope: tc.scope})
+			rec := Serve(t, h, PathAdmin, []string{"Bearer " + tok})
+			if rec.Code != tc.status {
+				t.Fatalf("status = %d, want %d", rec.Code, tc.status)
+			}
+			if tc.body != "" && rec.Body.String() != tc.body {
+				t.Errorf("body = %q, want %q", rec.Body, tc.body)
+			}
+		})
+	}
+}
