@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -153,4 +154,38 @@ func (w *syncWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.w.Write(p)
+}
+
+// TestHarnessWithoutRedisServer runs startRedis in a child test process with
+// no redis-server on PATH: under CI=true it must fail, elsewhere skip.
+func TestHarnessWithoutRedisServer(t *testing.T) {
+	if os.Getenv("INTROSPECTREDIS_HARNESS_CHILD") == "1" {
+		startRedis(t)
+		t.Fatal("startRedis returned without redis-server")
+	}
+	for _, tc := range []struct {
+		ci       string
+		wantFail bool
+		want     string
+	}{
+		{"true", true, "--- FAIL"},
+		{"", false, "--- SKIP"},
+	} {
+		t.Run("CI="+tc.ci, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run=^TestHarnessWithoutRedisServer$", "-test.v")
+			for _, kv := range os.Environ() {
+				if !strings.HasPrefix(kv, "PATH=") && !strings.HasPrefix(kv, "CI=") {
+					cmd.Env = append(cmd.Env, kv)
+				}
+			}
+			cmd.Env = append(cmd.Env, "PATH="+t.TempDir(), "CI="+tc.ci, "INTROSPECTREDIS_HARNESS_CHILD=1")
+			out, err := cmd.CombinedOutput()
+			if failed := err != nil; failed != tc.wantFail {
+				t.Errorf("child failed = %v, want %v:\n%s", failed, tc.wantFail, out)
+			}
+			if !strings.Contains(string(out), tc.want) || !strings.Contains(string(out), "redis-server is not installed") {
+				t.Errorf("child output lacks %q and the reason:\n%s", tc.want, out)
+			}
+		})
+	}
 }
