@@ -82,7 +82,7 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ti, err := m.Authenticate(r)
 		if err != nil {
-			if m.cfg.optional && isMissing(err) {
+			if m.AllowsAnonymous(err) {
 				next.ServeHTTP(w, r)
 				return
 			}
@@ -92,6 +92,14 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), ti)))
 	})
+}
+
+// AllowsAnonymous reports whether a request that [Middleware.Authenticate]
+// refused with err may go on without a token: [WithOptionalToken] is set and
+// err says only that there is no bearer token. Handler decides so; adapters
+// call it to do the same.
+func (m *Middleware) AllowsAnonymous(err error) bool {
+	return m.cfg.optional && isMissing(err)
 }
 
 // HandlerFunc is Handler for a function.
@@ -267,22 +275,16 @@ func defaultErrorResponder(realm, resourceMetadata string) ErrorResponder {
 		status := StatusCode(err)
 		h := w.Header()
 		h.Set("Cache-Control", "no-store")
-		var code, desc string
+		code := ErrorCode(err)
+		desc := descriptions[code]
 		var scopes []string
 		switch status {
-		case http.StatusBadRequest:
-			code, desc = "invalid_request", "the request is malformed"
-		case http.StatusUnauthorized:
-			if !isMissing(err) {
-				code, desc = "invalid_token", "the access token is not valid"
-			}
 		case http.StatusForbidden:
-			code, desc = "insufficient_scope", "the access token does not grant access to this resource"
 			var se *InsufficientScopeError
 			if errors.As(err, &se) {
 				scopes = se.Scopes
 			}
-		default:
+		case http.StatusServiceUnavailable:
 			var re *ResponseError
 			if errors.As(err, &re) && re.RetryAfter > 0 {
 				h.Set("Retry-After", strconv.Itoa(int(re.RetryAfter.Seconds())))
@@ -306,6 +308,32 @@ func defaultErrorResponder(realm, resourceMetadata string) ErrorResponder {
 		// code and desc are constants of this function: no escaping needed.
 		_, _ = w.Write([]byte(`{"error":"` + code + `","error_description":"` + desc + `"}` + "\n"))
 	}
+}
+
+// descriptions are the fixed error_description texts of the default responses.
+var descriptions = map[string]string{
+	"invalid_request":    "the request is malformed",
+	"invalid_token":      "the access token is not valid",
+	"insufficient_scope": "the access token does not grant access to this resource",
+}
+
+// ErrorCode is the RFC 6750 §3.1 error code for err: "invalid_request" (400),
+// "invalid_token" (401) or "insufficient_scope" (403); "" for a missing
+// token, which gets a challenge without a code, and for errors that are no
+// authentication failure (503).
+func ErrorCode(err error) string {
+	switch StatusCode(err) {
+	case http.StatusBadRequest:
+		return "invalid_request"
+	case http.StatusUnauthorized:
+		if isMissing(err) {
+			return ""
+		}
+		return "invalid_token"
+	case http.StatusForbidden:
+		return "insufficient_scope"
+	}
+	return ""
 }
 
 // Challenge builds a WWW-Authenticate value for the Bearer scheme (RFC 6750

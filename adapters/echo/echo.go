@@ -65,6 +65,9 @@ func AuthenticateWithConfig(mw *introspect.Middleware, cfg Config) echo.Middlewa
 			r := c.Request()
 			ti, err := mw.Authenticate(r)
 			if err != nil {
+				if mw.AllowsAnonymous(err) {
+					return next(c)
+				}
 				mw.WriteError(c.Response(), r, ti, err)
 				return nil
 			}

@@ -106,3 +106,16 @@ func TestNoSecondResponse(t *testing.T) {
 		t.Fatalf("status = %d, error handler called = %v; want 401 from the middleware only", rec.Code, handled)
 	}
 }
+
+func TestOptionalToken(t *testing.T) {
+	conformance.RunOptional(t, func(mw *introspect.Middleware) http.Handler {
+		e := echo.New()
+		e.GET("/api/me", func(c echo.Context) error {
+			if ti, ok := introspectecho.FromContext(c); ok {
+				return c.String(http.StatusOK, ti.Subject)
+			}
+			return c.String(http.StatusOK, conformance.Anonymous)
+		}, introspectecho.Authenticate(mw))
+		return e
+	})
+}

@@ -14,11 +14,8 @@
 //	})
 //	api.GET("/admin", introspectgin.RequireScope(mw, "admin"), admin)
 //
-// # Limits
-//
-// [introspect.WithOptionalToken] is not honoured: [Authenticate] refuses a
-// request without a token. Use the core middleware around the engine, or a
-// route without [Authenticate], for routes that accept anonymous requests.
+// With [introspect.WithOptionalToken], a request without a token goes on
+// with no verdict ([FromContext] reports false), as with the core middleware.
 package introspectgin
 
 import (
@@ -40,6 +37,10 @@ func Authenticate(mw *introspect.Middleware) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		ti, err := mw.Authenticate(c.Request)
 		if err != nil {
+			if mw.AllowsAnonymous(err) {
+				c.Next()
+				return
+			}
 			refuse(c, mw, ti, err)
 			return
 		}

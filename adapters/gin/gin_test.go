@@ -60,3 +60,17 @@ func TestCoreInFront(t *testing.T) {
 		return r
 	})
 }
+
+func TestOptionalToken(t *testing.T) {
+	conformance.RunOptional(t, func(mw *introspect.Middleware) http.Handler {
+		r := gin.New()
+		r.GET("/api/me", introspectgin.Authenticate(mw), func(c *gin.Context) {
+			if ti, ok := introspectgin.FromContext(c); ok {
+				c.String(http.StatusOK, ti.Subject)
+				return
+			}
+			c.String(http.StatusOK, conformance.Anonymous)
+		})
+		return r
+	})
+}

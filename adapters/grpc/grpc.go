@@ -43,9 +43,9 @@
 // # Limits
 //
 // The middleware's responders ([introspect.WithErrorResponder],
-// [introspect.WithInactiveTokenResponder]) are HTTP-only and are not used, and
-// [introspect.WithOptionalToken] is not honoured: a call without a token is
-// refused unless [WithSkipper] skips it.
+// [introspect.WithInactiveTokenResponder]) are HTTP-only and are not used.
+// With [introspect.WithOptionalToken], a call without a token goes on with no
+// verdict on its context, unless its method has scope requirements.
 package introspectgrpc
 
 import (
@@ -174,6 +174,9 @@ func (i *Interceptors) authenticate(ctx context.Context, fullMethod string) (con
 		return ctx, nil
 	}
 	ti, err := i.mw.Authenticate(Request(ctx, fullMethod))
+	if err != nil && i.mw.AllowsAnonymous(err) {
+		ti, err = nil, nil
+	}
 	if err == nil {
 		if check, ok := i.checks[fullMethod]; ok {
 			err = introspect.Authorize(ti, check)
@@ -181,6 +184,9 @@ func (i *Interceptors) authenticate(ctx context.Context, fullMethod string) (con
 	}
 	if err != nil {
 		return nil, Error(err)
+	}
+	if ti == nil {
+		return ctx, nil
 	}
 	return introspect.NewContext(ctx, ti), nil
 }
@@ -239,7 +245,7 @@ func Error(err error) error {
 	case http.StatusBadRequest:
 		return status.Error(codes.InvalidArgument, "introspect: malformed authorization metadata")
 	case http.StatusUnauthorized:
-		if errors.Is(err, introspect.ErrInactiveToken) {
+		if introspect.ErrorCode(err) == "invalid_token" {
 			return status.Error(codes.Unauthenticated, "introspect: the access token is not valid")
 		}
 		return status.Error(codes.Unauthenticated, "introspect: no bearer token")

@@ -452,3 +452,46 @@ func TestError(t *testing.T) {
 		})
 	}
 }
+
+// TestOptionalToken: with WithOptionalToken, a call without a token reaches a
+// method without scope requirements with no verdict; methods with scopes, and
+// invalid tokens, are still refused.
+func TestOptionalToken(t *testing.T) {
+	srv := conformance.NewServer(t)
+	auth := newInterceptors(t, conformance.NewMiddleware(t, srv, introspect.WithOptionalToken()),
+		introspectgrpc.WithMethodScopes(map[string][]string{methodList: {"admin"}}))
+	client, hs := startServer(t, auth, nil, nil)
+	good := "Bearer " + srv.Issue(introspecttest.Claims{Subject: "alice"})
+	tests := []struct {
+		name    string
+		method  string
+		auth    []string
+		code    codes.Code
+		subject string
+	}{
+		{"anonymous unary", methodCheck, nil, codes.OK, ""},
+		{"anonymous stream", methodWatch, nil, codes.OK, ""},
+		{"anonymous on a scoped method", methodList, nil, codes.Unauthenticated, ""},
+		{"valid token", methodCheck, []string{good}, codes.OK, "alice"},
+		{"unknown token", methodCheck, []string{"Bearer never-issued"}, codes.Unauthenticated, ""},
+		{"malformed", methodCheck, []string{"Bearer a b"}, codes.InvalidArgument, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := invoke(t, client, tc.method, tc.auth)
+			if status.Code(err) != tc.code {
+				t.Fatalf("code = %v (%v), want %v", status.Code(err), err, tc.code)
+			}
+			if tc.code != codes.OK {
+				return
+			}
+			ti := hs.last()
+			switch {
+			case tc.subject == "" && ti != nil:
+				t.Fatalf("an anonymous call has a verdict on its context: %v", ti.Subject)
+			case tc.subject != "" && (ti == nil || ti.Subject != tc.subject):
+				t.Fatalf("verdict %+v, want subject %q", ti, tc.subject)
+			}
+		})
+	}
+}

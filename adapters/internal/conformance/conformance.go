@@ -317,3 +317,45 @@ func RunCoreInFront(t *testing.T, router func(mw *introspect.Middleware) http.Ha
 		})
 	}
 }
+
+// Anonymous is what the routes given to [RunOptional] answer when the
+// framework's accessor finds no verdict.
+const Anonymous = "anonymous"
+
+// RunOptional checks [introspect.WithOptionalToken] through an adapter:
+// router must serve GET /api/me answering the subject of the verdict, or
+// [Anonymous] when there is none. A request without a token reaches the
+// handler with no verdict; a valid token still gets its verdict; an invalid
+// or malformed one is still refused exactly as the core refuses it.
+func RunOptional(t *testing.T, router func(mw *introspect.Middleware) http.Handler) {
+	t.Helper()
+	srv := NewServer(t)
+	mw := NewMiddleware(t, srv, introspect.WithOptionalToken())
+	h := router(mw)
+	good := srv.Issue(introspecttest.Claims{Subject: "alice"})
+	for _, tc := range []struct {
+		name   string
+		values []string
+		status int
+		body   string
+	}{
+		{"no token", nil, http.StatusOK, Anonymous},
+		{"another scheme", []string{"Basic dXNlcjpwYXNz"}, http.StatusOK, Anonymous},
+		{"valid token", []string{"Bearer " + good}, http.StatusOK, "alice"},
+		{"unknown token", []string{"Bearer never-issued"}, http.StatusUnauthorized, ""},
+		{"malformed", []string{"Bearer a b"}, http.StatusBadRequest, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := Serve(t, h, "/api/me", tc.values)
+			if rec.Code != tc.status {
+				t.Fatalf("status %d, want %d (body %q)", rec.Code, tc.status, rec.Body.String())
+			}
+			if tc.body != "" && strings.TrimSpace(rec.Body.String()) != tc.body {
+				t.Fatalf("body %q, want %q", rec.Body.String(), tc.body)
+			}
+			if tc.status != http.StatusOK {
+				sameResponse(t, rec, Serve(t, mw.Handler(http.NotFoundHandler()), "/api/me", tc.values))
+			}
+		})
+	}
+}
