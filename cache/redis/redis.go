@@ -202,7 +202,7 @@ func (c *Cache) name(d digest) string {
 // timed out, or the value did not open ([ErrInvalidValue]).
 func (c *Cache) Get(ctx context.Context, key introspect.CacheKey) (introspect.CacheEntry, bool, error) {
 	if !c.available() {
-		return introspect.CacheEntry{}, false, fmt.Errorf("introspectredis: get: %w", ErrUnavailable)
+		return introspect.CacheEntry{}, false, fmt.Errorf("%w: get skipped during the backoff", ErrUnavailable)
 	}
 	d := c.keys.digest(key)
 	name := c.name(d)
@@ -249,7 +249,7 @@ func (c *Cache) Set(ctx context.Context, key introspect.CacheKey, e introspect.C
 		until = ti.Expiry
 	}
 	if !c.available() {
-		return fmt.Errorf("introspectredis: set: %w", ErrUnavailable)
+		return fmt.Errorf("%w: set skipped during the backoff", ErrUnavailable)
 	}
 	ttl := until.Sub(c.now()).Truncate(time.Millisecond)
 	d := c.keys.digest(key)
