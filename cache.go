@@ -41,8 +41,15 @@ type CacheEntry struct {
 	Expiry time.Time
 	// StaleUntil is how long the entry is kept: Expiry, or later when
 	// stale-if-error is on. A cache may drop an entry earlier, never keep it
-	// longer.
+	// longer, and may shorten StaleUntil below Expiry (a local tier in front
+	// of a shared cache does): an entry is fresh only before both.
 	StaleUntil time.Time
+}
+
+// fresh reports whether e holds a verdict that may be used at now without
+// asking the authorization server.
+func (e CacheEntry) fresh(now time.Time) bool {
+	return e.Introspection != nil && now.Before(e.Expiry) && now.Before(e.StaleUntil)
 }
 
 // NewCacheKey derives the key of token at the client clientID of the

@@ -133,7 +133,7 @@ func (m *Middleware) verdict(ctx context.Context, cc ClientContext, token string
 		found = false
 	}
 	now := m.cfg.now()
-	if found && e.Introspection != nil && now.Before(e.Expiry) {
+	if found && e.fresh(now) {
 		m.obs.cacheHit(ctx, !e.Introspection.Active)
 		if m.cfg.refreshAhead > 0 && e.Introspection.Active && !now.Before(e.Expiry.Add(-m.cfg.refreshAhead)) {
 			m.refresh(ctx, key, cc, token)
@@ -154,7 +154,7 @@ func (m *Middleware) miss(ctx context.Context, key CacheKey, cc ClientContext, t
 		sctx := context.WithoutCancel(ctx)
 		// A request that missed just as an earlier call finished finds that
 		// call's verdict here instead of making a second call.
-		if e, ok, err := m.cfg.cache.Get(sctx, key); err == nil && ok && e.Introspection != nil && m.cfg.now().Before(e.Expiry) {
+		if e, ok, err := m.cfg.cache.Get(sctx, key); err == nil && ok && e.fresh(m.cfg.now()) {
 			return e.Introspection, nil
 		}
 		return m.introspectAndStore(sctx, key, cc, token)
