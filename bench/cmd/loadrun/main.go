@@ -1,0 +1,759 @@
+// Command loadrun is the driver of bench/load.sh: it starts, on loopback, the
+// stub authorization server, a bare server, a server behind the introspect
+// middleware and (when installed) Apache httpd with mod_auth_openidc, runs the
+// same wrk scenarios against each in turn, and writes a Markdown table with
+// ratios against the bare server. Every run is bounded in time; every process
+// it starts is stopped when it ends.
+//
+//	loadrun -bin /tmp/bin -duration 10s -out results/latest.md
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/introspect-go/introspect"
+	"github.com/introspect-go/introspect/bench/stub"
+)
+
+type options struct {
+	bin         string
+	duration    time.Duration
+	connections int
+	threads     int
+	latency     time.Duration
+	tokens      int
+	out         string
+	apache      string
+	command     string
+	scenarios   string
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.bin, "bin", "", "directory holding the stubas and server binaries")
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "length of each wrk run")
+	flag.IntVar(&o.connections, "connections", 64, "wrk connections (the herd always uses 64)")
+	flag.IntVar(&o.threads, "threads", 2, "wrk threads")
+	flag.DurationVar(&o.latency, "latency", 5*time.Millisecond, "stub AS latency per introspection call")
+	flag.IntVar(&o.tokens, "tokens", 1000, "distinct tokens of the cycled scenario")
+	flag.StringVar(&o.out, "out", "results/latest.md", "Markdown report file")
+	flag.StringVar(&o.apache, "apache", "auto", "run Apache mod_auth_openidc: auto (if installed), on, off")
+	flag.StringVar(&o.command, "command", "make loadtest", "the command to quote in the report")
+	flag.StringVar(&o.scenarios, "scenarios", "cached,cycled,invalid,herd", "scenarios to run, comma-separated")
+	flag.Parse()
+	log.SetPrefix("loadrun: ")
+	log.SetFlags(log.Ltime)
+	if o.bin == "" || o.duration <= 0 || o.connections <= 0 || o.threads <= 0 || o.tokens <= 0 {
+		log.Fatal("need -bin and positive -duration, -connections, -threads, -tokens")
+	}
+	// A hard bound on the whole run, whatever happens.
+	limit := time.Duration(len(strings.Split(o.scenarios, ",")))*6*(o.duration+10*time.Second) + 2*time.Minute
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	r := &runner{o: o}
+	err := r.run(ctx)
+	r.stopAll()
+	if err != nil {
+		log.Fatal(err)
+	}
+}
+
+type runner struct {
+	o     options
+	dir   string // temporary directory, removed at the end
+	procs []*exec.Cmd
+	nonce string
+	tck   float64 // clock ticks per second
+}
+
+// target is one server under test.
+type target struct {
+	name string
+	url  string // base URL, no trailing slash
+	path string // request path
+	pids func() []int
+	auth bool // the server checks tokens (AS calls are expected)
+}
+
+type scenario struct {
+	name   string
+	desc   string
+	prefix string // token prefix, completed with the server's name and a nonce
+	count  int    // distinct tokens (1: the prefix is the token)
+	warm   bool   // one request before the measurement
+	conns  int
+}
+
+type result struct {
+	scenario, server string
+	rps, p50, p99    float64 // p50, p99 in µs
+	cpuPerReq        float64 // µs
+	requests         int64
+	non2xx, sockErrs int64
+	as               stub.Stats
+	auth             bool
+}
+
+func (r *runner) run(ctx context.Context) error {
+	var err error
+	r.dir, err = os.MkdirTemp("", "introspect-load-")
+	if err != nil {
+		return err
+	}
+	r.nonce = randHex(4)
+	r.tck = clockTicks()
+	wrk, err := exec.LookPath("wrk")
+	if err != nil {
+		return errors.New("wrk is not installed (apt-get install wrk)")
+	}
+
+	// The stub authorization server.
+	asHTTPS, asAdmin := freeAddr(), freeAddr()
+	caFile := filepath.Join(r.dir, "ca.pem")
+	if err := r.start(ctx, filepath.Join(r.o.bin, "stubas"), nil, "-https", asHTTPS, "-admin", asAdmin,
+		"-cert-out", caFile, "-latency", r.o.latency.String()); err != nil {
+		return err
+	}
+	admin := "http://" + asAdmin
+	if err := waitHTTP(ctx, admin+"/stats", nil, false); err != nil {
+		return fmt.Errorf("stub AS: %w", err)
+	}
+	endpoint := "https://" + asHTTPS + "/introspect"
+
+	// The Go servers.
+	var targets []target
+	for _, mode := range []string{"bare", "introspect"} {
+		addr := freeAddr()
+		args := []string{"-mode", mode, "-addr", addr}
+		if mode == "introspect" {
+			args = append(args, "-as", endpoint, "-ca", caFile)
+		}
+		cmd, err := r.startCmd(ctx, filepath.Join(r.o.bin, "server"), nil, args...)
+		if err != nil {
+			return err
+		}
+		if err := waitHTTP(ctx, "http://"+addr+"/", nil, true); err != nil {
+			return fmt.Errorf("%s server: %w", mode, err)
+		}
+		pid := cmd.Process.Pid
+		targets = append(targets, target{name: mode, url: "http://" + addr, path: "/api",
+			pids: func() []int { return []int{pid} }, auth: mode == "introspect"})
+	}
+
+	// Apache httpd with mod_auth_openidc.
+	apacheNote := ""
+	if use, why := r.wantApache(); use {
+		ts, err := r.startApache(ctx, endpoint, caFile)
+		if err != nil {
+			return fmt.Errorf("apache: %w", err)
+		}
+		targets = append(targets, ts...)
+	} else {
+		apacheNote = why
+		log.Print(why)
+	}
+
+	scenarios := r.scenarios()
+	var results []result
+	for _, sc := range scenarios {
+		for _, t := range targets {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			res, err := r.measure(ctx, wrk, admin, t, sc)
+			if err != nil {
+				return fmt.Errorf("%s on %s: %w", sc.name, t.name, err)
+			}
+			log.Printf("%-8s %-12s %9.0f req/s  p50 %6.0f µs  p99 %7.0f µs  CPU %6.1f µs/req  AS calls %d (distinct %d, new conns %d)  non-2xx %d",
+				sc.name, t.name, res.rps, res.p50, res.p99, res.cpuPerReq, res.as.Calls, res.as.Distinct, res.as.NewConns, res.non2xx)
+			results = append(results, res)
+		}
+	}
+	report := r.report(scenarios, results, apacheNote)
+	fmt.Print(report)
+	if r.o.out != "" {
+		if err := os.MkdirAll(filepath.Dir(r.o.out), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(r.o.out, []byte(report), 0o644); err != nil {
+			return err
+		}
+		log.Printf("wrote %s", r.o.out)
+	}
+	return nil
+}
+
+func (r *runner) scenarios() []scenario {
+	all := map[string]scenario{
+		"cached":  {name: "cached", desc: "one cached token", prefix: "valid-c", count: 1, warm: true, conns: r.o.connections},
+		"cycled":  {name: "cycled", desc: fmt.Sprintf("%d distinct tokens cycled from a cold cache", r.o.tokens), prefix: "valid-y", count: r.o.tokens, conns: r.o.connections},
+		"invalid": {name: "invalid", desc: "one invalid token repeated", prefix: "bad-i", count: 1, conns: r.o.connections},
+		"herd":    {name: "herd", desc: "thundering herd: 64 connections, one new token", prefix: "valid-h", count: 1, conns: 64},
+	}
+	var out []scenario
+	for _, n := range strings.Split(r.o.scenarios, ",") {
+		if sc, ok := all[strings.TrimSpace(n)]; ok {
+			out = append(out, sc)
+		}
+	}
+	return out
+}
+
+// measure runs one scenario against one server.
+func (r *runner) measure(ctx context.Context, wrk, admin string, t target, sc scenario) (result, error) {
+	res := result{scenario: sc.name, server: t.name, auth: t.auth}
+	prefix := fmt.Sprintf("%s-%s-%s", sc.prefix, t.name, r.nonce)
+	if sc.count > 1 {
+		prefix += "-"
+	}
+	if err := post(ctx, admin+"/reset"); err != nil {
+		return res, err
+	}
+	if sc.warm {
+		hdr := http.Header{"Authorization": {"Bearer " + prefix}}
+		if err := waitHTTP(ctx, t.url+t.path, hdr, false); err != nil {
+			return res, fmt.Errorf("warm-up: %w", err)
+		}
+	}
+	script := filepath.Join(r.dir, "scenario.lua")
+	if err := os.WriteFile(script, []byte(luaScript(prefix, sc.count, r.o.threads, t.path)), 0o644); err != nil {
+		return res, err
+	}
+	before := r.cpuTicks(t.pids())
+	wctx, cancel := context.WithTimeout(ctx, r.o.duration+30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(wctx, wrk, "-t", strconv.Itoa(r.o.threads), "-c", strconv.Itoa(sc.conns),
+		"-d", fmt.Sprintf("%ds", int(math.Ceil(r.o.duration.Seconds()))), "--timeout", "5s", "-s", script, t.url+t.path)
+	out, err := cmd.CombinedOutput()
+	after := r.cpuTicks(t.pids())
+	if err != nil {
+		return res, fmt.Errorf("wrk: %w: %s", err, out)
+	}
+	var durUS float64
+	var found bool
+	sc2 := bufio.NewScanner(bytes.NewReader(out))
+	for sc2.Scan() {
+		line, ok := strings.CutPrefix(sc2.Text(), "RESULT ")
+		if !ok {
+			continue
+		}
+		found = true
+		for _, kv := range strings.Fields(line) {
+			k, v, _ := strings.Cut(kv, "=")
+			n, _ := strconv.ParseFloat(v, 64)
+			switch k {
+			case "requests":
+				res.requests = int64(n)
+			case "duration_us":
+				durUS = n
+			case "p50_us":
+				res.p50 = n
+			case "p99_us":
+				res.p99 = n
+			case "status_errors":
+				res.non2xx = int64(n)
+			case "connect_errors", "read_errors", "write_errors", "timeouts":
+				res.sockErrs += int64(n)
+			}
+		}
+	}
+	if !found || res.requests == 0 || durUS == 0 {
+		return res, fmt.Errorf("no result from wrk: %s", out)
+	}
+	res.rps = float64(res.requests) / (durUS / 1e6)
+	res.cpuPerReq = (after - before) / r.tck * 1e6 / float64(res.requests)
+	s, err := getStats(ctx, admin+"/stats")
+	if err != nil {
+		return res, err
+	}
+	res.as = s
+	return res, nil
+}
+
+// luaScript is the wrk script: Bearer tokens prefix0..prefix(count-1)
+// spread over the threads (or prefix alone when count is 1), and a RESULT
+// line with the figures at the end.
+func luaScript(prefix string, count, threads int, path string) string {
+	return fmt.Sprintf(`local prefix = %q
+local count = %d
+local nthreads = %d
+local path = %q
+local threads = {}
+local n = 0
+local single = nil
+
+function setup(thread)
+  thread:set("tid", #threads)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  if count == 1 then
+    single = wrk.format("GET", path, {["Authorization"] = "Bearer " .. prefix})
+  end
+end
+
+function request()
+  if single then
+    return single
+  end
+  local i = (n * nthreads + tid) %% count
+  n = n + 1
+  return wrk.format("GET", path, {["Authorization"] = "Bearer " .. prefix .. i})
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT requests=%%d duration_us=%%d p50_us=%%d p99_us=%%d status_errors=%%d connect_errors=%%d read_errors=%%d write_errors=%%d timeouts=%%d\n",
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.status, e.connect, e.read, e.write, e.timeout))
+end
+`, prefix, count, threads, path)
+}
+
+func (r *runner) wantApache() (bool, string) {
+	if r.o.apache == "off" {
+		return false, "Apache: skipped (-apache off)."
+	}
+	_, err1 := exec.LookPath("apache2")
+	_, err2 := os.Stat(apacheModules + "/mod_auth_openidc.so")
+	if err1 != nil || err2 != nil {
+		if r.o.apache == "on" {
+			log.Fatal("apache2 or mod_auth_openidc is not installed (apt-get install apache2 libapache2-mod-auth-openidc)")
+		}
+		return false, "Apache: not run: apache2 or libapache2-mod-auth-openidc is not installed."
+	}
+	return true, ""
+}
+
+const apacheModules = "/usr/lib/apache2/modules"
+
+const apacheConf = `# Written by bench/cmd/loadrun for one load run.
+ServerRoot "{{dir}}"
+ServerName 127.0.0.1
+Listen {{addr}}
+PidFile "{{dir}}/httpd.pid"
+DefaultRuntimeDir "{{dir}}"
+Mutex file:{{dir}} default
+ErrorLog "{{dir}}/error.log"
+LogLevel warn
+LoadModule mpm_event_module {{mods}}/mod_mpm_event.so
+LoadModule authn_core_module {{mods}}/mod_authn_core.so
+LoadModule authz_core_module {{mods}}/mod_authz_core.so
+LoadModule authz_user_module {{mods}}/mod_authz_user.so
+LoadModule auth_openidc_module {{mods}}/mod_auth_openidc.so
+DocumentRoot "{{dir}}/htdocs"
+# Keep-alive without a request cap, like the Go servers.
+KeepAlive On
+MaxKeepAliveRequests 0
+KeepAliveTimeout 60
+# Two processes of 64 threads, never retired during the run, so that CPU
+# time can be read off the live processes.
+StartServers 2
+ServerLimit 2
+ThreadsPerChild 64
+MaxRequestWorkers 128
+MinSpareThreads 1
+MaxSpareThreads 256
+MaxConnectionsPerChild 0
+
+OIDCCryptoPassphrase "{{passphrase}}"
+OIDCCacheType shm
+OIDCCacheEncrypt On
+OIDCCABundlePath "{{dir}}/ca.pem"
+OIDCOAuthIntrospectionEndpoint {{endpoint}}
+OIDCOAuthIntrospectionEndpointAuth client_secret_basic
+OIDCOAuthClientID rs
+OIDCOAuthClientSecret rs-secret
+# Re-introspect a cached token after 5 min, like the middleware's MaxTTL.
+OIDCOAuthTokenIntrospectionInterval 300
+OIDCOAuthRemoteUserClaim sub
+
+<Directory "{{dir}}/htdocs">
+  Require all granted
+</Directory>
+<Location "/api">
+  AuthType oauth20
+  Require valid-user
+</Location>
+`
+
+// startApache writes a configuration into the temporary directory and starts
+// httpd in the foreground as an unprivileged user. It returns two targets on
+// the same httpd: /api behind mod_auth_openidc, /plain without it.
+func (r *runner) startApache(ctx context.Context, endpoint, caFile string) ([]target, error) {
+	dir := filepath.Join(r.dir, "apache")
+	if err := os.MkdirAll(filepath.Join(dir, "htdocs"), 0o755); err != nil {
+		return nil, err
+	}
+	addr := freeAddr()
+	conf := strings.NewReplacer("{{dir}}", dir, "{{addr}}", addr, "{{mods}}", apacheModules,
+		"{{passphrase}}", randHex(16), "{{endpoint}}", endpoint).Replace(apacheConf)
+	ca, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, err
+	}
+	for name, body := range map[string]string{
+		"httpd.conf": conf, "ca.pem": string(ca), "htdocs/api": "ok\n", "htdocs/plain": "ok\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	var cred *syscall.Credential
+	if os.Geteuid() == 0 {
+		// Run as nobody: no root process serves requests.
+		cred = &syscall.Credential{Uid: 65534, Gid: 65534}
+		for _, p := range []string{r.dir, dir, filepath.Join(dir, "htdocs")} {
+			if err := os.Chown(p, 65534, 65534); err != nil {
+				return nil, err
+			}
+		}
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			_ = os.Chown(filepath.Join(dir, e.Name()), 65534, 65534)
+		}
+	}
+	cmd, err := r.startCmd(ctx, "apache2", cred, "-d", dir, "-f", filepath.Join(dir, "httpd.conf"), "-DFOREGROUND")
+	if err != nil {
+		return nil, err
+	}
+	if err := waitHTTP(ctx, "http://"+addr+"/plain", nil, false); err != nil {
+		logs, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+		return nil, fmt.Errorf("%w; error.log: %s", err, logs)
+	}
+	parent := cmd.Process.Pid
+	pids := func() []int { return append([]int{parent}, children(parent)...) }
+	return []target{
+		{name: "apache-bare", url: "http://" + addr, path: "/plain", pids: pids},
+		{name: "apache-oidc", url: "http://" + addr, path: "/api", pids: pids, auth: true},
+	}, nil
+}
+
+// startCmd starts a process in its own process group, remembered for
+// stopAll. Its output goes to a log file in the temporary directory.
+func (r *runner) startCmd(ctx context.Context, path string, cred *syscall.Credential, args ...string) (*exec.Cmd, error) {
+	cmd := exec.Command(path, args...)
+	logf, err := os.Create(filepath.Join(r.dir, filepath.Base(path)+"-"+strconv.Itoa(len(r.procs))+".log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	r.procs = append(r.procs, cmd)
+	return cmd, ctx.Err()
+}
+
+func (r *runner) start(ctx context.Context, path string, cred *syscall.Credential, args ...string) error {
+	_, err := r.startCmd(ctx, path, cred, args...)
+	return err
+}
+
+// stopAll stops every process started, newest first (SIGTERM to its group,
+// SIGKILL after 5 s), and removes the temporary directory.
+func (r *runner) stopAll() {
+	for i := len(r.procs) - 1; i >= 0; i-- {
+		cmd := r.procs[i]
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+	}
+	r.procs = nil
+	if r.dir != "" {
+		_ = os.RemoveAll(r.dir)
+	}
+}
+
+// cpuTicks sums user and system time, own and of reaped children, of pids.
+func (r *runner) cpuTicks(pids []int) float64 {
+	var total float64
+	for _, pid := range pids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		// The command name may hold spaces: fields start after the last ')'.
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+		// f[0] is field 3 (state): utime, stime, cutime, cstime are fields 14-17.
+		for _, i := range []int{11, 12, 13, 14} {
+			n, _ := strconv.ParseFloat(f[i], 64)
+			total += n
+		}
+	}
+	return total
+}
+
+// children lists the processes whose parent is pid.
+func children(pid int) []int {
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range entries {
+		n, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", n))
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+		if pp, _ := strconv.Atoi(f[1]); pp == pid {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func clockTicks() float64 {
+	out, err := exec.Command("getconf", "CLK_TCK").Output()
+	if err == nil {
+		if n, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64); err == nil && n > 0 {
+			return n
+		}
+	}
+	return 100
+}
+
+// freeAddr returns a loopback address with a port that was free a moment ago.
+func freeAddr() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// waitHTTP polls url until it answers 2xx (any status when anyStatus), for at
+// most 15 s.
+func waitHTTP(ctx context.Context, url string, hdr http.Header, anyStatus bool) error {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	var last error
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		for k, v := range hdr {
+			req.Header[k] = v
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode/100 == 2 || anyStatus {
+				return nil
+			}
+			err = fmt.Errorf("status %d", resp.StatusCode)
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s did not answer 2xx: %w", url, last)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func post(ctx context.Context, url string) error {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	return nil
+}
+
+func getStats(ctx context.Context, url string) (stub.Stats, error) {
+	var s stub.Stats
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return s, err
+	}
+	defer resp.Body.Close()
+	return s, json.NewDecoder(resp.Body).Decode(&s)
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// report renders the results as Markdown: the machine, the command, one table
+// per scenario with ratios against the bare server, and the targets.
+func (r *runner) report(scenarios []scenario, results []result, apacheNote string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Load test (`%s`)\n\n", r.o.command)
+	fmt.Fprintf(&b, "- Date: %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(&b, "- Machine: %s, %d cores (`nproc`), %s, %s\n", cpuModel(), runtime.NumCPU(), kernel(), runtime.Version())
+	fmt.Fprintf(&b, "- Tools: %s; %s\n", firstLine("wrk", "-v"), apacheVersion())
+	fmt.Fprintf(&b, "- Load average at the end: %s\n", loadAvg())
+	fmt.Fprintf(&b, "- wrk: %d threads, %d connections (herd: 64), %s per run, on loopback; stub AS latency %s per call, https with a self-signed certificate\n",
+		r.o.threads, r.o.connections, r.o.duration, r.o.latency)
+	b.WriteString("- Servers: `bare` = net/http with the trivial handler; `introspect` = the same behind this library's middleware " +
+		"(LRU cache of 100,000, defaults otherwise); `apache-bare` = Apache httpd (event MPM, 2×64 threads) serving the same 3-byte body; " +
+		"`apache-oidc` = the same Apache with mod_auth_openidc as OAuth 2.0 resource server (introspection over https, shm cache, `OIDCCacheEncrypt On`)\n")
+	b.WriteString("- CPU µs/req: user+system time of the server's processes (`/proc/<pid>/stat`) over the run, divided by the requests; " +
+		"the stub AS and wrk are not counted. AS calls, distinct tokens and new connections are counted at the stub during the scenario (warm-up included)\n")
+	if apacheNote != "" {
+		fmt.Fprintf(&b, "- %s\n", apacheNote)
+	}
+	b.WriteString("\n")
+	bare := map[string]result{}
+	byKey := map[string]result{}
+	for _, res := range results {
+		byKey[res.scenario+"/"+res.server] = res
+		if res.server == "bare" {
+			bare[res.scenario] = res
+		}
+	}
+	for _, sc := range scenarios {
+		fmt.Fprintf(&b, "## %s: %s\n\n", sc.name, sc.desc)
+		b.WriteString("| server | req/s | p50 | p99 | CPU µs/req | req/s vs bare | CPU vs bare | AS calls | distinct tokens | calls/token | new AS conns | non-2xx |\n")
+		b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+		for _, res := range results {
+			if res.scenario != sc.name {
+				continue
+			}
+			br := bare[sc.name]
+			perTok := "–"
+			if res.as.Distinct > 0 {
+				perTok = fmt.Sprintf("%.2f", float64(res.as.Calls)/float64(res.as.Distinct))
+			}
+			fmt.Fprintf(&b, "| %s | %.0f | %s | %s | %.1f | %s | %s | %d | %d | %s | %d | %d |\n",
+				res.server, res.rps, dur(res.p50), dur(res.p99), res.cpuPerReq,
+				ratio(res.rps, br.rps), ratio(res.cpuPerReq, br.cpuPerReq),
+				res.as.Calls, res.as.Distinct, perTok, res.as.NewConns, res.non2xx+res.sockErrs)
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("## Targets (DESIGN §7, issue 7)\n\n| target | measured | met |\n| --- | --- | --- |\n")
+	check := func(name, measured string, ok bool) {
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", name, measured, map[bool]string{true: "yes", false: "**no**"}[ok])
+	}
+	if c, ok := byKey["cached/introspect"]; ok {
+		br := bare["cached"]
+		check("cached token: ≥ 90 % of bare req/s", ratio(c.rps, br.rps), c.rps >= 0.9*br.rps)
+		check("cached token: ≤ 1.1× bare CPU/req", ratio(c.cpuPerReq, br.cpuPerReq), c.cpuPerReq <= 1.1*br.cpuPerReq)
+		if a, ok := byKey["cached/apache-oidc"]; ok {
+			check("cached token: ≥ 2× mod_auth_openidc req/s", ratio(c.rps, a.rps), c.rps >= 2*a.rps)
+			check("cached token: ≤ 0.4× mod_auth_openidc CPU/req", ratio(c.cpuPerReq, a.cpuPerReq), c.cpuPerReq <= 0.4*a.cpuPerReq)
+		}
+	}
+	for _, sc := range scenarios {
+		res, ok := byKey[sc.name+"/introspect"]
+		if !ok || res.as.Distinct == 0 {
+			continue
+		}
+		if sc.name == "invalid" {
+			windows := int64(math.Ceil(r.o.duration.Seconds()/introspect.DefaultNegativeTTL.Seconds())) + 1
+			check(fmt.Sprintf("invalid token: ≤ 1 AS call per NegativeTTL (%s): ≤ %d in %s", introspect.DefaultNegativeTTL, windows, r.o.duration),
+				fmt.Sprintf("%d calls", res.as.Calls), res.as.Calls <= windows)
+			continue
+		}
+		check(fmt.Sprintf("%s: AS calls per distinct token = 1.00", sc.name),
+			fmt.Sprintf("%.2f (%d/%d)", float64(res.as.Calls)/float64(res.as.Distinct), res.as.Calls, res.as.Distinct), res.as.Calls == res.as.Distinct)
+	}
+	if res, ok := byKey["cycled/introspect"]; ok {
+		check("cache misses reuse keep-alive connections (new AS conns ≪ misses)",
+			fmt.Sprintf("%d new connections for %d calls", res.as.NewConns, res.as.Calls), res.as.NewConns*10 <= res.as.Calls)
+	}
+	b.WriteString("\n")
+	return b.String()
+}
+
+func ratio(a, b float64) string {
+	if b == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f×", a/b)
+}
+
+func dur(us float64) string {
+	if us >= 1000 {
+		return fmt.Sprintf("%.2f ms", us/1000)
+	}
+	return fmt.Sprintf("%.0f µs", us)
+}
+
+func cpuModel() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return runtime.GOARCH
+}
+
+func kernel() string {
+	b, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	return "Linux " + strings.TrimSpace(string(b))
+}
+
+func loadAvg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func firstLine(name string, args ...string) string {
+	out, _ := exec.Command(name, args...).CombinedOutput()
+	l, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	if l == "" {
+		return name + " (not found)"
+	}
+	if i := strings.Index(l, " ["); i > 0 {
+		l = l[:i]
+	}
+	return l
+}
+
+func apacheVersion() string {
+	v := firstLine("apache2", "-v")
+	v = strings.TrimPrefix(v, "Server version: ")
+	out, err := exec.Command("dpkg-query", "-W", "-f", "${Version}", "libapache2-mod-auth-openidc").Output()
+	if err == nil && len(out) > 0 {
+		v += ", mod_auth_openidc " + string(out)
+	}
+	return v
+}

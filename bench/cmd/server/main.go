@@ -1,0 +1,195 @@
+// Command server serves one trivial handler on loopback, bare or behind the
+// introspect middleware with an in-memory LRU cache, for load tests. With
+// -admin it also serves GET /stats: heap and goroutine figures, for soaks.
+//
+//	server -mode bare -addr 127.0.0.1:8081
+//	server -mode introspect -addr 127.0.0.1:8082 -as https://127.0.0.1:9443/introspect -ca ca.pem
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"flag"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/introspect-go/introspect"
+)
+
+// hello is the trivial handler every server in the load test runs.
+var hello = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain")
+	_, _ = w.Write([]byte("ok\n"))
+})
+
+func main() {
+	mode := flag.String("mode", "bare", "bare or introspect")
+	addr := flag.String("addr", "127.0.0.1:8080", "listen address (loopback)")
+	adminAddr := flag.String("admin", "", "admin listen address (GET /stats), empty for none")
+	asURL := flag.String("as", "", "introspection endpoint (introspect mode)")
+	caFile := flag.String("ca", "", "PEM file of the certificate to trust for an https endpoint")
+	clientID := flag.String("client-id", "rs", "client ID at the authorization server")
+	secret := flag.String("client-secret", "rs-secret", "client secret at the authorization server")
+	cacheSize := flag.Int("cache-size", 100_000, "LRU cache size (introspect mode)")
+	timeout := flag.Duration("timeout", introspect.DefaultTimeout, "introspection call timeout")
+	flag.Parse()
+	log.SetPrefix("server: ")
+	log.SetFlags(0)
+
+	var h http.Handler = hello
+	var mw *introspect.Middleware
+	switch *mode {
+	case "bare":
+	case "introspect":
+		opts := []introspect.Option{
+			introspect.WithEndpoint(*asURL),
+			introspect.WithClientCredentials(*clientID, *secret),
+			introspect.WithTimeout(*timeout),
+		}
+		if *caFile != "" {
+			hc, err := trustingClient(*caFile)
+			if err != nil {
+				log.Fatal(err)
+			}
+			opts = append(opts, introspect.WithHTTPClient(hc))
+		}
+		cache, err := introspect.NewLRUCache(*cacheSize)
+		if err != nil {
+			log.Fatal(err)
+		}
+		opts = append(opts, introspect.WithCache(cache))
+		mw, err = introspect.New(opts...)
+		if err != nil {
+			log.Fatal(err)
+		}
+		h = mw.Handler(hello)
+	default:
+		log.Fatalf("unknown mode %q", *mode)
+	}
+
+	ln, err := listenLoopback(*addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	var admin *http.Server
+	if *adminAddr != "" {
+		aln, err := listenLoopback(*adminAddr)
+		if err != nil {
+			log.Fatal(err)
+		}
+		admin = &http.Server{Handler: statsHandler(), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = admin.Serve(aln) }()
+	}
+	log.Printf("%s listening on %s", *mode, ln.Addr())
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Fatal(err)
+		}
+	}()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	if admin != nil {
+		_ = admin.Shutdown(sctx)
+	}
+	if mw != nil {
+		_ = mw.Close()
+	}
+}
+
+// trustingClient is an HTTP client that trusts the certificate in caFile,
+// with the connection pool of the library's default transport (256 idle
+// connections per host).
+func trustingClient(caFile string) (*http.Client, error) {
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, errors.New("no certificate in " + caFile)
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 1024
+	t.MaxIdleConnsPerHost = 256
+	t.IdleConnTimeout = 90 * time.Second
+	t.TLSHandshakeTimeout = 5 * time.Second
+	t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return &http.Client{Transport: t}, nil
+}
+
+// Stats is what GET /stats on the admin address answers.
+type Stats struct {
+	HeapAlloc    uint64 `json:"heap_alloc"`
+	HeapInuse    uint64 `json:"heap_inuse"`
+	Sys          uint64 `json:"sys"`
+	NumGC        uint32 `json:"num_gc"`
+	Goroutines   int    `json:"goroutines"`
+	PeakHeap     uint64 `json:"peak_heap_alloc"` // highest HeapAlloc seen by the sampler
+	PeakRoutines int64  `json:"peak_goroutines"`
+}
+
+// statsHandler samples the heap every 100 ms (for the peak) and serves the
+// figures.
+func statsHandler() http.Handler {
+	var peakHeap atomic.Uint64
+	var peakG atomic.Int64
+	sample := func() runtime.MemStats {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		if ms.HeapAlloc > peakHeap.Load() {
+			peakHeap.Store(ms.HeapAlloc)
+		}
+		if g := int64(runtime.NumGoroutine()); g > peakG.Load() {
+			peakG.Store(g)
+		}
+		return ms
+	}
+	go func() {
+		for range time.Tick(100 * time.Millisecond) {
+			sample()
+		}
+	}()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/stats" {
+			http.NotFound(w, r)
+			return
+		}
+		if r.URL.Query().Has("gc") {
+			runtime.GC()
+		}
+		ms := sample()
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(Stats{
+			HeapAlloc: ms.HeapAlloc, HeapInuse: ms.HeapInuse, Sys: ms.Sys, NumGC: ms.NumGC,
+			Goroutines: runtime.NumGoroutine(), PeakHeap: peakHeap.Load(), PeakRoutines: peakG.Load(),
+		})
+	})
+}
+
+// listenLoopback listens on addr, which must be a loopback address.
+func listenLoopback(addr string) (net.Listener, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, errors.New("refusing to listen on a non-loopback address " + addr)
+	}
+	return net.Listen("tcp", addr)
+}
