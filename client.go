@@ -107,7 +107,7 @@ func checkClientConfig(cfg *config) error {
 	}
 	if cfg.credsSet {
 		cr := cfg.creds
-		if err := checkAuthMaterial(cr, cr.AuthMethod); err != nil {
+		if err := checkAuthMaterial(cr, chooseAuthMethod(cr, cfg.clientCert != nil, nil)); err != nil {
 			errs = append(errs, err)
 		}
 		if cr.AuthMethod.isTLS() && cfg.clientCert == nil && cfg.httpClient == nil {

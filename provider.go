@@ -195,13 +195,13 @@ func (p *provider) start(eager bool) error {
 	if eager {
 		ctx, cancel := context.WithTimeout(p.ctx, 2*p.c.cfg.timeout)
 		defer cancel()
-		if _, err := p.meta.refresh(ctx, false); err != nil {
-			return err
+		_, err := p.meta.refresh(ctx, false)
+		if err == nil && p.keys != nil {
+			_, err = p.keys.refresh(ctx, false)
 		}
-		if p.keys != nil {
-			if _, err := p.keys.refresh(ctx, false); err != nil {
-				return err
-			}
+		if err != nil {
+			close(p.done) // no loop to wait for
+			return err
 		}
 	}
 	go p.loop()

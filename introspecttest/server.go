@@ -9,7 +9,10 @@
 package introspecttest
 
 import (
+	"crypto"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"mime"
@@ -50,9 +53,18 @@ type Claims struct {
 type Client struct {
 	ID     string
 	Secret string
-	// Methods lists the accepted authentication methods,
-	// "client_secret_basic" and/or "client_secret_post"; empty accepts both.
+	// Methods lists the accepted authentication methods:
+	// "client_secret_basic", "client_secret_post", "client_secret_jwt",
+	// "private_key_jwt", "tls_client_auth", "self_signed_tls_client_auth",
+	// "bearer_token" (an active token issued to this client, in an
+	// Authorization: Bearer header) and "none". Empty accepts both secret
+	// methods, plus client_secret_jwt when Secret is set, private_key_jwt
+	// when PublicKey is set and the TLS methods when Certificate is set.
 	Methods []string
+	// PublicKey verifies the client's private_key_jwt assertions.
+	PublicKey crypto.PublicKey
+	// Certificate is the client's registered TLS client certificate.
+	Certificate *x509.Certificate
 }
 
 // Request describes the last introspection request the server received,
@@ -64,6 +76,11 @@ type Request struct {
 	HasHint       bool
 	Accept        string
 	ContentType   string
+	// Path is the path of the endpoint called (/introspect, or
+	// /mtls/introspect for the mutual-TLS alias).
+	Path string
+	// Assertion describes a client_secret_jwt or private_key_jwt assertion.
+	Assertion AssertionInfo
 }
 
 // Server is a test authorization server with an introspection endpoint at
@@ -86,6 +103,8 @@ type Server struct {
 	tokens  map[string]*Claims
 	fault   *Fault
 	last    Request
+
+	disco discovery // metadata, keys and signed answers (discovery.go, jwt.go)
 }
 
 // Option configures a Server.
@@ -96,6 +115,13 @@ type serverConfig struct {
 	now     func() time.Time
 	tls     bool
 	issuer  string
+
+	issuerPath string
+	noOAuth    bool
+	noOpenID   bool
+	metadata   func(map[string]any)
+	signer     crypto.Signer
+	signAlg    string
 }
 
 // WithClient registers a client accepting both secret methods.
@@ -144,7 +170,11 @@ func NewServer(opts ...Option) *Server {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/introspect", s.introspect)
+	mux.HandleFunc("/mtls/introspect", s.introspect)
+	mux.HandleFunc("/jwks", s.serveJWKS)
+	mux.HandleFunc("/", s.serveMetadata)
 	s.srv = httptest.NewUnstartedServer(mux)
+	s.srv.TLS = &tls.Config{ClientAuth: tls.RequestClientCert}
 	s.srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
 		if st == http.StateNew {
 			s.conns.Add(1)
@@ -158,8 +188,9 @@ func NewServer(opts ...Option) *Server {
 	s.URL = s.srv.URL
 	s.Issuer = cfg.issuer
 	if s.Issuer == "" {
-		s.Issuer = s.URL
+		s.Issuer = s.URL + cfg.issuerPath
 	}
+	s.initDiscovery(&cfg)
 	return s
 }
 
@@ -185,6 +216,13 @@ func (s *Server) AddClient(id, secret string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.clients[id] = Client{ID: id, Secret: secret}
+}
+
+// AddRegisteredClient registers a client with its accepted methods and keys.
+func (s *Server) AddRegisteredClient(cl Client) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.clients[cl.ID] = cl
 }
 
 // Issue creates an active token with the given claims and returns it.
@@ -278,6 +316,7 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 	s.last = Request{
 		AuthMethod: method, ClientID: clientID, HasHint: hasHint,
 		Accept: r.Header.Get("Accept"), ContentType: r.Header.Get("Content-Type"),
+		Path: r.URL.Path, Assertion: s.lastAssertion(r),
 	}
 	if hasHint {
 		s.last.TokenTypeHint = hint[0]
@@ -300,6 +339,14 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 	if f != nil && f.answer != nil && f.answer(w, active) {
 		return
 	}
+	if wantsJWT(r) {
+		answer := map[string]any{"active": false}
+		if active {
+			answer = c.answer()
+		}
+		s.writeSigned(w, clientID, answer)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	if !active {
@@ -314,11 +361,19 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (method, clientID string, ok bool) {
 	_, hasPostSecret := r.PostForm["client_secret"]
 	user, pass, hasBasic := r.BasicAuth()
+	_, hasAssertion := r.PostForm["client_assertion"]
+	bearer, hasBearer := bearerToken(r)
 	var secret string
 	switch {
-	case hasBasic && hasPostSecret:
+	case count(hasBasic, hasPostSecret, hasAssertion, hasBearer) > 1:
 		oauthError(w, http.StatusBadRequest, "invalid_request")
 		return "", "", false
+	case hasAssertion:
+		return s.authenticateAssertion(w, r)
+	case hasBearer:
+		return s.authenticateBearer(w, bearer)
+	case !hasBasic && !hasPostSecret && r.PostForm.Get("client_id") != "":
+		return s.authenticateWithoutSecret(w, r)
 	case hasBasic:
 		method = "client_secret_basic"
 		var err1, err2 error
@@ -338,7 +393,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (method, c
 	s.mu.Lock()
 	cl, known := s.clients[clientID]
 	s.mu.Unlock()
-	if !known || cl.Secret != secret || (len(cl.Methods) > 0 && !contains(cl.Methods, method)) {
+	if !known || cl.Secret != secret || !cl.accepts(method) {
 		unauthorized(w)
 		return method, clientID, false
 	}
