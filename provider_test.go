@@ -126,7 +126,9 @@ func TestDiscoveryAuthMethodChoice(t *testing.T) {
 	}{
 		{
 			name: "introspection list decides",
-			meta: func(m map[string]any) { m["introspection_endpoint_auth_methods_supported"] = []string{"client_secret_post"} },
+			meta: func(m map[string]any) {
+				m["introspection_endpoint_auth_methods_supported"] = []string{"client_secret_post"}
+			},
 			want: "client_secret_post",
 		},
 		{
