@@ -87,7 +87,9 @@ func TestJWTResponseBadInput(t *testing.T) {
 		{name: "expired", hook: func(a *introspecttest.SignedAnswer) { a.Claims["exp"] = time.Now().Add(-time.Minute).Unix() }, want: "expired"},
 		{name: "no token_introspection", hook: func(a *introspecttest.SignedAnswer) { delete(a.Claims, "token_introspection") }, want: "token_introspection"},
 		{name: "token_introspection not an object", hook: func(a *introspecttest.SignedAnswer) { a.Claims["token_introspection"] = "yes" }, want: "token_introspection"},
-		{name: "active as a string inside", hook: func(a *introspecttest.SignedAnswer) { a.Claims["token_introspection"] = map[string]any{"active": "true"} }, want: "boolean"},
+		{name: "active as a string inside", hook: func(a *introspecttest.SignedAnswer) {
+			a.Claims["token_introspection"] = map[string]any{"active": "true"}
+		}, want: "boolean"},
 		{name: "signed by another key with the server's kid", hook: func(a *introspecttest.SignedAnswer) { a.Key = newECKey(t) }, want: "signature"},
 		{name: "plain JSON answer", hook: func(a *introspecttest.SignedAnswer) {
 			a.ContentType, a.Body = "application/json", `{"active":true,"sub":"mallory"}`
