@@ -374,7 +374,9 @@ func (brokenCache) Set(context.Context, introspect.CacheKey, introspect.CacheEnt
 	return errors.New("cache down")
 }
 
-func (brokenCache) Delete(context.Context, introspect.CacheKey) error { return errors.New("cache down") }
+func (brokenCache) Delete(context.Context, introspect.CacheKey) error {
+	return errors.New("cache down")
+}
 
 func TestBrokenCacheIsAMiss(t *testing.T) {
 	as := newAS(t)

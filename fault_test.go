@@ -25,8 +25,8 @@ import (
 // capture records every log line, hook event and error the middleware
 // produces, to check that no secret is among them.
 type capture struct {
-	logs bytes.Buffer // guarded by mu (the slog handler writes through lockedWriter)
-	mu   sync.Mutex   // guards logs and events
+	logs   bytes.Buffer // guarded by mu (the slog handler writes through lockedWriter)
+	mu     sync.Mutex   // guards logs and events
 	events []string
 }
 

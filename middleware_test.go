@@ -162,9 +162,13 @@ func TestStatusTable(t *testing.T) {
 			challenge: `Bearer realm="api", error="insufficient_scope", error_description="the access token does not grant access to this resource", scope="read admin"`},
 		{name: "scopes present", guard: func(m *introspect.Middleware) func(http.Handler) http.Handler { return m.RequireScope("read", "write") },
 			req: func() *http.Request { return bearer(good) }, status: 200},
-		{name: "any scope", guard: func(m *introspect.Middleware) func(http.Handler) http.Handler { return m.RequireAnyScope("admin", "write") },
+		{name: "any scope", guard: func(m *introspect.Middleware) func(http.Handler) http.Handler {
+			return m.RequireAnyScope("admin", "write")
+		},
 			req: func() *http.Request { return bearer(good) }, status: 200},
-		{name: "any scope missing", guard: func(m *introspect.Middleware) func(http.Handler) http.Handler { return m.RequireAnyScope("admin", "root") },
+		{name: "any scope missing", guard: func(m *introspect.Middleware) func(http.Handler) http.Handler {
+			return m.RequireAnyScope("admin", "root")
+		},
 			req: func() *http.Request { return bearer(good) }, status: 403, token: good},
 		{name: "audience guard", guard: func(m *introspect.Middleware) func(http.Handler) http.Handler { return m.RequireAudience("api") },
 			req: func() *http.Request { return bearer(good) }, status: 200},
