@@ -6,7 +6,7 @@
 #
 # Environment: DURATION (per run, default 10s), CONNECTIONS (64), LATENCY
 # (stub AS latency, 5ms), APACHE (auto|on|off), SCENARIOS
-# (cached,cycled,invalid,herd).
+# (cached,cycled,invalid,herd), ROUNDS (1; figures are medians over rounds).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -39,4 +39,4 @@ echo "load.sh: load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)" >&
 "$bin/loadrun" -bin "$bin" \
   -duration "${DURATION:-10s}" -connections "${CONNECTIONS:-64}" -latency "${LATENCY:-5ms}" \
   -apache "${APACHE:-auto}" -scenarios "${SCENARIOS:-cached,cycled,invalid,herd}" \
-  -out results/latest.md -command "${COMMAND:-make loadtest}"
+  -rounds "${ROUNDS:-1}" -out results/latest.md -command "${COMMAND:-make loadtest}"

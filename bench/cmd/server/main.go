@@ -42,6 +42,7 @@ func main() {
 	secret := flag.String("client-secret", "rs-secret", "client secret at the authorization server")
 	cacheSize := flag.Int("cache-size", 100_000, "LRU cache size (introspect mode)")
 	timeout := flag.Duration("timeout", introspect.DefaultTimeout, "introspection call timeout")
+	http1 := flag.Bool("http1", false, "talk HTTP/1.1 to an https endpoint (default: HTTP/2 when the server offers it)")
 	flag.Parse()
 	log.SetPrefix("server: ")
 	log.SetFlags(0)
@@ -57,7 +58,7 @@ func main() {
 			introspect.WithTimeout(*timeout),
 		}
 		if *caFile != "" {
-			hc, err := trustingClient(*caFile)
+			hc, err := trustingClient(*caFile, *http1)
 			if err != nil {
 				log.Fatal(err)
 			}
@@ -114,8 +115,8 @@ func main() {
 
 // trustingClient is an HTTP client that trusts the certificate in caFile,
 // with the connection pool of the library's default transport (256 idle
-// connections per host).
-func trustingClient(caFile string) (*http.Client, error) {
+// connections per host); with http1 it never negotiates HTTP/2.
+func trustingClient(caFile string, http1 bool) (*http.Client, error) {
 	pem, err := os.ReadFile(caFile)
 	if err != nil {
 		return nil, err
@@ -130,6 +131,10 @@ func trustingClient(caFile string) (*http.Client, error) {
 	t.IdleConnTimeout = 90 * time.Second
 	t.TLSHandshakeTimeout = 5 * time.Second
 	t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	if http1 {
+		t.ForceAttemptHTTP2 = false
+		t.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+	}
 	return &http.Client{Transport: t}, nil
 }
 
