@@ -169,6 +169,9 @@ func (c *Client) Introspect(ctx context.Context, token string) (*Introspection, 
 
 // IntrospectAs is [Client.Introspect] with the endpoint and credentials of cc.
 func (c *Client) IntrospectAs(ctx context.Context, cc ClientContext, token string) (*Introspection, error) {
+	if token == "" {
+		return nil, ErrMissingToken // nothing to ask the server about
+	}
 	ti, err := c.fetch(ctx, cc, token)
 	if err != nil {
 		return ti, err

@@ -3,6 +3,8 @@ package introspect
 import (
 	"context"
 	"crypto"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 )
@@ -10,16 +12,17 @@ import (
 // Credentials authenticate the resource server to the authorization server's
 // introspection endpoint.
 //
-// The secret never leaves the value through fmt or log/slog: String, GoString
-// and LogValue print the client ID and the method only.
+// The secret never leaves the value through fmt, log/slog or encoding/json:
+// every fmt verb and LogValue print the client ID and the method only, and
+// the secret members are left out of JSON.
 type Credentials struct {
 	ClientID     string
-	ClientSecret string
+	ClientSecret string `json:"-"`
 	// SecretFunc, when set, supplies the secret instead of ClientSecret. It is
 	// called only when the authorization server must be asked (on cache
 	// misses), with that call's context, so a rotated secret can be read from a
 	// file or a vault without restarting. It must be safe for concurrent use.
-	SecretFunc func(ctx context.Context) (string, error)
+	SecretFunc func(ctx context.Context) (string, error) `json:"-"`
 	// AuthMethod is how the credentials are sent. Empty means chosen by the
 	// order documented on [AuthMethod]: ClientSecretBasic for a secret.
 	AuthMethod AuthMethod
@@ -28,7 +31,7 @@ type Credentials struct {
 	// (2048 bits or more), an *ecdsa.PrivateKey or an ed25519.PrivateKey
 	// ([ParsePrivateKey] reads one from PEM or JWK). With a private key and no
 	// AuthMethod, PrivateKeyJWT is used.
-	PrivateKey crypto.Signer
+	PrivateKey crypto.Signer `json:"-"`
 	// KeyID is the "kid" header of client assertions, if not empty.
 	KeyID string
 	// SigningAlg is the "alg" of client assertions; see
@@ -40,7 +43,7 @@ type Credentials struct {
 	// AccessTokenFunc supplies the access token sent with [BearerToken]. With
 	// it and no AuthMethod, BearerToken is used. It must be safe for
 	// concurrent use.
-	AccessTokenFunc func(ctx context.Context) (string, error)
+	AccessTokenFunc func(ctx context.Context) (string, error) `json:"-"`
 }
 
 // String describes the credentials without the secret.
@@ -54,6 +57,10 @@ func (c Credentials) String() string {
 
 // GoString is String, so %#v does not reveal the secret.
 func (c Credentials) GoString() string { return c.String() }
+
+// Format prints String for every verb, so no verb (%d, %x, %+v, ...) walks
+// the fields and reveals the secret.
+func (c Credentials) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String()) }
 
 // LogValue implements [slog.LogValuer] without the secret.
 func (c Credentials) LogValue() slog.Value {

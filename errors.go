@@ -67,15 +67,31 @@ type ResponseError struct {
 	RetryAfter  time.Duration // from a Retry-After header with delay-seconds, if any
 }
 
+// Error names the status and, when it is a registered OAuth error code, the
+// error code. Other codes are not repeated: a server could put anything
+// there, even the token.
 func (e *ResponseError) Error() string {
 	var b strings.Builder
 	b.WriteString("introspect: authorization server answered ")
 	b.WriteString(strconv.Itoa(e.StatusCode))
-	if e.ErrorCode != "" {
+	switch {
+	case registeredErrorCodes[e.ErrorCode]:
 		b.WriteString(" ")
 		b.WriteString(e.ErrorCode)
+	case e.ErrorCode != "":
+		b.WriteString(" with an unregistered error code")
 	}
 	return b.String()
+}
+
+// registeredErrorCodes are the error codes of RFC 6749 §5.2, RFC 6750 §3.1
+// and RFC 7591 §3.2.2 that an introspection endpoint may answer.
+var registeredErrorCodes = map[string]bool{
+	"invalid_request": true, "invalid_client": true, "invalid_grant": true,
+	"unauthorized_client": true, "unsupported_grant_type": true, "invalid_scope": true,
+	"invalid_token": true, "insufficient_scope": true, "access_denied": true,
+	"server_error": true, "temporarily_unavailable": true, "unsupported_token_type": true,
+	"invalid_client_metadata": true,
 }
 
 // Unwrap makes a ResponseError match [ErrUnavailable].

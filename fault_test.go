@@ -3,7 +3,9 @@ package introspect_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -286,4 +288,50 @@ func TestErrorsCarryNoSecrets(t *testing.T) {
 			assert.NotContains(t, re.Description, "\n")
 		}
 	}
+}
+
+func TestSecretsStayOutOfErrorsAndPrints(t *testing.T) {
+	tok := "tok3n-that-must-not-leak"
+	as := newAS(t)
+	client, err := introspect.NewClient(introspect.WithEndpoint(as.IntrospectionURL()),
+		introspect.WithClientCredentials(rsClientID, rsSecret))
+	require.NoError(t, err)
+
+	// An AS that puts the token into its error code.
+	as.SetFault(introspecttest.Respond(400, "application/json", `{"error":"`+tok+`"}`))
+	_, err = client.Introspect(context.Background(), tok)
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), tok)
+	assert.Contains(t, err.Error(), "unregistered error code")
+	as.SetFault(introspecttest.Respond(401, "application/json", `{"error":"invalid_client"}`))
+	_, err = client.Introspect(context.Background(), tok)
+	assert.EqualError(t, err, "introspect: authorization server answered 401 invalid_client")
+
+	// Endpoint errors never repeat user info or a query.
+	for _, ep := range []string{"https://rs:p4ssw0rd%zz@as.example.com/i", "http://as.example.com/i?key=p4ssw0rd", "ftp://as.example.com/i?key=p4ssw0rd"} {
+		_, err := introspect.NewClient(introspect.WithEndpoint(ep), introspect.WithClientCredentials("id", "x"))
+		require.Error(t, err, ep)
+		assert.NotContains(t, err.Error(), "p4ssw0rd", ep)
+	}
+
+	// Credentials print without the secret under every verb and in JSON.
+	cr := introspect.Credentials{ClientID: "rs", ClientSecret: rsSecret}
+	for _, format := range []string{"%v", "%+v", "%#v", "%s", "%d", "%x", "%q"} {
+		assert.NotContains(t, fmt.Sprintf(format, cr), rsSecret, format)
+		assert.NotContains(t, fmt.Sprintf(format, introspect.ClientContext{Credentials: cr}), rsSecret, format)
+	}
+	b, err := json.Marshal(cr)
+	require.NoError(t, err)
+	assert.NotContains(t, string(b), rsSecret)
+
+	// An empty token is refused before any call.
+	before := as.Calls()
+	_, err = client.Introspect(context.Background(), "")
+	assert.ErrorIs(t, err, introspect.ErrMissingToken)
+	assert.Equal(t, before, as.Calls())
+}
+
+func TestChallengeLeavesOutEmptiedAttributes(t *testing.T) {
+	assert.Equal(t, `Bearer error="invalid_token"`, introspect.Challenge("é", "invalid_token", "\r\n", nil, ""))
+	assert.Equal(t, `Bearer`, introspect.Challenge("", "\"", "", []string{"\r"}, "\x00"))
 }

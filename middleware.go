@@ -341,32 +341,33 @@ func ErrorCode(err error) string {
 // quoted-string or the attribute's grammar does not allow (control
 // characters, CR, LF, non-ASCII, and quotes and backslashes in error,
 // error_description and scope) are dropped, so no input can inject into the
-// header. Empty values are left out.
+// header. An attribute with nothing valid left is left out.
 func Challenge(realm, errorCode, description string, scopes []string, resourceMetadata string) string {
 	var b strings.Builder
 	b.WriteString("Bearer")
 	sep := " "
 	attr := func(name, v string, strict bool) {
-		if v == "" {
-			return
-		}
-		b.WriteString(sep)
-		sep = ", "
-		b.WriteString(name)
-		b.WriteString(`="`)
+		var q []byte
 		for i := 0; i < len(v); i++ {
 			c := v[i]
 			switch {
 			case c < 0x20 || c > 0x7e:
 			case c == '"' || c == '\\':
 				if !strict {
-					b.WriteByte('\\')
-					b.WriteByte(c)
+					q = append(q, '\\', c)
 				}
 			default:
-				b.WriteByte(c)
+				q = append(q, c)
 			}
 		}
+		if len(q) == 0 {
+			return // nothing valid is left: leave the attribute out
+		}
+		b.WriteString(sep)
+		sep = ", "
+		b.WriteString(name)
+		b.WriteString(`="`)
+		b.Write(q)
 		b.WriteByte('"')
 	}
 	attr("realm", realm, false)

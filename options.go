@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -141,10 +142,13 @@ func checkCredentials(cr Credentials) error {
 
 // checkEndpoint requires an absolute https URL without credentials, or http
 // to a loopback host, or http anywhere when insecure is set.
+//
+// Errors name the endpoint by scheme, host and path only: a URL that carries
+// credentials in its user info or query must not repeat them into logs.
 func checkEndpoint(raw string, insecure bool) error {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || u.Opaque != "" {
-		return fmt.Errorf("introspect: endpoint %q is not an absolute URL", raw)
+		return errors.New("introspect: endpoint is not an absolute URL")
 	}
 	if u.User != nil {
 		return errors.New("introspect: endpoint URL must not contain credentials")
@@ -152,6 +156,7 @@ func checkEndpoint(raw string, insecure bool) error {
 	if u.Fragment != "" {
 		return errors.New("introspect: endpoint URL must not contain a fragment")
 	}
+	name := strconv.Quote(u.Scheme + "://" + u.Host + u.EscapedPath())
 	switch u.Scheme {
 	case "https":
 		return nil
@@ -159,9 +164,9 @@ func checkEndpoint(raw string, insecure bool) error {
 		if insecure || isLoopback(u.Hostname()) {
 			return nil
 		}
-		return fmt.Errorf("introspect: endpoint %q is not https (use InsecureAllowHTTP to allow it)", raw)
+		return fmt.Errorf("introspect: endpoint %s is not https (use InsecureAllowHTTP to allow it)", name)
 	}
-	return fmt.Errorf("introspect: endpoint %q: scheme must be https", raw)
+	return fmt.Errorf("introspect: endpoint %s: scheme must be https", name)
 }
 
 func isLoopback(host string) bool {
