@@ -1,0 +1,269 @@
+package interop
+
+import (
+	"bufio"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwk"
+)
+
+// Clients registered at the provider.
+const (
+	appID     = "app" // obtains tokens with client_credentials
+	appSecret = "app-secret-0123456789abcdef0123456789"
+	shortID   = "short-app" // its tokens live 2 s
+	// reservedSecret has every character RFC 6749 §2.3.1's form-encoding
+	// changes.
+	reservedSecret = "rs:/?#[]@!$&'()*+,;=% \"secret\"-0123456789abcdef"
+	jwtSecret      = "client-secret-jwt-0123456789abcdef0123456789abcdef0123456789abcdef"
+)
+
+// op is the running provider, shared by the tests of the package.
+type op struct {
+	issuer string
+	rsaKey *rsa.PrivateKey
+	ecKey  *ecdsa.PrivateKey
+}
+
+var (
+	theOP    *op
+	opErr    error
+	stopOP   func()
+	nodeLogs strings.Builder
+)
+
+func TestMain(m *testing.M) {
+	theOP, stopOP, opErr = startOP()
+	code := m.Run()
+	if stopOP != nil {
+		stopOP()
+	}
+	os.Exit(code)
+}
+
+// provider returns the running provider. When it could not be started the
+// test fails under CI=true and is skipped loudly elsewhere.
+func provider(t *testing.T) *op {
+	t.Helper()
+	if opErr != nil {
+		msg := fmt.Sprintf("INTEROP NOT RUN: node oidc-provider did not start: %v\n"+
+			"Install Node.js 20.19 or later and run `npm ci` in interop/.\nnode output:\n%s", opErr, logs())
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return theOP
+}
+
+// startOP writes the client registrations, starts `node server.mjs` and
+// waits for its READY line.
+func startOP() (*op, func(), error) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		return nil, nil, errors.New("node is not on PATH")
+	}
+	if _, err := os.Stat(filepath.Join("node_modules", "oidc-provider", "package.json")); err != nil {
+		return nil, nil, errors.New("oidc-provider is not installed (run npm ci)")
+	}
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, nil, err
+	}
+	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	rsaJWKS := map[string]any{"keys": []any{mustJWK(rsaKey, "rs-rsa")}}
+	ecJWKS := map[string]any{"keys": []any{mustJWK(ecKey, "rs-ec")}}
+
+	resourceServer := func(id, method string, extra map[string]any) map[string]any {
+		c := map[string]any{
+			"client_id": id, "token_endpoint_auth_method": method,
+			"grant_types": []string{}, "response_types": []string{}, "redirect_uris": []string{},
+		}
+		for k, v := range extra {
+			c[k] = v
+		}
+		return c
+	}
+	cfg := map[string]any{
+		"port":       0,
+		"shortLived": []string{shortID},
+		"clients": []any{
+			map[string]any{"client_id": appID, "client_secret": appSecret, "scope": "api",
+				"grant_types": []string{"client_credentials"}, "response_types": []string{}, "redirect_uris": []string{}},
+			map[string]any{"client_id": shortID, "client_secret": appSecret, "scope": "api",
+				"grant_types": []string{"client_credentials"}, "response_types": []string{}, "redirect_uris": []string{}},
+			resourceServer("rs-basic", "client_secret_basic", map[string]any{"client_secret": reservedSecret}),
+			resourceServer("rs-post", "client_secret_post", map[string]any{"client_secret": reservedSecret}),
+			resourceServer("rs-jwt", "client_secret_jwt", map[string]any{"client_secret": jwtSecret}),
+			resourceServer("rs-jwt-hs512", "client_secret_jwt", map[string]any{"client_secret": jwtSecret, "token_endpoint_auth_signing_alg": "HS512"}),
+			resourceServer("rs-pk-rsa", "private_key_jwt", map[string]any{"jwks": rsaJWKS}),
+			resourceServer("rs-pk-ps", "private_key_jwt", map[string]any{"jwks": rsaJWKS, "token_endpoint_auth_signing_alg": "PS256"}),
+			resourceServer("rs-pk-ec", "private_key_jwt", map[string]any{"jwks": ecJWKS}),
+			resourceServer("rs-signed-rs256", "client_secret_basic", map[string]any{"client_secret": reservedSecret, "introspection_signed_response_alg": "RS256"}),
+			resourceServer("rs-signed-es256", "private_key_jwt", map[string]any{"jwks": ecJWKS, "introspection_signed_response_alg": "ES256"}),
+		},
+	}
+	dir, err := os.MkdirTemp("", "introspect-interop-")
+	if err != nil {
+		return nil, nil, err
+	}
+	cfgPath := filepath.Join(dir, "config.json")
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := os.WriteFile(cfgPath, b, 0o600); err != nil {
+		return nil, nil, err
+	}
+
+	cmd := exec.Command(node, "server.mjs", cfgPath)
+	stdin, err := cmd.StdinPipe() // the server exits when this closes
+	if err != nil {
+		return nil, nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	cmd.Stderr = &lockedWriter{w: &nodeLogs}
+	if err := cmd.Start(); err != nil {
+		return nil, nil, err
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	stop := func() {
+		_ = stdin.Close()
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		_ = os.RemoveAll(dir)
+	}
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			line := sc.Text()
+			if iss, ok := strings.CutPrefix(line, "READY "); ok {
+				ready <- iss
+			}
+		}
+		_, _ = io.Copy(io.Discard, stdout)
+	}()
+	select {
+	case iss := <-ready:
+		return &op{issuer: iss, rsaKey: rsaKey, ecKey: ecKey}, stop, nil
+	case <-exited:
+		stop()
+		return nil, nil, errors.New("node exited before it was ready")
+	case <-time.After(30 * time.Second):
+		stop()
+		return nil, nil, errors.New("node was not ready within 30 s")
+	}
+}
+
+func mustJWK(k crypto.Signer, kid string) map[string]any {
+	jk, err := jwk.FromRaw(k.Public())
+	if err != nil {
+		panic(err)
+	}
+	_ = jk.Set(jwk.KeyIDKey, kid)
+	b, err := json.Marshal(jk)
+	if err != nil {
+		panic(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		panic(err)
+	}
+	return m
+}
+
+// issue obtains an access token with the client_credentials grant.
+func (o *op) issue(t *testing.T, clientID string) string {
+	t.Helper()
+	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"api"}}
+	var body struct {
+		AccessToken string `json:"access_token"`
+	}
+	o.post(t, "/token", clientID, form, &body)
+	if body.AccessToken == "" {
+		t.Fatal("no access token")
+	}
+	return body.AccessToken
+}
+
+// revoke revokes token (RFC 7009).
+func (o *op) revoke(t *testing.T, token string) {
+	t.Helper()
+	o.post(t, "/token/revocation", appID, url.Values{"token": {token}}, nil)
+}
+
+func (o *op) post(t *testing.T, path, clientID string, form url.Values, out any) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, o.issuer+path, strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(url.QueryEscape(clientID), url.QueryEscape(appSecret))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s: status %d: %s", path, resp.StatusCode, b)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// logMu guards nodeLogs.
+var logMu sync.Mutex
+
+func logs() string {
+	logMu.Lock()
+	defer logMu.Unlock()
+	return nodeLogs.String()
+}
+
+type lockedWriter struct {
+	w *strings.Builder
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	logMu.Lock()
+	defer logMu.Unlock()
+	if l.w.Len() > 64<<10 {
+		return len(p), nil
+	}
+	return l.w.Write(p)
+}
