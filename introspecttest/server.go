@@ -400,15 +400,6 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (method, c
 	return method, clientID, true
 }
 
-func contains(list []string, v string) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
-}
-
 func unauthorized(w http.ResponseWriter) {
 	w.Header().Set("WWW-Authenticate", `Basic realm="introspecttest"`)
 	oauthError(w, http.StatusUnauthorized, "invalid_client")
