@@ -9,10 +9,15 @@
 // real authorization server instead:
 //
 //	go run ./examples/quickstart -endpoint https://as.example.com/introspect -client-id ID -client-secret SECRET
+//
+// or, by discovery, with a private key and signed answers (RFC 9701):
+//
+//	go run ./examples/quickstart -issuer https://as.example.com -client-id ID -private-key key.pem -jwt-response
 package main
 
 import (
 	"context"
+	"crypto"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -51,6 +56,10 @@ type options struct {
 	cache        bool
 	maxTTL       time.Duration
 	negativeTTL  time.Duration
+	issuer       string
+	authMethod   string
+	privateKey   string
+	jwtResponse  bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -65,20 +74,28 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.cache, "cache", true, "cache verdicts in memory")
 	fs.DurationVar(&o.maxTTL, "max-ttl", introspect.DefaultMaxTTL, "longest time an active verdict is cached (bounds how long a revoked token keeps working)")
 	fs.DurationVar(&o.negativeTTL, "negative-ttl", introspect.DefaultNegativeTTL, "how long an inactive verdict is cached (0: never)")
+	fs.StringVar(&o.issuer, "issuer", "", "issuer of a real authorization server, configured by discovery (instead of -endpoint)")
+	fs.StringVar(&o.authMethod, "auth-method", "", "client authentication method, e.g. client_secret_post, client_secret_jwt, private_key_jwt (default: chosen from the credentials and the server's metadata)")
+	fs.StringVar(&o.privateKey, "private-key", "", "file with the client's private key, PEM or JWK, for private_key_jwt")
+	fs.BoolVar(&o.jwtResponse, "jwt-response", false, "ask for signed introspection answers (RFC 9701); needs -issuer or the embedded server")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
-	if o.endpoint != "" && (o.clientID == "" || o.clientSecret == "") {
-		return o, errors.New("-endpoint needs -client-id and -client-secret")
+	external := o.endpoint != "" || o.issuer != ""
+	if external && (o.clientID == "" || o.clientSecret == "" && o.privateKey == "" && o.authMethod != string(introspect.None)) {
+		return o, errors.New("-endpoint and -issuer need -client-id and -client-secret or -private-key")
 	}
-	if o.endpoint == "" && (o.clientID != "" || o.clientSecret != "") {
-		return o, errors.New("-client-id and -client-secret need -endpoint")
+	if !external && (o.clientID != "" || o.clientSecret != "") {
+		return o, errors.New("-client-id and -client-secret need -endpoint or -issuer")
 	}
-	if o.demo && o.endpoint != "" {
-		return o, errors.New("-demo needs the embedded authorization server: leave out -endpoint")
+	if o.demo && external {
+		return o, errors.New("-demo needs the embedded authorization server: leave out -endpoint and -issuer")
+	}
+	if o.jwtResponse && o.endpoint != "" && o.issuer == "" {
+		return o, errors.New("-jwt-response needs -issuer: the keys come from discovery")
 	}
 	return o, nil
 }
@@ -90,20 +107,56 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 
+	var key crypto.Signer
+	var keyID string
+	if o.privateKey != "" {
+		data, err := os.ReadFile(o.privateKey)
+		if err != nil {
+			return err
+		}
+		if key, keyID, err = introspect.ParsePrivateKey(data); err != nil {
+			return err
+		}
+	}
+
 	var as *introspecttest.Server
-	if o.endpoint == "" {
+	if o.endpoint == "" && o.issuer == "" {
 		o.clientID, o.clientSecret = "quickstart-api", randomSecret()
-		as = introspecttest.NewServer(introspecttest.WithClient(o.clientID, o.clientSecret))
+		cl := introspecttest.Client{ID: o.clientID, Secret: o.clientSecret}
+		if key != nil {
+			cl.PublicKey = key.Public()
+		}
+		as = introspecttest.NewServer(introspecttest.WithRegisteredClient(cl))
 		defer as.Close()
-		o.endpoint = as.IntrospectionURL()
-		logger.Info("embedded authorization server started", "introspection_endpoint", o.endpoint)
+		if o.jwtResponse {
+			o.issuer = as.Issuer // signed answers need the keys from discovery
+		} else {
+			o.endpoint = as.IntrospectionURL()
+		}
+		logger.Info("embedded authorization server started", "issuer", as.Issuer, "introspection_endpoint", as.IntrospectionURL())
 	}
 
 	opts := []introspect.Option{
-		introspect.WithEndpoint(o.endpoint),
-		introspect.WithClientCredentials(o.clientID, o.clientSecret),
 		introspect.WithRealm("quickstart"),
 		introspect.WithLogger(logger),
+	}
+	if o.issuer != "" {
+		opts = append(opts, introspect.WithIssuer(o.issuer))
+	}
+	if o.endpoint != "" {
+		opts = append(opts, introspect.WithEndpoint(o.endpoint))
+	}
+	if o.clientSecret != "" || key == nil {
+		opts = append(opts, introspect.WithClientCredentials(o.clientID, o.clientSecret))
+	}
+	if key != nil {
+		opts = append(opts, introspect.WithPrivateKey(o.clientID, key, keyID))
+	}
+	if o.authMethod != "" {
+		opts = append(opts, introspect.WithAuthMethod(introspect.AuthMethod(o.authMethod)))
+	}
+	if o.jwtResponse {
+		opts = append(opts, introspect.WithJWTResponse())
 	}
 	if o.cache {
 		cache, err := introspect.NewLRUCache(100_000)

@@ -13,6 +13,8 @@ func TestDemoPasses(t *testing.T) {
 		{"-demo", "-addr", "127.0.0.1:0"},
 		{"-demo", "-addr", "127.0.0.1:0", "-cache=false"},
 		{"-demo", "-addr", "127.0.0.1:0", "-max-ttl", "1m", "-negative-ttl", "0"},
+		{"-demo", "-addr", "127.0.0.1:0", "-jwt-response"},
+		{"-demo", "-addr", "127.0.0.1:0", "-auth-method", "client_secret_jwt"},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -41,6 +43,11 @@ func TestFlagErrors(t *testing.T) {
 		{"extra"},
 		{"-no-such-flag"},
 		{"-endpoint", "http://as.example.com/introspect", "-client-id", "a", "-client-secret", "b"},
+		{"-issuer", "http://as.example.com", "-client-id", "a", "-client-secret", "b"},
+		{"-issuer", "https://as.example.com"},
+		{"-endpoint", "https://as.example.com/introspect", "-client-id", "a", "-client-secret", "b", "-jwt-response"},
+		{"-auth-method", "magic"},
+		{"-private-key", "/nonexistent/key.pem"},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
