@@ -2,6 +2,7 @@ package introspect_test
 
 import (
 	"context"
+	"crypto"
 	"crypto/x509"
 	"encoding/pem"
 	"net/http"
@@ -296,4 +297,27 @@ func TestJWTResponseSeeds(t *testing.T) {
 	require.NoError(t, err)
 	_, err = late(b)
 	require.ErrorIs(t, err, introspect.ErrMalformedResponse)
+}
+
+func TestJWTResponseServerAlgorithms(t *testing.T) {
+	tests := []struct {
+		name string
+		key  crypto.Signer
+		alg  string
+	}{
+		{"RS256", newRSAKey(t), "RS256"},
+		{"PS256", newRSAKey(t), "PS256"},
+		{"ES256", newECKey(t), "ES256"},
+		{"EdDSA", newEdKey(t), "EdDSA"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			as := discoAS(t, introspecttest.WithSigningKey(tt.key, tt.alg))
+			c := jwtClient(t, as, introspect.WithKeyRefreshLimit(time.Nanosecond))
+			assertActive(t, as, c)
+			as.RotateSigningKey() // new kid: one refresh finds it
+			assertActive(t, as, c)
+			assert.Equal(t, int64(2), as.JWKSCalls())
+		})
+	}
 }

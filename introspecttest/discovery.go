@@ -22,6 +22,7 @@ type discovery struct {
 	fault        *Fault
 	jwksFault    *Fault
 	signer       crypto.Signer
+	givenKey     bool // signer came from WithSigningKey
 	alg          string
 	kid          string
 	hook         func(*SignedAnswer)
@@ -68,7 +69,7 @@ func (s *Server) initDiscovery(cfg *serverConfig) {
 		d.openIDPath = strings.TrimSuffix(issPath, "/") + "/.well-known/openid-configuration"
 	}
 	d.metadata = cfg.metadata
-	d.signer, d.alg = cfg.signer, cfg.signAlg
+	d.signer, d.alg, d.givenKey = cfg.signer, cfg.signAlg, cfg.signer != nil
 	if d.signer == nil {
 		d.signer, d.alg = newSigningKey()
 	}

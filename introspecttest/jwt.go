@@ -56,12 +56,13 @@ func (s *Server) SigningKey() (crypto.Signer, string) {
 	return s.disco.signer, s.disco.kid
 }
 
-// RotateSigningKey replaces the signing key by a fresh one of the same
-// kind with a new key ID; the JWKS then holds only the new key.
+// RotateSigningKey gives the signing key a new key ID and, unless the key
+// came from [WithSigningKey], replaces it by a fresh ES256 key; the JWKS then
+// holds only the new key.
 func (s *Server) RotateSigningKey() {
 	s.disco.mu.Lock()
 	defer s.disco.mu.Unlock()
-	if _, ok := s.disco.signer.(*ecdsa.PrivateKey); ok || s.disco.signer == nil {
+	if !s.disco.givenKey {
 		s.disco.signer, s.disco.alg = newSigningKey()
 	}
 	s.disco.kid = randomID()

@@ -1,8 +1,11 @@
 // Package introspecttest provides an RFC 7662 authorization server for tests,
 // in the manner of net/http/httptest: it issues and revokes tokens with chosen
 // claims, authenticates clients strictly (client_secret_basic with RFC 6749
-// §2.3.1 form-encoding, client_secret_post), counts calls and connections, and
-// can be told to misbehave.
+// §2.3.1 form-encoding, client_secret_post, client_secret_jwt and
+// private_key_jwt assertions with replay checks, tls_client_auth, a bearer
+// token, none), serves its metadata (RFC 8414 and OpenID locations), a JWKS
+// and signed answers (RFC 9701), counts calls and connections, and can be
+// told to misbehave.
 //
 // It is for tests and demos only: tokens live in memory and nothing is
 // persisted.
