@@ -114,15 +114,7 @@ func checkClientConfig(cfg *config) error {
 			errs = append(errs, fmt.Errorf("introspect: %s needs a client certificate: use WithClientCertificate or WithHTTPClient", cr.AuthMethod))
 		}
 	}
-	// config.check requires an endpoint; with discovery the issuer stands in
-	// for it (and is validated above), so the check sees the issuer.
-	endpoint := cfg.endpoint
-	if cfg.discoveryIssuer != "" && endpoint == "" && cfg.store == nil {
-		cfg.endpoint = cfg.discoveryIssuer
-	}
-	err := cfg.check()
-	cfg.endpoint = endpoint
-	return errors.Join(err, errors.Join(errs...))
+	return errors.Join(cfg.check(), errors.Join(errs...))
 }
 
 // withCertificate returns a copy of rt that presents cert to servers asking

@@ -50,9 +50,9 @@ type Credentials struct {
 func (c Credentials) String() string {
 	m := c.AuthMethod
 	if m == "" {
-		m = ClientSecretBasic
+		m = "auth method chosen automatically"
 	}
-	return "client " + c.ClientID + " (" + string(m) + ", secret redacted)"
+	return "client " + c.ClientID + " (" + string(m) + ", secrets redacted)"
 }
 
 // GoString is String, so %#v does not reveal the secret.

@@ -45,7 +45,8 @@ var (
 )
 
 // Reasons the authorization server's answer could not be used. Each wraps
-// [ErrUnavailable].
+// [ErrUnavailable], and so do [ErrDiscovery] (no usable metadata or keys) and
+// [ErrEncryptedResponse] (a JWE answer).
 var (
 	ErrMalformedResponse = fmt.Errorf("%w: malformed response", ErrUnavailable)
 	ErrResponseTooLarge  = fmt.Errorf("%w: response too large", ErrUnavailable)

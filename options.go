@@ -112,8 +112,8 @@ func (c *config) check() error {
 	switch {
 	case c.store != nil && (c.endpoint != "" || c.credsSet):
 		c.fail("WithClientStore cannot be combined with WithEndpoint or client credentials options")
-	case c.store == nil && c.endpoint == "":
-		c.fail("no introspection endpoint: use WithEndpoint or WithClientStore")
+	case c.store == nil && c.endpoint == "" && c.discoveryIssuer == "":
+		c.fail("no introspection endpoint: use WithEndpoint, WithIssuer or WithClientStore")
 	case c.store == nil && !c.credsSet:
 		c.fail("no client credentials: use WithClientCredentials, WithClientCredentialsFunc or WithClientStore")
 	}

@@ -123,7 +123,7 @@ func WithMetadataRefresh(d time.Duration) Option {
 // query or fragment.
 func checkIssuer(iss string, insecure bool) error {
 	if err := checkEndpoint(iss, insecure); err != nil {
-		return fmt.Errorf("introspect: issuer: %w", errors.Unwrap(err))
+		return errors.New("introspect: issuer: " + strings.TrimPrefix(err.Error(), "introspect: "))
 	}
 	u, _ := url.Parse(iss)
 	if u.RawQuery != "" || u.ForceQuery {
