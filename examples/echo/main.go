@@ -10,8 +10,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"flag"
 	"fmt"
 	"io"
@@ -26,6 +24,7 @@ import (
 
 	"github.com/introspect-go/introspect"
 	introspectecho "github.com/introspect-go/introspect/adapters/echo"
+	"github.com/introspect-go/introspect/internal/exampledemo"
 	"github.com/introspect-go/introspect/introspecttest"
 )
 
@@ -79,7 +78,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	clientID, secret := "echo-api", randomSecret()
+	clientID, secret := "echo-api", exampledemo.Secret()
 	as := introspecttest.NewServer(introspecttest.WithClient(clientID, secret))
 	defer as.Close()
 	mw, err := introspect.New(
@@ -121,63 +120,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 // demo makes requests against the API and prints each outcome, never a token.
 func demo(ctx context.Context, base string, as *introspecttest.Server, out io.Writer) error {
-	reader := as.Issue(introspecttest.Claims{Subject: "alice", Scope: "read"})
-	admin := as.Issue(introspecttest.Claims{Subject: "root", Scope: "read admin"})
-	steps := []struct {
-		name, method, path, token string
-		want                      int
-	}{
-		{"public, no token", http.MethodGet, "/", "", 200},
-		{"valid token", http.MethodGet, "/api/me", reader, 200},
-		{"missing token", http.MethodGet, "/api/me", "", 401},
-		{"unknown token", http.MethodGet, "/api/me", "never-issued", 401},
-		{"insufficient scope", http.MethodGet, "/api/admin/users", reader, 403},
-		{"admin scope", http.MethodGet, "/api/admin/users", admin, 200},
-		{"admin scope, delete", http.MethodDelete, "/api/admin/users/7", admin, 204},
-	}
-	failed := 0
-	for _, s := range steps {
-		got, challenge, err := do(ctx, s.method, base+s.path, s.token)
-		verdict := "ok  "
-		if err != nil || got != s.want {
-			verdict = "FAIL"
-			failed++
-		}
-		line := fmt.Sprintf("%s %-20s %-6s %-19s -> %d", verdict, s.name, s.method, s.path, got)
-		if challenge != "" {
-			line += "  WWW-Authenticate: " + challenge
-		}
-		if err != nil {
-			line += "  error: " + err.Error()
-		}
-		fmt.Fprintln(out, line)
-	}
-	fmt.Fprintf(out, "%d passed, %d failed\n", len(steps)-failed, failed)
-	if failed > 0 {
-		return fmt.Errorf("%d of %d demo requests were not answered as expected", failed, len(steps))
-	}
-	return nil
-}
-
-func do(ctx context.Context, method, url, token string) (int, string, error) {
-	req, err := http.NewRequestWithContext(ctx, method, url, nil)
-	if err != nil {
-		return 0, "", err
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-	return resp.StatusCode, resp.Header.Get("WWW-Authenticate"), nil
-}
-
-func randomSecret() string {
-	b := make([]byte, 24)
-	_, _ = rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
+	reader := exampledemo.Bearer(as.Issue(introspecttest.Claims{Subject: "alice", Scope: "read"}))
+	admin := exampledemo.Bearer(as.Issue(introspecttest.Claims{Subject: "root", Scope: "read admin"}))
+	return exampledemo.Run(ctx, base, []exampledemo.Step{
+		{Name: "public, no token", Path: "/", Want: 200},
+		{Name: "valid token", Path: "/api/me", Auth: reader, Want: 200},
+		{Name: "missing token", Path: "/api/me", Want: 401},
+		{Name: "unknown token", Path: "/api/me", Auth: exampledemo.Bearer("never-issued"), Want: 401},
+		{Name: "insufficient scope", Path: "/api/admin/users", Auth: reader, Want: 403},
+		{Name: "admin scope", Path: "/api/admin/users", Auth: admin, Want: 200},
+		{Name: "admin scope, delete", Method: http.MethodDelete, Path: "/api/admin/users/7", Auth: admin, Want: 204},
+	}, out)
 }

@@ -14,8 +14,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"flag"
 	"fmt"
 	"io"
@@ -38,6 +36,7 @@ import (
 
 	"github.com/introspect-go/introspect"
 	introspectgrpc "github.com/introspect-go/introspect/adapters/grpc"
+	"github.com/introspect-go/introspect/internal/exampledemo"
 	"github.com/introspect-go/introspect/introspecttest"
 )
 
@@ -83,7 +82,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	clientID, secret := "grpc-api", randomSecret()
+	clientID, secret := "grpc-api", exampledemo.Secret()
 	as := introspecttest.NewServer(introspecttest.WithClient(clientID, secret))
 	defer as.Close()
 	mw, err := introspect.New(
@@ -199,10 +198,4 @@ func demo(ctx context.Context, addr string, as *introspecttest.Server, out io.Wr
 		return fmt.Errorf("%d of %d demo calls were not answered as expected", failed, len(steps))
 	}
 	return nil
-}
-
-func randomSecret() string {
-	b := make([]byte, 24)
-	_, _ = rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
 }

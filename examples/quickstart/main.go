@@ -18,8 +18,6 @@ package main
 import (
 	"context"
 	"crypto"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -35,6 +33,7 @@ import (
 	"time"
 
 	"github.com/introspect-go/introspect"
+	"github.com/introspect-go/introspect/internal/exampledemo"
 	"github.com/introspect-go/introspect/introspecttest"
 )
 
@@ -121,7 +120,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	var as *introspecttest.Server
 	if o.endpoint == "" && o.issuer == "" {
-		o.clientID, o.clientSecret = "quickstart-api", randomSecret()
+		o.clientID, o.clientSecret = "quickstart-api", exampledemo.Secret()
 		cl := introspecttest.Client{ID: o.clientID, Secret: o.clientSecret}
 		if key != nil {
 			cl.PublicKey = key.Public()
@@ -233,80 +232,22 @@ func writeJSON(w http.ResponseWriter, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-func randomSecret() string {
-	b := make([]byte, 24)
-	_, _ = rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
 // demo makes requests against the API and prints each outcome, never a token.
 func demo(ctx context.Context, base string, as *introspecttest.Server, mw *introspect.Middleware, out io.Writer) error {
-	reader := as.Issue(introspecttest.Claims{Subject: "alice", ClientID: "quickstart-app", Scope: "read"})
-	admin := as.Issue(introspecttest.Claims{Subject: "root", ClientID: "quickstart-app", Scope: "read admin"})
+	reader := exampledemo.Bearer(as.Issue(introspecttest.Claims{Subject: "alice", ClientID: "quickstart-app", Scope: "read"}))
+	admin := exampledemo.Bearer(as.Issue(introspecttest.Claims{Subject: "root", ClientID: "quickstart-app", Scope: "read admin"}))
 	revoked := as.Issue(introspecttest.Claims{Subject: "mallory", ClientID: "quickstart-app", Scope: "read"})
-
-	type step struct {
-		name   string
-		path   string
-		auth   string
-		before func() error
-		want   int
-	}
-	steps := []step{
-		{name: "valid token", path: "/api/me", auth: "Bearer " + reader, want: 200},
-		{name: "missing token", path: "/api/me", want: 401},
-		{name: "malformed header", path: "/api/me", auth: "Bearer not a b64token!", want: 400},
-		{name: "unknown token", path: "/api/me", auth: "Bearer never-issued", want: 401},
-		{name: "token used before revocation", path: "/api/me", auth: "Bearer " + revoked, want: 200},
-		{name: "revoked token", path: "/api/me", auth: "Bearer " + revoked, want: 401, before: func() error {
+	return exampledemo.Run(ctx, base, []exampledemo.Step{
+		{Name: "valid token", Path: "/api/me", Auth: reader, Want: 200},
+		{Name: "missing token", Path: "/api/me", Want: 401},
+		{Name: "malformed header", Path: "/api/me", Auth: "Bearer not a b64token!", Want: 400},
+		{Name: "unknown token", Path: "/api/me", Auth: exampledemo.Bearer("never-issued"), Want: 401},
+		{Name: "token used before revocation", Path: "/api/me", Auth: exampledemo.Bearer(revoked), Want: 200},
+		{Name: "revoked token", Path: "/api/me", Auth: exampledemo.Bearer(revoked), Want: 401, Before: func() error {
 			as.Revoke(revoked)
 			return mw.Evict(ctx, revoked) // as a revocation event handler would
 		}},
-		{name: "insufficient scope", path: "/api/admin", auth: "Bearer " + reader, want: 403},
-		{name: "admin scope", path: "/api/admin", auth: "Bearer " + admin, want: 200},
-	}
-	failed := 0
-	for _, s := range steps {
-		if s.before != nil {
-			if err := s.before(); err != nil {
-				return err
-			}
-		}
-		got, challenge, err := get(ctx, base+s.path, s.auth)
-		verdict := "ok  "
-		if err != nil || got != s.want {
-			verdict = "FAIL"
-			failed++
-		}
-		line := fmt.Sprintf("%s %-28s GET %-11s -> %d", verdict, s.name, s.path, got)
-		if challenge != "" {
-			line += "  WWW-Authenticate: " + challenge
-		}
-		if err != nil {
-			line += "  error: " + err.Error()
-		}
-		fmt.Fprintln(out, line)
-	}
-	fmt.Fprintf(out, "%d passed, %d failed\n", len(steps)-failed, failed)
-	if failed > 0 {
-		return fmt.Errorf("%d of %d demo requests were not answered as expected", failed, len(steps))
-	}
-	return nil
-}
-
-func get(ctx context.Context, url, auth string) (int, string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return 0, "", err
-	}
-	if auth != "" {
-		req.Header.Set("Authorization", auth)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-	return resp.StatusCode, resp.Header.Get("WWW-Authenticate"), nil
+		{Name: "insufficient scope", Path: "/api/admin", Auth: reader, Want: 403},
+		{Name: "admin scope", Path: "/api/admin", Auth: admin, Want: 200},
+	}, out)
 }

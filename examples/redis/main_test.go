@@ -12,9 +12,10 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/introspect-go/introspect/internal/exampledemo"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -40,7 +41,7 @@ func startRedis(t *testing.T) string {
 		port := l.Addr().(*net.TCPAddr).Port
 		l.Close()
 		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		var out syncBuffer
+		var out exampledemo.Buffer
 		cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "",
 			"--appendonly", "no", "--dir", t.TempDir(), "--daemonize", "no", "--loglevel", "warning")
 		cmd.Stdout, cmd.Stderr = &out, &out
@@ -95,7 +96,7 @@ func TestDemoPasses(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			var out, logs syncBuffer
+			var out, logs exampledemo.Buffer
 			args := append([]string{"-demo", "-addr", "127.0.0.1:0", "-redis-addr", addr}, tc.args...)
 			if err := run(ctx, args, env(tc.env), &out, &logs); err != nil {
 				t.Fatalf("demo failed: %v\n%s\n%s", err, out.String(), logs.String())
@@ -117,7 +118,7 @@ func TestDemoNeedsRedis(t *testing.T) {
 	}
 	closed := l.Addr().String()
 	l.Close()
-	var out, logs syncBuffer
+	var out, logs exampledemo.Buffer
 	err = run(context.Background(), []string{"-demo", "-addr", "127.0.0.1:0", "-redis-addr", closed}, env(nil), &out, &logs)
 	if err == nil || !strings.Contains(err.Error(), "needs Redis") {
 		t.Errorf("run = %v; want an error naming Redis", err)
@@ -132,7 +133,7 @@ func TestTwoReplicas(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	var outA, logsA syncBuffer
+	var outA, logsA exampledemo.Buffer
 	doneA := make(chan error, 1)
 	go func() {
 		doneA <- run(ctx, []string{"-addr", "127.0.0.1:0", "-redis-addr", addr}, env(nil), &outA, &logsA)
@@ -155,7 +156,7 @@ func TestTwoReplicas(t *testing.T) {
 		}
 	}
 
-	var outB, logsB syncBuffer
+	var outB, logsB exampledemo.Buffer
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("replica A:\n%s\n%s\nreplica B (%q):\n%s\n%s", outA.String(), logsA.String(), argsB, outB.String(), logsB.String())
@@ -234,7 +235,7 @@ func TestFlagErrors(t *testing.T) {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			var out, logs syncBuffer
+			var out, logs exampledemo.Buffer
 			if err := run(ctx, append(tc.args, "-addr", "127.0.0.1:0", "-redis-addr", "127.0.0.1:1"), env(tc.env), &out, &logs); err == nil {
 				t.Fatal("run accepted bad flags")
 			}
@@ -254,22 +255,4 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers and readers.
-type syncBuffer struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
