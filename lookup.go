@@ -31,40 +31,19 @@ func WithCache(c Cache) Option {
 // event to refuse it at once). Entries never outlive the token's exp.
 // Default 5 min.
 func WithMaxTTL(d time.Duration) Option {
-	return func(c *config) {
-		c.middlewareOnly("WithMaxTTL")
-		if d <= 0 {
-			c.fail("WithMaxTTL: %v is not positive", d)
-			return
-		}
-		c.maxTTL = d
-	}
+	return cacheDuration("WithMaxTTL", d, false, func(c *config) { c.maxTTL = d })
 }
 
 // WithDefaultTTL sets how long an active verdict without exp is cached,
 // capped by the max TTL. Default 30 s.
 func WithDefaultTTL(d time.Duration) Option {
-	return func(c *config) {
-		c.middlewareOnly("WithDefaultTTL")
-		if d <= 0 {
-			c.fail("WithDefaultTTL: %v is not positive", d)
-			return
-		}
-		c.defaultTTL = d
-	}
+	return cacheDuration("WithDefaultTTL", d, false, func(c *config) { c.defaultTTL = d })
 }
 
 // WithNegativeTTL sets how long a definite "active": false is cached; zero
 // turns negative caching off. Errors are never cached. Default 10 s.
 func WithNegativeTTL(d time.Duration) Option {
-	return func(c *config) {
-		c.middlewareOnly("WithNegativeTTL")
-		if d < 0 {
-			c.fail("WithNegativeTTL: %v is negative", d)
-			return
-		}
-		c.negativeTTL = d
-	}
+	return cacheDuration("WithNegativeTTL", d, true, func(c *config) { c.negativeTTL = d })
 }
 
 // WithStaleIfError serves a cached active verdict up to d past its cache
@@ -72,14 +51,7 @@ func WithNegativeTTL(d time.Duration) Option {
 // timeout), never past the token's own exp. It trades revocation latency for
 // availability. Default 0 (off).
 func WithStaleIfError(d time.Duration) Option {
-	return func(c *config) {
-		c.middlewareOnly("WithStaleIfError")
-		if d < 0 {
-			c.fail("WithStaleIfError: %v is negative", d)
-			return
-		}
-		c.staleTTL = d
-	}
+	return cacheDuration("WithStaleIfError", d, true, func(c *config) { c.staleTTL = d })
 }
 
 // WithRefreshAhead refreshes a cached active verdict in the background when it
@@ -87,14 +59,7 @@ func WithStaleIfError(d time.Duration) Option {
 // never wait on the authorization server. The window must be shorter than
 // the max TTL. Default 0 (off).
 func WithRefreshAhead(window time.Duration) Option {
-	return func(c *config) {
-		c.middlewareOnly("WithRefreshAhead")
-		if window < 0 {
-			c.fail("WithRefreshAhead: %v is negative", window)
-			return
-		}
-		c.refreshAhead = window
-	}
+	return cacheDuration("WithRefreshAhead", window, true, func(c *config) { c.refreshAhead = window })
 }
 
 // WithMaxConcurrentIntrospections bounds the calls to the authorization
@@ -109,6 +74,22 @@ func WithMaxConcurrentIntrospections(n int) Option {
 			return
 		}
 		c.maxConcurrent = n
+	}
+}
+
+// cacheDuration is an option setting a duration of the cache policy; zero is
+// accepted only where it means "off".
+func cacheDuration(name string, d time.Duration, zeroOK bool, set func(*config)) Option {
+	return func(c *config) {
+		c.middlewareOnly(name)
+		switch {
+		case d < 0:
+			c.fail("%s: %v is negative", name, d)
+		case d == 0 && !zeroOK:
+			c.fail("%s: %v is not positive", name, d)
+		default:
+			set(c)
+		}
 	}
 }
 
