@@ -302,12 +302,39 @@ func (r *runner) measure(ctx context.Context, wrk, admin string, t target, sc sc
 	}
 	res.rps = float64(res.requests) / (durUS / 1e6)
 	res.cpuPerReq = (after - before) / r.tck * 1e6 / float64(res.requests)
-	s, err := getStats(ctx, admin+"/stats")
+	s, err := quiesce(ctx, admin+"/stats")
 	if err != nil {
 		return res, err
 	}
 	res.as = s
 	return res, nil
+}
+
+// quiesce waits until the stub has received no call for 500 ms (at most
+// 10 s), so that calls still in flight when wrk stopped (a server may go on
+// working through queued requests) are counted for this server and not for
+// the next, and returns the stub's counters.
+func quiesce(ctx context.Context, url string) (stub.Stats, error) {
+	last, err := getStats(ctx, url)
+	if err != nil {
+		return last, err
+	}
+	quiet := time.Now()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		s, err := getStats(ctx, url)
+		if err != nil {
+			return s, err
+		}
+		if s.Calls != last.Calls {
+			last, quiet = s, time.Now()
+			continue
+		}
+		if time.Since(quiet) >= 500*time.Millisecond {
+			return s, nil
+		}
+	}
+	return last, nil
 }
 
 // combine merges the rounds of each scenario and server: medians of the

@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -42,10 +43,25 @@ func main() {
 	secret := flag.String("client-secret", "rs-secret", "client secret at the authorization server")
 	cacheSize := flag.Int("cache-size", 100_000, "LRU cache size (introspect mode)")
 	timeout := flag.Duration("timeout", introspect.DefaultTimeout, "introspection call timeout")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	http1 := flag.Bool("http1", false, "talk HTTP/1.1 to an https endpoint (default: HTTP/2 when the server offers it)")
 	flag.Parse()
 	log.SetPrefix("server: ")
 	log.SetFlags(0)
+
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			_ = f.Close()
+		}()
+	}
 
 	var h http.Handler = hello
 	var mw *introspect.Middleware
