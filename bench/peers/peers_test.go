@@ -3,6 +3,7 @@ package peers
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -210,24 +211,31 @@ func BenchmarkHit(b *testing.B) {
 // BenchmarkMiss is the cache-miss path: every request carries a token never
 // seen before, so each makes one call to the stub over loopback HTTP (no
 // added latency). "bare" is the cost of the harness (a new token and request
-// per operation) without any check; "http-post" is the floor: a bare http.Client POST of the
-// same form with Basic credentials, the answer read but not decoded, on a
-// transport pooled like the library's default.
+// per operation) without any check; "http-post" is the floor: a bare
+// http.Client POST of the same form with Basic credentials, the answer read
+// but not decoded, on a transport pooled like the library's default;
+// "http-post-json" also unmarshals the answer into a struct.
 func BenchmarkMiss(b *testing.B) {
 	as, endpoint := newStub(b, 0)
-	b.Run("http-post", func(b *testing.B) {
-		hc := &http.Client{Transport: pooledTransport()}
-		b.Cleanup(hc.CloseIdleConnections)
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				if err := post(hc, endpoint, fmt.Sprintf("valid-miss-post-%d", tokenSeq.Add(1))); err != nil {
-					b.Error(err)
-					return
+	for _, decode := range []bool{false, true} {
+		name := "http-post"
+		if decode {
+			name = "http-post-json"
+		}
+		b.Run(name, func(b *testing.B) {
+			hc := &http.Client{Transport: pooledTransport()}
+			b.Cleanup(hc.CloseIdleConnections)
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if err := post(hc, endpoint, fmt.Sprintf("valid-miss-post-%d", tokenSeq.Add(1)), decode); err != nil {
+						b.Error(err)
+						return
+					}
 				}
-			}
+			})
 		})
-	})
+	}
 	// The harness alone: a new token and request per operation, no check.
 	b.Run("bare", func(b *testing.B) {
 		runParallel(b, ok, func() string { return fmt.Sprintf("valid-miss-bare-%d", tokenSeq.Add(1)) })
@@ -249,7 +257,22 @@ func pooledTransport() *http.Transport {
 	return t
 }
 
-func post(hc *http.Client, endpoint, token string) error {
+// answer is what http-post-json decodes: the RFC 7662 members the stub sends.
+type answer struct {
+	Active    bool   `json:"active"`
+	Subject   string `json:"sub"`
+	ClientID  string `json:"client_id"`
+	Scope     string `json:"scope"`
+	Issuer    string `json:"iss"`
+	TokenType string `json:"token_type"`
+	Expiry    int64  `json:"exp"`
+	IssuedAt  int64  `json:"iat"`
+	Audience  string `json:"aud"`
+}
+
+// post is the floor of the miss path: one form POST with Basic credentials,
+// the answer read and, with decode, unmarshalled into a struct.
+func post(hc *http.Client, endpoint, token string, decode bool) error {
 	form := url.Values{"token": {token}, "token_type_hint": {"access_token"}}.Encode()
 	req, err := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(form))
 	if err != nil {
@@ -262,9 +285,15 @@ func post(hc *http.Client, endpoint, token string) error {
 		return err
 	}
 	defer resp.Body.Close()
-	_, err = io.ReadAll(resp.Body)
+	body, err := io.ReadAll(resp.Body)
 	if err == nil && resp.StatusCode != http.StatusOK {
 		err = fmt.Errorf("status %d", resp.StatusCode)
+	}
+	if err == nil && decode {
+		var a answer
+		if err = json.Unmarshal(body, &a); err == nil && !a.Active {
+			err = fmt.Errorf("inactive")
+		}
 	}
 	return err
 }
