@@ -164,6 +164,8 @@ func (c *Client) IntrospectAs(ctx context.Context, cc ClientContext, token strin
 	if token == "" {
 		return nil, ErrMissingToken // nothing to ask the server about
 	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.timeout)
+	defer cancel()
 	ti, err := c.fetch(ctx, cc, token)
 	if err != nil {
 		return ti, err
@@ -187,11 +189,9 @@ func (c *Client) staticContext() ClientContext {
 
 // fetch asks the authorization server. It returns the verdict, active or not,
 // or an error if no verdict was possible. A 400 invalid_token answer is the
-// verdict "inactive" (some servers answer unknown tokens so).
+// verdict "inactive" (some servers answer unknown tokens so). The caller
+// bounds ctx by the call timeout.
 func (c *Client) fetch(ctx context.Context, cc ClientContext, token string) (*Introspection, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.timeout)
-	defer cancel()
-
 	var st *providerState
 	if c.prov != nil && c.cfg.store == nil {
 		var err error

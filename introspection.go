@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Introspection is the authorization server's verdict on a token (RFC 7662
@@ -90,33 +91,58 @@ func parseIntrospection(body []byte) (*Introspection, error) {
 
 // decodeObject decodes a JSON object into its members. A member given twice is
 // malformed: which of two "active" members counts would depend on the parser,
-// and encoding/json keeps the last one.
+// and encoding/json keeps the last one. One pass of encoding/json decodes; a
+// byte scan counts the top-level members, and a count above the number of
+// distinct names means a repeated one (also when the two spellings differ
+// only by escapes, since the map holds decoded names).
 func decodeObject(body []byte) (map[string]json.RawMessage, error) {
-	notObject := fmt.Errorf("%w: not a JSON object", ErrMalformedResponse)
-	if !json.Valid(body) {
-		return nil, notObject
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(body, &m); err != nil || m == nil {
+		return nil, fmt.Errorf("%w: not a JSON object", ErrMalformedResponse)
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return nil, notObject
-	}
-	m := make(map[string]json.RawMessage)
-	for dec.More() {
-		t, err := dec.Token()
-		name, ok := t.(string)
-		if err != nil || !ok {
-			return nil, notObject
-		}
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return nil, notObject
-		}
-		if _, dup := m[name]; dup {
-			return nil, fmt.Errorf("%w: a member is given twice", ErrMalformedResponse)
-		}
-		m[name] = v
+	if topLevelMembers(body) != len(m) {
+		return nil, fmt.Errorf("%w: a member is given twice", ErrMalformedResponse)
 	}
 	return m, nil
+}
+
+// topLevelMembers counts the members of the JSON object in body, which must
+// be valid JSON: the commas at depth one, plus one unless the object is empty.
+func topLevelMembers(body []byte) int {
+	depth, commas := 0, 0
+	inString, escaped, empty := false, false, true
+	for _, c := range body {
+		if inString {
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+			if depth == 1 {
+				empty = false
+			}
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+		case ',':
+			if depth == 1 {
+				commas++
+			}
+		}
+	}
+	if empty {
+		return 0
+	}
+	return commas + 1
 }
 
 func fromMembers(m map[string]json.RawMessage) (*Introspection, error) {
@@ -183,10 +209,35 @@ func decodeString(m map[string]json.RawMessage, name string, dst *string) error 
 	if !ok || isNull(raw) {
 		return nil
 	}
-	if err := json.Unmarshal(raw, dst); err != nil {
+	v, err := unquote(raw)
+	if err != nil {
 		return fmt.Errorf("%w: %q is not a string", ErrMalformedResponse, name)
 	}
+	*dst = v
 	return nil
+}
+
+// unquote decodes a JSON string. The common case, a string without escapes
+// in valid UTF-8, is its bytes between the quotes; anything else goes through
+// encoding/json, which also rejects what is not a string.
+func unquote(raw json.RawMessage) (string, error) {
+	raw = bytes.Trim(raw, " \t\r\n") // JSON's whitespace only
+	if n := len(raw); n >= 2 && raw[0] == '"' && raw[n-1] == '"' {
+		in := raw[1 : n-1]
+		plain := utf8.Valid(in)
+		for _, c := range in {
+			if c == '\\' || c == '"' || c < 0x20 {
+				plain = false
+				break
+			}
+		}
+		if plain {
+			return string(in), nil
+		}
+	}
+	var v string
+	err := json.Unmarshal(raw, &v)
+	return v, err
 }
 
 // maxDate bounds numeric dates to year 9999 so conversions cannot overflow.
@@ -214,8 +265,8 @@ func decodeStrings(m map[string]json.RawMessage, name string, split bool) ([]str
 	}
 	raw = bytes.TrimSpace(raw)
 	if len(raw) > 0 && raw[0] == '"' {
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
+		s, err := unquote(raw)
+		if err != nil {
 			return nil, fmt.Errorf("%w: %q is not a string", ErrMalformedResponse, name)
 		}
 		if split {

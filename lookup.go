@@ -103,7 +103,8 @@ func (c *config) checkCache() error {
 // verdict returns the authorization server's verdict on token, from the cache
 // when a fresh entry is there, otherwise from one call shared by all
 // concurrent requests for the same key.
-func (m *Middleware) verdict(ctx context.Context, cc ClientContext, token string) (*Introspection, error) {
+// now is the request's time, read once.
+func (m *Middleware) verdict(ctx context.Context, cc ClientContext, token string, now time.Time) (*Introspection, error) {
 	if m.cfg.cache == nil {
 		return m.introspect(ctx, cc, token)
 	}
@@ -113,7 +114,6 @@ func (m *Middleware) verdict(ctx context.Context, cc ClientContext, token string
 		m.obs.cacheError(ctx, "get", err)
 		found = false
 	}
-	now := m.cfg.now()
 	if found && e.fresh(now) {
 		m.obs.cacheHit(ctx, !e.Introspection.Active)
 		if m.cfg.refreshAhead > 0 && e.Introspection.Active && !now.Before(e.Expiry.Add(-m.cfg.refreshAhead)) {

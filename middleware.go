@@ -126,11 +126,12 @@ func (m *Middleware) AuthenticateToken(r *http.Request, tok Token) (*Introspecti
 	if err != nil {
 		return nil, err
 	}
-	ti, err := m.verdict(r.Context(), cc, tok.Value)
+	now := m.cfg.now()
+	ti, err := m.verdict(r.Context(), cc, tok.Value, now)
 	if err != nil {
 		return ti, err
 	}
-	if err := m.client.validate(ti, m.cfg.now()); err != nil {
+	if err := m.client.validate(ti, now); err != nil {
 		return ti, err
 	}
 	if !m.cfg.skipBinding {
