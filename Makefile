@@ -7,7 +7,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME ?= 30s
 BENCHTIME ?= 1s
 
-.PHONY: test deps lint bench fuzz loadtest
+.PHONY: test deps lint bench fuzz loadtest soak peers
 
 test: deps
 	@scripts/each-module.sh go test -race -count=1 ./...
@@ -30,3 +30,12 @@ fuzz:
 
 loadtest:
 	@bench/load.sh
+
+# 10 minutes at a steady rate against an AS failing 5 % of calls (DURATION=30s for a short check).
+soak:
+	@bench/soak.sh
+
+# In-process comparison with zitadel-go and Ory Oathkeeper. Its own module pulls in
+# several hundred modules, so `make test` and `make lint` leave it out.
+peers:
+	cd bench/peers && go test -race -count=1 ./... && go test -run '^$$' -bench . -benchmem -count 6 .
