@@ -19,7 +19,27 @@
 //
 // [New] composes the chain into a [Middleware] whose [Middleware.Handler] has the
 // universal shape func(http.Handler) http.Handler. Handlers read the verdict with
-// [FromContext].
+// [FromContext]. Framework adapters wrap [Middleware.Authenticate] and
+// [Middleware.WriteError].
+//
+// # Authorization servers
+//
+// [WithEndpoint] names the introspection endpoint; [WithIssuer] discovers it (RFC
+// 8414, then OpenID configuration) with the server's keys and authentication
+// methods. Clients authenticate with a secret (Basic or form), a client assertion
+// ([WithPrivateKey], client_secret_jwt), a TLS client certificate
+// ([WithClientCertificate]) or a bearer token ([WithBearerCredentials]).
+// [WithJWTResponse] requires signed answers (RFC 9701).
+//
+// # Cache
+//
+// [WithCache] with an [LRUCache] (or the Redis cache of the cache/redis module)
+// makes one call to the authorization server per token per TTL window:
+// concurrent misses are coalesced, active verdicts live at most [WithMaxTTL] and
+// never past exp, inactive ones [WithNegativeTTL] in their own space, errors are
+// never cached. [WithStaleIfError] and [WithRefreshAhead] are opt-in;
+// [Middleware.Evict] drops a revoked token at once. [Hooks] and [WithLogger]
+// report what happens, without tokens or secrets.
 //
 // # Responses
 //
@@ -36,5 +56,7 @@
 //
 // Tokens and client secrets never appear in errors, responses or logs; every
 // read from the network is bounded; calls to the authorization server have a
-// timeout, never follow redirects and require https except to loopback hosts.
+// timeout, are bounded in number ([WithMaxConcurrentIntrospections]), never
+// follow redirects and require https except to loopback hosts. Tokens bound to
+// a TLS client certificate or a DPoP key (cnf) are checked by default.
 package introspect
