@@ -362,8 +362,11 @@ func checkBinding(r *http.Request, tok Token, ti *Introspection) error {
 	if cnf == nil {
 		return nil
 	}
-	if cnf.JKT != "" && strings.EqualFold(tok.Scheme, "Bearer") {
-		return ErrTokenBinding // DPoP-bound token presented as Bearer (RFC 9449 §7.2)
+	// No DPoP proof is verified here, whatever the scheme the extractor
+	// reports (RFC 9449 §7.2), and a binding method this package does not
+	// know cannot be enforced: both fail closed.
+	if cnf.JKT != "" || len(cnf.Extra) > 0 {
+		return ErrTokenBinding
 	}
 	if cnf.X5TS256 != "" {
 		if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {

@@ -16,7 +16,7 @@ import (
 //
 // Value is a credential: never log it. Its String method does not print it.
 type Token struct {
-	Value  string      // the token
+	Value  string      `json:"-"` // the token; never in JSON
 	Scheme string      // the authentication scheme, canonical spelling ("Bearer")
 	Source TokenSource // where the token was found
 }

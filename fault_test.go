@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strings"
 	"sync"
@@ -334,4 +335,141 @@ func TestSecretsStayOutOfErrorsAndPrints(t *testing.T) {
 func TestChallengeLeavesOutEmptiedAttributes(t *testing.T) {
 	assert.Equal(t, `Bearer error="invalid_token"`, introspect.Challenge("é", "invalid_token", "\r\n", nil, ""))
 	assert.Equal(t, `Bearer`, introspect.Challenge("", "\"", "", []string{"\r"}, "\x00"))
+}
+
+// decidingAS answers active while active is set, decided when the request
+// arrives; the first reply waits for gate. It stands for an authorization
+// server whose answer was made just before a revocation.
+type decidingAS struct {
+	active atomic.Bool
+	calls  atomic.Int64
+	gate   chan struct{}
+}
+
+func (a *decidingAS) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
+	n := a.calls.Add(1)
+	active := a.active.Load()
+	if n == 1 {
+		<-a.gate
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if !active {
+		_, _ = w.Write([]byte(`{"active":false}`))
+		return
+	}
+	_, _ = fmt.Fprintf(w, `{"active":true,"sub":"x","exp":%d}`, time.Now().Add(time.Hour).Unix())
+}
+
+// TestEvictDuringCallIsNotUndone: a call in flight when the token is evicted
+// answers its own request, but its (pre-revocation) answer is not cached.
+func TestEvictDuringCallIsNotUndone(t *testing.T) {
+	as := &decidingAS{gate: make(chan struct{})}
+	as.active.Store(true)
+	srv := httptest.NewServer(as)
+	t.Cleanup(srv.Close)
+	mw, err := introspect.New(introspect.WithEndpoint(srv.URL), introspect.WithClientCredentials("rs", "s"),
+		introspect.WithCache(newLRU(t, 100)))
+	require.NoError(t, err)
+	h := mw.Handler(okHandler)
+	done := make(chan int, 1)
+	go func() { done <- serve(h, bearer("tok123")).status }()
+	require.Eventually(t, func() bool { return as.calls.Load() == 1 }, 10*time.Second, time.Millisecond)
+	as.active.Store(false) // revoked at the AS...
+	require.NoError(t, mw.Evict(context.Background(), "tok123"))
+	close(as.gate) // ...after it made the answer now arriving
+	assert.Equal(t, 200, <-done, "the call answers the request it was made for")
+	assert.Equal(t, 401, serve(h, bearer("tok123")).status, "but its answer was not cached")
+	assert.Equal(t, int64(2), as.calls.Load())
+}
+
+func TestBindingFailsClosed(t *testing.T) {
+	as := newAS(t)
+	dpop := as.Issue(introspecttest.Claims{Subject: "d", Confirmation: map[string]string{"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}})
+	unknown := as.Issue(introspecttest.Claims{Subject: "u", Confirmation: map[string]string{"x5t": "bm90LXNoYTI1Ng"}})
+	for _, scheme := range []string{"", "DPoP", "Bearer"} {
+		ex := introspect.ExtractorFunc(func(r *http.Request) (introspect.Token, error) {
+			v, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if !ok {
+				return introspect.Token{}, introspect.ErrMissingToken
+			}
+			return introspect.Token{Value: v, Scheme: scheme, Source: introspect.SourceCustom}, nil
+		})
+		h := newMW(t, as, introspect.WithExtractor(ex)).Handler(okHandler)
+		assert.Equal(t, 401, serve(h, bearer(dpop)).status, "DPoP-bound token without a verified proof, scheme %q", scheme)
+		assert.Equal(t, 401, serve(h, bearer(unknown)).status, "binding method that cannot be enforced, scheme %q", scheme)
+	}
+	lax := newMW(t, as, introspect.InsecureSkipTokenBinding()).Handler(okHandler)
+	assert.Equal(t, 200, serve(lax, bearer(unknown)).status)
+}
+
+func TestTokenNeverInJSON(t *testing.T) {
+	b, err := json.Marshal(struct{ T introspect.Token }{introspect.Token{Value: "SECRET-TOKEN", Scheme: "Bearer"}})
+	require.NoError(t, err)
+	assert.NotContains(t, string(b), "SECRET-TOKEN")
+}
+
+func TestFailedNewStartsNothing(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent(),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"))
+	as := introspecttest.NewServer(introspecttest.WithClient(rsClientID, rsSecret))
+	defer as.Close()
+	for range 5 {
+		_, err := introspect.New(introspect.WithIssuer(as.Issuer), introspect.WithClientCredentials(rsClientID, rsSecret),
+			introspect.WithCache(newLRU(t, 10)), introspect.WithMaxTTL(time.Minute), introspect.WithRefreshAhead(time.Minute))
+		require.Error(t, err)
+	}
+	assert.Zero(t, as.DiscoveryCalls(), "a refused configuration never reaches the server")
+}
+
+// TestStaleOnlyForOutages: stale-if-error covers an unreachable or failing
+// server, not an answer it gave.
+func TestStaleOnlyForOutages(t *testing.T) {
+	tests := []struct {
+		name  string
+		fault introspecttest.Fault
+		stale bool
+	}{
+		{"503", introspecttest.Respond(503, "", ""), true},
+		{"429", introspecttest.Respond(429, "", ""), true},
+		{"hang", introspecttest.Hang(), true},
+		{"401 invalid_client", introspecttest.Respond(401, "application/json", `{"error":"invalid_client"}`), false},
+		{"404", introspecttest.Respond(404, "text/plain", "not found"), false},
+		{"malformed", introspecttest.Answer(`{"active":"yes"}`), false},
+		{"oversized", introspecttest.Oversized(2 << 20), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := newClock()
+			as := newAS(t, introspecttest.WithClock(clk.Now))
+			tok := as.Issue(introspecttest.Claims{Subject: "x", TTL: time.Hour})
+			h := cachedMW(t, as, clk, introspect.WithMaxTTL(time.Minute), introspect.WithStaleIfError(time.Hour),
+				introspect.WithTimeout(300*time.Millisecond)).Handler(okHandler)
+			require.Equal(t, 200, serve(h, bearer(tok)).status)
+			as.SetFault(tt.fault)
+			clk.Advance(2 * time.Minute)
+			want := 503
+			if tt.stale {
+				want = 200
+			}
+			assert.Equal(t, want, serve(h, bearer(tok)).status)
+		})
+	}
+}
+
+func TestEndpointRedactedInHooksAndLogs(t *testing.T) {
+	as := newAS(t)
+	tok := as.Issue(introspecttest.Claims{Subject: "x"})
+	var c capture
+	mw, err := introspect.New(append(c.options(),
+		introspect.WithEndpoint(as.IntrospectionURL()+"?api_key=p4ssw0rd"),
+		introspect.WithClientCredentials(rsClientID, rsSecret))...)
+	require.NoError(t, err)
+	as.SetFault(introspecttest.Respond(500, "", ""))
+	serve(mw.Handler(okHandler), bearer(tok))
+	c.assertClean(t, "p4ssw0rd", tok, rsSecret)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	assert.Contains(t, strings.Join(c.events, "\n"), as.IntrospectionURL(), "the endpoint is still named")
 }

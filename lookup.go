@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"strings"
 	"time"
 )
 
@@ -152,12 +154,28 @@ func (m *Middleware) miss(ctx context.Context, key CacheKey, cc ClientContext, t
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
 	}
 	if res.err != nil && m.cfg.staleTTL > 0 && found && e.Introspection != nil && e.Introspection.Active &&
-		errors.Is(res.err, ErrUnavailable) && now.Before(e.StaleUntil) &&
+		outage(res.err) && now.Before(e.StaleUntil) &&
 		(e.Introspection.Expiry.IsZero() || now.Before(e.Introspection.Expiry)) {
 		m.obs.staleServed(ctx, res.err)
 		return e.Introspection, nil
 	}
 	return res.ti, res.err
+}
+
+// outage reports whether err says the authorization server could not be
+// reached or is overloaded (transport errors, timeouts, 5xx, 429), the only
+// failures stale-if-error covers. An answer it did give (a 4xx, a malformed
+// or oversized body) and our own configuration errors are not outages.
+func outage(err error) bool {
+	var re *ResponseError
+	switch {
+	case errors.As(err, &re):
+		return re.StatusCode >= 500 || re.StatusCode == http.StatusTooManyRequests
+	case errors.Is(err, ErrMalformedResponse), errors.Is(err, ErrResponseTooLarge),
+		errors.Is(err, ErrClientConfig), errors.Is(err, ErrEncryptedResponse):
+		return false
+	}
+	return errors.Is(err, ErrUnavailable)
 }
 
 type resultOf struct {
@@ -168,9 +186,15 @@ type resultOf struct {
 // introspectAndStore makes the shared call and caches its verdict. It runs
 // detached from the caller that started it, bounded by the call timeout.
 func (m *Middleware) introspectAndStore(ctx context.Context, key CacheKey, cc ClientContext, token string) (*Introspection, error) {
+	gen := m.evictions.Load()
 	ti, err := m.introspect(ctx, cc, token)
 	if err != nil {
 		return nil, err
+	}
+	// An answer made before an eviction that happened during the call may
+	// predate a revocation: it answers this call, but is not cached.
+	if m.evictions.Load() != gen {
+		return ti, nil
 	}
 	if e, ok := m.entryFor(ti, m.cfg.now()); ok {
 		if err := m.cfg.cache.Set(ctx, key, e); err != nil {
@@ -219,10 +243,11 @@ func (m *Middleware) introspect(ctx context.Context, cc ClientContext, token str
 		return nil, fmt.Errorf("%w: too many calls in flight: %w", ErrUnavailable, ctx.Err())
 	}
 	defer func() { <-m.sem }()
-	m.obs.introspectStart(ctx, cc.Endpoint)
+	endpoint := redactURL(cc.Endpoint)
+	m.obs.introspectStart(ctx, endpoint)
 	start := time.Now()
 	ti, err := m.client.fetch(ctx, cc, token)
-	info := IntrospectDoneInfo{Endpoint: cc.Endpoint, Duration: time.Since(start), Err: err}
+	info := IntrospectDoneInfo{Endpoint: endpoint, Duration: time.Since(start), Err: err}
 	if ti != nil {
 		info.Active = ti.Active
 	}
@@ -272,6 +297,7 @@ func (m *Middleware) EvictAs(ctx context.Context, cc ClientContext, token string
 		return nil
 	}
 	key := NewCacheKey(cc.Endpoint, cc.Credentials.ClientID, token)
+	m.evictions.Add(1) // calls in flight now will not cache their answer
 	m.group.Forget(string(key[:]))
 	if err := m.cfg.cache.Delete(ctx, key); err != nil {
 		m.obs.cacheError(ctx, "delete", err)
@@ -289,4 +315,22 @@ func (m *Middleware) Close() error {
 	m.mu.Unlock()
 	m.bg.Wait()
 	return m.client.Close()
+}
+
+// redactURL is u without user info, query and fragment: the form in which
+// URLs reach hooks, logs and errors, since a query or user info may carry
+// credentials.
+func redactURL(u string) string {
+	if i := strings.IndexAny(u, "?#"); i >= 0 {
+		u = u[:i]
+	}
+	if i := strings.Index(u, "://"); i >= 0 {
+		rest := u[i+3:]
+		if at := strings.IndexByte(rest, '@'); at >= 0 {
+			if slash := strings.IndexByte(rest, '/'); slash < 0 || at < slash {
+				u = u[:i+3] + rest[at+1:]
+			}
+		}
+	}
+	return u
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sync/singleflight"
 )
@@ -34,6 +35,7 @@ type Middleware struct {
 	group      singleflight.Group // coalesces calls per cache key
 	sem        chan struct{}      // the bulkhead: one slot per call in flight
 	refreshing sync.Map           // CacheKey -> struct{}: background refreshes running
+	evictions  atomic.Uint64      // Evict calls so far: a call spanning one does not cache
 	bg         sync.WaitGroup     // background refreshes
 
 	mu     sync.Mutex // guards closed
@@ -45,11 +47,11 @@ type Middleware struct {
 // [WithClientCredentialsFunc]) or a [WithClientStore].
 func New(opts ...Option) (*Middleware, error) {
 	cfg := newConfig(opts)
+	if err := cfg.checkCache(); err != nil {
+		return nil, err // before newClient, which may start discovery
+	}
 	c, err := newClient(cfg)
 	if err != nil {
-		return nil, err
-	}
-	if err := cfg.checkCache(); err != nil {
 		return nil, err
 	}
 	if cfg.extractor == nil {

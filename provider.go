@@ -447,6 +447,7 @@ func (c *Client) getDocument(ctx context.Context, u, accept string) ([]byte, tim
 		return nil, 0, errors.New("introspect: bad document URL")
 	}
 	req.Header.Set("Accept", accept)
+	u = redactURL(u) // for the errors below
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return nil, 0, fmt.Errorf("introspect: fetching %s: %w", u, stripURL(err))
