@@ -49,8 +49,9 @@ func WithNegativeTTL(d time.Duration) Option {
 }
 
 // WithStaleIfError serves a cached active verdict up to d past its cache
-// expiry while the authorization server cannot be asked (unreachable, 5xx,
-// timeout), never past the token's own exp. It trades revocation latency for
+// expiry while the authorization server cannot be asked (unreachable,
+// timeout, 5xx, 429; not when it answers a 4xx or garbage), never past the
+// token's own exp. It trades revocation latency for
 // availability. Default 0 (off).
 func WithStaleIfError(d time.Duration) Option {
 	return cacheDuration("WithStaleIfError", d, true, func(c *config) { c.staleTTL = d })

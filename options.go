@@ -350,10 +350,11 @@ func WithClock(now func() time.Time) Option {
 
 // InsecureSkipTokenBinding turns off the proof-of-possession checks. By
 // default a token whose answer carries cnf "x5t#S256" (RFC 8705) is accepted
-// only over a TLS connection presenting that client certificate, and a token
-// bound to a DPoP key (cnf "jkt", RFC 9449) is refused when presented as a
-// Bearer token. Turn them off only where a proxy in front has already checked
-// the binding. Default off (checks on).
+// only over a TLS connection presenting that client certificate; a token
+// bound to a DPoP key (cnf "jkt", RFC 9449) is refused, since no DPoP proof
+// is verified here; and so is a token bound by any other cnf method. Turn the
+// checks off only where a proxy in front has already checked the binding.
+// Default off (checks on).
 func InsecureSkipTokenBinding() Option {
 	return func(c *config) { c.skipBinding = true }
 }
