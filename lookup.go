@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 )
 
 // DefaultMaxConcurrentIntrospections bounds the calls to the authorization
@@ -105,8 +107,7 @@ func (c *config) checkCache() error {
 
 // verdict returns the authorization server's verdict on token, from the cache
 // when a fresh entry is there, otherwise from one call shared by all
-// concurrent requests for the same key.
-// now is the request's time, read once.
+// concurrent requests for the same key. now is the request's time, read once.
 func (m *Middleware) verdict(ctx context.Context, cc ClientContext, token string, now time.Time) (*Introspection, error) {
 	if m.cfg.cache == nil {
 		return m.introspect(ctx, cc, token)
@@ -143,24 +144,23 @@ func (m *Middleware) miss(ctx context.Context, key CacheKey, cc ClientContext, t
 		}
 		return m.introspectAndStore(sctx, key, cc, token)
 	})
-	var res resultOf
+	var r singleflight.Result
 	select {
-	case r := <-ch:
+	case r = <-ch:
 		if !started {
 			m.obs.coalesced(ctx)
 		}
-		res.ti, _ = r.Val.(*Introspection)
-		res.err = r.Err
 	case <-ctx.Done():
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
 	}
-	if res.err != nil && m.cfg.staleTTL > 0 && found && e.Introspection != nil && e.Introspection.Active &&
-		outage(res.err) && now.Before(e.StaleUntil) &&
+	if r.Err != nil && m.cfg.staleTTL > 0 && found && e.Introspection != nil && e.Introspection.Active &&
+		outage(r.Err) && now.Before(e.StaleUntil) &&
 		(e.Introspection.Expiry.IsZero() || now.Before(e.Introspection.Expiry)) {
-		m.obs.staleServed(ctx, res.err)
+		m.obs.staleServed(ctx, r.Err)
 		return e.Introspection, nil
 	}
-	return res.ti, res.err
+	ti, _ := r.Val.(*Introspection)
+	return ti, r.Err
 }
 
 // outage reports whether err says the authorization server could not be
@@ -177,11 +177,6 @@ func outage(err error) bool {
 		return false
 	}
 	return errors.Is(err, ErrUnavailable)
-}
-
-type resultOf struct {
-	ti  *Introspection
-	err error
 }
 
 // introspectAndStore makes the shared call and caches its verdict. It runs
