@@ -13,12 +13,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -91,31 +89,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer mw.Close()
 
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{Handler: routes(mw), ReadHeaderTimeout: 5 * time.Second}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	defer srv.Close()
-	base := "http://" + ln.Addr().String()
-
-	if *demoMode {
-		return demo(ctx, base, as, stdout)
-	}
-	sample := as.Issue(introspecttest.Claims{Subject: "alice", Scope: "read"})
-	fmt.Fprintf(stdout, "API on %s. A token with scope \"read\" (valid for one hour):\n\n"+
-		"  curl -H 'Authorization: Bearer %s' %s/api/me\n\n"+
-		"/api/admin/users needs scope \"admin\": the same token gets 403 there. Ctrl-C stops.\n", base, sample, base)
-	select {
-	case <-ctx.Done():
-		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		return srv.Shutdown(shutdown)
-	case err := <-served:
-		return err
-	}
+	return exampledemo.Serve(ctx, *addr, routes(mw), func(base string) (bool, error) {
+		if *demoMode {
+			return true, demo(ctx, base, as, stdout)
+		}
+		sample := as.Issue(introspecttest.Claims{Subject: "alice", Scope: "read"})
+		fmt.Fprintf(stdout, "API on %s. A token with scope \"read\" (valid for one hour):\n\n"+
+			"  curl -H 'Authorization: Bearer %s' %s/api/me\n\n"+
+			"/api/admin/users needs scope \"admin\": the same token gets 403 there. Ctrl-C stops.\n", base, sample, base)
+		return false, nil
+	})
 }
 
 // demo makes requests against the API and prints each outcome, never a token.

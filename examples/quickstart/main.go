@@ -24,7 +24,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -171,34 +170,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer mw.Close()
 
-	ln, err := net.Listen("tcp", o.addr)
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{Handler: routes(mw), ReadHeaderTimeout: 5 * time.Second}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	defer srv.Close()
-	base := "http://" + ln.Addr().String()
-	logger.Info("protected API listening", "url", base, "cache", o.cache)
-
-	if o.demo {
-		return demo(ctx, base, as, mw, stdout)
-	}
-	if as != nil {
-		sample := as.Issue(introspecttest.Claims{Subject: "alice", ClientID: "quickstart-app", Username: "alice", Scope: "read"})
-		fmt.Fprintf(stdout, "\nA token with scope \"read\" (valid for one hour):\n\n"+
-			"  curl -H 'Authorization: Bearer %s' %s/api/me\n\n"+
-			"/api/admin needs scope \"admin\": the same token gets 403 there. Ctrl-C stops.\n", sample, base)
-	}
-	select {
-	case <-ctx.Done():
-		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		return srv.Shutdown(shutdown)
-	case err := <-served:
-		return err
-	}
+	return exampledemo.Serve(ctx, o.addr, routes(mw), func(base string) (bool, error) {
+		logger.Info("protected API listening", "url", base, "cache", o.cache)
+		if o.demo {
+			return true, demo(ctx, base, as, mw, stdout)
+		}
+		if as != nil {
+			sample := as.Issue(introspecttest.Claims{Subject: "alice", ClientID: "quickstart-app", Username: "alice", Scope: "read"})
+			fmt.Fprintf(stdout, "\nA token with scope \"read\" (valid for one hour):\n\n"+
+				"  curl -H 'Authorization: Bearer %s' %s/api/me\n\n"+
+				"/api/admin needs scope \"admin\": the same token gets 403 there. Ctrl-C stops.\n", sample, base)
+		}
+		return false, nil
+	})
 }
 
 // routes is the protected API: /api/me for any valid token, /api/admin for

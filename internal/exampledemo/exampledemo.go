@@ -11,8 +11,10 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"sync"
+	"time"
 )
 
 // Step is one demo request.
@@ -111,4 +113,30 @@ func (s *Buffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// Serve serves h on addr until ctx ends, then shuts down gracefully. Once it
+// listens it calls ready with the base URL ("http://host:port"); when ready
+// reports done, Serve stops at once and returns ready's error (the -demo
+// mode).
+func Serve(ctx context.Context, addr string, h http.Handler, ready func(base string) (done bool, err error)) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	defer srv.Close()
+	if done, err := ready("http://" + ln.Addr().String()); done || err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(shutdown)
+	case err := <-served:
+		return err
+	}
 }
