@@ -25,7 +25,8 @@ type Hooks struct {
 	// CacheError: the cache failed in op ("get", "set" or "delete"); the
 	// request goes on as on a miss.
 	CacheError func(ctx context.Context, op string, err error)
-	// IntrospectStart: a call to the authorization server begins.
+	// IntrospectStart: a call to the authorization server begins. endpoint
+	// is the introspection URL without user info, query or fragment.
 	IntrospectStart func(ctx context.Context, endpoint string)
 	// IntrospectDone: the call ended. Err is nil when there was a verdict.
 	IntrospectDone func(ctx context.Context, info IntrospectDoneInfo)
@@ -38,7 +39,7 @@ type Hooks struct {
 
 // IntrospectDoneInfo describes a finished call to the authorization server.
 type IntrospectDoneInfo struct {
-	Endpoint string
+	Endpoint string // without user info, query or fragment
 	Duration time.Duration
 	Active   bool  // the verdict, when Err is nil
 	Err      error // why no verdict was possible
