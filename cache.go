@@ -113,7 +113,8 @@ func WithNegativeSize(n int) LRUOption {
 }
 
 // WithLRUClock sets the clock the cache uses to drop expired entries. Default
-// time.Now.
+// time.Now. A middleware using the cache looks entries up by its own clock
+// ([WithClock]).
 func WithLRUClock(now func() time.Time) LRUOption {
 	return func(c *lruConfig) {
 		if now == nil {
@@ -170,6 +171,13 @@ func (c *LRUCache) shard(key CacheKey) int { return int(key[0] & c.mask) }
 
 // Get implements [Cache].
 func (c *LRUCache) Get(_ context.Context, key CacheKey) (CacheEntry, bool, error) {
+	e, ok := c.get(key, c.now())
+	return e, ok, nil
+}
+
+// get is Get at the time now, which a middleware passes from its own clock
+// so that a request reads the clock once.
+func (c *LRUCache) get(key CacheKey, now time.Time) (CacheEntry, bool) {
 	i := c.shard(key)
 	e, ok := c.positive[i].Get(key)
 	space := c.positive
@@ -178,13 +186,13 @@ func (c *LRUCache) Get(_ context.Context, key CacheKey) (CacheEntry, bool, error
 		space = c.negative
 	}
 	if !ok {
-		return CacheEntry{}, false, nil
+		return CacheEntry{}, false
 	}
-	if !c.now().Before(e.StaleUntil) {
+	if !now.Before(e.StaleUntil) {
 		space[i].Remove(key)
-		return CacheEntry{}, false, nil
+		return CacheEntry{}, false
 	}
-	return e, true, nil
+	return e, true
 }
 
 // Set implements [Cache]. An entry with an inactive Introspection goes to

@@ -203,68 +203,130 @@ func TestLRUDropsExpired(t *testing.T) {
 	assert.Zero(t, active)
 }
 
+// heldCalls is a cached middleware in front of an authorization server that
+// holds every call until release is closed, with its cache misses and
+// coalesced requests counted: tests use it to make requests meet on one call
+// deterministically.
+type heldCalls struct {
+	as                *introspecttest.Server
+	tok               string
+	release           chan struct{}
+	misses, coalesced atomic.Int64
+	h                 http.Handler
+}
+
+func newHeldCalls(t *testing.T, opts ...introspect.Option) *heldCalls {
+	hc := &heldCalls{as: newAS(t), release: make(chan struct{})}
+	hc.tok = hc.as.Issue(introspecttest.Claims{Subject: "alice"})
+	hc.as.SetFault(introspecttest.Block(hc.release))
+	opts = append([]introspect.Option{introspect.WithCache(newLRU(t, 100)), introspect.WithHooks(&introspect.Hooks{
+		CacheMiss: func(context.Context) { hc.misses.Add(1) },
+		Coalesced: func(context.Context) { hc.coalesced.Add(1) },
+	})}, opts...)
+	hc.h = newMW(t, hc.as, opts...).Handler(okHandler)
+	return hc
+}
+
+// start serves r on a goroutine; its result comes on the channel.
+func (hc *heldCalls) start(r *http.Request) <-chan result {
+	ch := make(chan result, 1)
+	go func() { ch <- serve(hc.h, r) }()
+	return ch
+}
+
+// waitCall waits until the first request's call has reached the server, so
+// that request is the one running it.
+func (hc *heldCalls) waitCall(t *testing.T) {
+	t.Helper()
+	require.Eventually(t, func() bool { return hc.as.Calls() == 1 }, 30*time.Second, time.Millisecond)
+}
+
+// waitMisses waits until n requests have missed the cache.
+func (hc *heldCalls) waitMisses(t *testing.T, n int64) {
+	t.Helper()
+	require.Eventually(t, func() bool { return hc.misses.Load() == n }, 30*time.Second, time.Millisecond)
+}
+
 // TestCoalescingThousandFirstRequests: 1,000 concurrent first requests for
 // one new token make exactly one call. The server holds the call until every
 // request has missed the cache, so the result does not depend on timing.
 func TestCoalescingThousandFirstRequests(t *testing.T) {
-	as := newAS(t)
-	tok := as.Issue(introspecttest.Claims{Subject: "herd"})
-	release := make(chan struct{})
-	as.SetFault(introspecttest.Block(release))
-	var misses, coalesced atomic.Int64
-	mw := newMW(t, as, introspect.WithCache(newLRU(t, 100)), introspect.WithHooks(&introspect.Hooks{
-		CacheMiss: func(context.Context) { misses.Add(1) },
-		Coalesced: func(context.Context) { coalesced.Add(1) },
-	}))
-	h := mw.Handler(okHandler)
+	hc := newHeldCalls(t)
 	const n = 1000
-	statuses := make(chan int, n)
-	var wg sync.WaitGroup
-	for range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			statuses <- serve(h, bearer(tok)).status
-		}()
+	results := make([]<-chan result, n)
+	for i := range results {
+		results[i] = hc.start(bearer(hc.tok))
 	}
-	require.Eventually(t, func() bool { return misses.Load() == n }, 30*time.Second, time.Millisecond)
-	close(release)
-	wg.Wait()
-	close(statuses)
-	for s := range statuses {
-		require.Equal(t, 200, s)
+	hc.waitMisses(t, n)
+	close(hc.release)
+	for _, res := range results {
+		require.Equal(t, 200, (<-res).status)
 	}
-	assert.Equal(t, int64(1), as.Calls())
-	assert.Equal(t, int64(n-1), coalesced.Load(), "all but the first joined the call")
+	assert.Equal(t, int64(1), hc.as.Calls())
+	assert.Equal(t, int64(n-1), hc.coalesced.Load(), "all but the first joined the call")
 }
 
+// TestCancelledWaiterDoesNotFailOthers: a request that waits for a call
+// started by another gives up at once when its context is cancelled, and
+// the call goes on for the others.
 func TestCancelledWaiterDoesNotFailOthers(t *testing.T) {
-	as := newAS(t)
-	tok := as.Issue(introspecttest.Claims{Subject: "alice"})
-	release := make(chan struct{})
-	as.SetFault(introspecttest.Block(release))
-	var misses atomic.Int64
-	mw := newMW(t, as, introspect.WithCache(newLRU(t, 100)), introspect.WithHooks(&introspect.Hooks{
-		CacheMiss: func(context.Context) { misses.Add(1) },
-	}))
-	h := mw.Handler(okHandler)
-
+	hc := newHeldCalls(t)
+	first := hc.start(bearer(hc.tok))
+	hc.waitCall(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	first := make(chan result, 1)
-	go func() { first <- serve(h, bearer(tok).WithContext(ctx)) }()
-	require.Eventually(t, func() bool { return as.Calls() == 1 }, 10*time.Second, time.Millisecond)
-	second := make(chan result, 1)
-	go func() { second <- serve(h, bearer(tok)) }()
-	require.Eventually(t, func() bool { return misses.Load() == 2 }, 10*time.Second, time.Millisecond)
+	waiter := hc.start(bearer(hc.tok).WithContext(ctx))
+	hc.waitMisses(t, 2)
 
 	cancel()
-	res := <-first
+	res := <-waiter // the call is still held: the waiter did not wait for it
 	assert.Equal(t, 503, res.status, "the cancelled request gets no verdict")
-	close(release)
-	assert.Equal(t, 200, (<-second).status, "the other waiter still gets the verdict")
-	assert.Equal(t, int64(1), as.Calls())
-	assert.Equal(t, 200, serve(h, bearer(tok)).status)
-	assert.Equal(t, int64(1), as.Calls(), "the shared call's verdict was cached")
+	assert.Zero(t, hc.coalesced.Load(), "the cancelled waiter got no shared answer")
+	close(hc.release)
+	assert.Equal(t, 200, (<-first).status, "the request that started the call gets the verdict")
+	assert.Equal(t, int64(1), hc.as.Calls())
+	assert.Equal(t, 200, serve(hc.h, bearer(hc.tok)).status)
+	assert.Equal(t, int64(1), hc.as.Calls(), "the shared call's verdict was cached")
+}
+
+// TestCancelledCallerStillServesOthers: the request that started a call is
+// cancelled while another waits for the call. The call is not cancelled with
+// it: the other request gets the verdict, which is cached; the cancelled one
+// gets 503 when the call ends.
+func TestCancelledCallerStillServesOthers(t *testing.T) {
+	hc := newHeldCalls(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	first := hc.start(bearer(hc.tok).WithContext(ctx))
+	hc.waitCall(t)
+	second := hc.start(bearer(hc.tok))
+	hc.waitMisses(t, 2)
+
+	cancel()
+	close(hc.release)
+	assert.Equal(t, 503, (<-first).status, "the cancelled request gets no verdict")
+	assert.Equal(t, 200, (<-second).status, "the other request gets the verdict")
+	assert.Equal(t, int64(1), hc.as.Calls())
+	assert.Equal(t, 200, serve(hc.h, bearer(hc.tok)).status)
+	assert.Equal(t, int64(1), hc.as.Calls(), "the shared call's verdict was cached")
+}
+
+// TestCallerDeadlineBeforeCallTimeout: a request whose deadline comes before
+// the call timeout gets 503 at its deadline, while the call it started goes
+// on for a request that waits longer.
+func TestCallerDeadlineBeforeCallTimeout(t *testing.T) {
+	hc := newHeldCalls(t, introspect.WithTimeout(time.Minute))
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	first := hc.start(bearer(hc.tok).WithContext(ctx))
+	hc.waitCall(t)
+	second := hc.start(bearer(hc.tok))
+	hc.waitMisses(t, 2)
+
+	res := <-first // the call is still held: the request left at its deadline
+	assert.Equal(t, 503, res.status)
+	require.ErrorIs(t, ctx.Err(), context.DeadlineExceeded)
+	close(hc.release)
+	assert.Equal(t, 200, (<-second).status, "the call went on for the other request")
+	assert.Equal(t, int64(1), hc.as.Calls())
 }
 
 func TestErrorsNotCachedNorShared(t *testing.T) {
@@ -489,4 +551,41 @@ func fmtAny(v any) string {
 		return s
 	}
 	return "?"
+}
+
+// TestPanickingCallReleasesWaiters: when the shared call panics (here in a
+// hook), the panic goes on in the request that ran it, the requests waiting
+// for it get 503 instead of hanging, and the next request makes a new call.
+func TestPanickingCallReleasesWaiters(t *testing.T) {
+	as := newAS(t)
+	tok := as.Issue(introspecttest.Claims{Subject: "alice"})
+	proceed := make(chan struct{})
+	var starts, misses atomic.Int64
+	mw := newMW(t, as, introspect.WithCache(newLRU(t, 100)), introspect.WithHooks(&introspect.Hooks{
+		CacheMiss: func(context.Context) { misses.Add(1) },
+		IntrospectStart: func(context.Context, string) {
+			if starts.Add(1) == 1 {
+				<-proceed
+				panic("hook failure")
+			}
+		},
+	}))
+	h := mw.Handler(okHandler)
+
+	panicked := make(chan any, 1)
+	go func() {
+		defer func() { panicked <- recover() }()
+		serve(h, bearer(tok))
+	}()
+	require.Eventually(t, func() bool { return starts.Load() == 1 }, 10*time.Second, time.Millisecond)
+	waiter := make(chan result, 1)
+	go func() { waiter <- serve(h, bearer(tok)) }()
+	require.Eventually(t, func() bool { return misses.Load() == 2 }, 10*time.Second, time.Millisecond)
+
+	close(proceed)
+	assert.Equal(t, "hook failure", <-panicked, "the panic goes on in the request that ran the call")
+	res := <-waiter
+	assert.Equal(t, 503, res.status, "the waiting request is released with no verdict")
+	assert.Equal(t, 200, serve(h, bearer(tok)).status, "the next request makes a new call")
+	assert.Equal(t, int64(2), starts.Load())
 }

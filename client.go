@@ -29,6 +29,8 @@ type Client struct {
 	// static is the context of the static credentials without discovery,
 	// with the authentication method chosen.
 	static ClientContext
+	// endpoint is the configured introspection endpoint parsed, nil if none.
+	endpoint *url.URL
 }
 
 // NewClient returns a client configured by opts: [WithEndpoint] and client
@@ -62,6 +64,9 @@ func newClient(cfg *config) (*Client, error) {
 		hc.Transport = t
 	}
 	c := &Client{cfg: cfg, http: &hc}
+	if cfg.endpoint != "" {
+		c.endpoint = parseEndpoint(cfg.endpoint) // checked by cfg.check
+	}
 	if cfg.credsSet {
 		cr := cfg.creds
 		cr.AuthMethod = chooseAuthMethod(cr, c.hasCert(), nil)
@@ -202,9 +207,13 @@ func (c *Client) fetch(ctx context.Context, cc ClientContext, token string) (*In
 			cc = st.cc // the context was taken before discovery succeeded
 		}
 	}
-	if !c.knownEndpoint(cc.Endpoint, st) {
+	u := c.knownEndpoint(cc.Endpoint, st)
+	if u == nil {
 		if err := checkEndpoint(cc.Endpoint, c.cfg.insecureHTTP); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrClientConfig, err)
+		}
+		if u = parseEndpoint(cc.Endpoint); u == nil {
+			return nil, fmt.Errorf("%w: bad endpoint", ErrClientConfig)
 		}
 	}
 	if err := checkCredentials(cc.Credentials); err != nil {
@@ -218,10 +227,7 @@ func (c *Client) fetch(ctx context.Context, cc ClientContext, token string) (*In
 	if c.cfg.hint != "" {
 		form.Set("token_type_hint", c.cfg.hint)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cc.Endpoint, nil)
-	if err != nil {
-		return nil, fmt.Errorf("%w: bad endpoint", ErrClientConfig)
-	}
+	req := newPost(ctx, u)
 	audience := cc.Endpoint
 	if st != nil {
 		audience = st.meta.Issuer
@@ -245,7 +251,7 @@ func (c *Client) fetch(ctx context.Context, cc ClientContext, token string) (*In
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, stripURL(err))
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.maxBody+1))
+	data, err := readBody(resp, c.cfg.maxBody)
 	if err != nil {
 		return nil, fmt.Errorf("%w: reading the answer: %w", ErrUnavailable, stripURL(err))
 	}
@@ -262,19 +268,82 @@ func (c *Client) fetch(ctx context.Context, cc ClientContext, token string) (*In
 	if c.cfg.jwtResponse {
 		return c.verifyJWTResponse(ctx, st, cc.Credentials.ClientID, resp.Header, data)
 	}
-	if mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+	if !isJSON(resp.Header.Get("Content-Type")) {
 		return nil, fmt.Errorf("%w: content type is not application/json", ErrMalformedResponse)
 	}
 	return parseIntrospection(data)
 }
 
-// knownEndpoint reports whether endpoint was validated when it was
-// configured or discovered, so it need not be parsed again.
-func (c *Client) knownEndpoint(endpoint string, st *providerState) bool {
-	if endpoint == "" {
-		return false
+// exactRead bounds the buffer readBody sizes from a declared length before
+// any of the body has come.
+const exactRead = 64 << 10
+
+// readBody reads the body of resp, at most max+1 bytes of it: more than max
+// is too large. A small body of a declared length within max is read into a
+// buffer of that size.
+func readBody(resp *http.Response, max int64) ([]byte, error) {
+	if n := resp.ContentLength; n >= 0 && n <= max && n <= exactRead {
+		data := make([]byte, n)
+		if _, err := io.ReadFull(resp.Body, data); err != nil {
+			return nil, err
+		}
+		return data, nil
 	}
-	return endpoint == c.cfg.endpoint || st != nil && endpoint == st.cc.Endpoint
+	return io.ReadAll(io.LimitReader(resp.Body, max+1))
+}
+
+// isJSON reports whether the media type of the Content-Type value ct is
+// application/json, whatever its parameters.
+func isJSON(ct string) bool {
+	if ct == "application/json" { // the common case, without a parse
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == "application/json"
+}
+
+// knownEndpoint returns endpoint parsed if it was validated when it was
+// configured or discovered, so it need not be checked and parsed again;
+// otherwise nil.
+func (c *Client) knownEndpoint(endpoint string, st *providerState) *url.URL {
+	switch {
+	case endpoint == "":
+		return nil
+	case endpoint == c.cfg.endpoint:
+		return c.endpoint
+	case st != nil && endpoint == st.cc.Endpoint:
+		return st.endpoint
+	}
+	return nil
+}
+
+// parseEndpoint parses an endpoint that checkEndpoint accepted, the way
+// http.NewRequest would; nil if it cannot.
+func parseEndpoint(endpoint string) *url.URL {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return nil
+	}
+	if strings.LastIndex(u.Host, ":") > strings.LastIndex(u.Host, "]") {
+		u.Host = strings.TrimSuffix(u.Host, ":") // an empty port, as http.NewRequest drops it
+	}
+	return u
+}
+
+// newPost is http.NewRequestWithContext(ctx, "POST", u.String(), nil)
+// without parsing the URL again: u is copied, never shared.
+func newPost(ctx context.Context, u *url.URL) *http.Request {
+	cu := *u
+	req := &http.Request{
+		Method:     http.MethodPost,
+		URL:        &cu,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     make(http.Header, 4),
+		Host:       cu.Host,
+	}
+	return req.WithContext(ctx)
 }
 
 // discoveryError makes sure a failed discovery matches ErrDiscovery.

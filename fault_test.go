@@ -473,3 +473,117 @@ func TestEndpointRedactedInHooksAndLogs(t *testing.T) {
 	defer c.mu.Unlock()
 	assert.Contains(t, strings.Join(c.events, "\n"), as.IntrospectionURL(), "the endpoint is still named")
 }
+
+// stallingCache is an LRU cache whose Get and Set can be made to wait:
+// getStall makes every Get after the first wait until its context is done;
+// setGate makes Set signal inSet and wait for the gate.
+type stallingCache struct {
+	*introspect.LRUCache
+	gets     atomic.Int64
+	getStall bool
+	setGate  chan struct{}
+	inSet    chan struct{}
+}
+
+func (c *stallingCache) Get(ctx context.Context, key introspect.CacheKey) (introspect.CacheEntry, bool, error) {
+	if c.gets.Add(1) > 1 && c.getStall {
+		<-ctx.Done()
+		return introspect.CacheEntry{}, false, ctx.Err()
+	}
+	return c.LRUCache.Get(ctx, key)
+}
+
+func (c *stallingCache) Set(ctx context.Context, key introspect.CacheKey, e introspect.CacheEntry) error {
+	if c.setGate != nil {
+		c.inSet <- struct{}{}
+		<-c.setGate
+	}
+	return c.LRUCache.Set(ctx, key, e)
+}
+
+// TestCallTimeoutBoundsTheCache: the call timeout bounds the whole shared
+// call, its cache reads included, for the request that runs it too: a cache
+// that stalls until its context is done cannot hold a request without a
+// deadline.
+func TestCallTimeoutBoundsTheCache(t *testing.T) {
+	as := newAS(t)
+	tok := as.Issue(introspecttest.Claims{Subject: "alice"})
+	cache := &stallingCache{LRUCache: newLRU(t, 100), getStall: true}
+	h := newMW(t, as, introspect.WithCache(cache), introspect.WithTimeout(200*time.Millisecond)).Handler(okHandler)
+	done := make(chan int, 1)
+	go func() { done <- serve(h, bearer(tok)).status }()
+	select {
+	case status := <-done:
+		assert.Equal(t, 503, status)
+	case <-time.After(time.Minute):
+		t.Fatal("the request outlived the call timeout by a minute")
+	}
+}
+
+// TestEvictDuringCacheWrite: an Evict that lands while the call's answer is
+// being written to the cache (after the call checked for evictions) still
+// removes it.
+func TestEvictDuringCacheWrite(t *testing.T) {
+	as := &decidingAS{gate: make(chan struct{})}
+	as.active.Store(true)
+	close(as.gate)
+	srv := httptest.NewServer(as)
+	t.Cleanup(srv.Close)
+	cache := &stallingCache{LRUCache: newLRU(t, 100), setGate: make(chan struct{}), inSet: make(chan struct{})}
+	mw, err := introspect.New(introspect.WithEndpoint(srv.URL), introspect.WithClientCredentials("rs", "s"),
+		introspect.WithCache(cache))
+	require.NoError(t, err)
+	h := mw.Handler(okHandler)
+	done := make(chan int, 1)
+	go func() { done <- serve(h, bearer("tok123")).status }()
+	<-cache.inSet // the answer is checked and about to be written
+	as.active.Store(false)
+	require.NoError(t, mw.Evict(context.Background(), "tok123"))
+	close(cache.setGate)
+	assert.Equal(t, 200, <-done, "the call answers the request it was made for")
+	cache.setGate = nil
+	assert.Equal(t, 401, serve(h, bearer("tok123")).status, "but its answer did not stay cached")
+	assert.Equal(t, int64(2), as.calls.Load())
+}
+
+// TestPanicIsNotAnOutage: a shared call that panics releases the requests
+// waiting for it with 503, and they are not served a stale verdict: the
+// panic may have come after the authorization server answered.
+func TestPanicIsNotAnOutage(t *testing.T) {
+	clk := newClock()
+	as := newAS(t, introspecttest.WithClock(clk.Now))
+	tok := as.Issue(introspecttest.Claims{Subject: "alice", TTL: time.Hour})
+	var panicking atomic.Bool
+	proceed := make(chan struct{})
+	var misses, stale atomic.Int64
+	h := cachedMW(t, as, clk, introspect.WithMaxTTL(time.Minute), introspect.WithStaleIfError(5*time.Minute),
+		introspect.WithHooks(&introspect.Hooks{
+			CacheMiss:   func(context.Context) { misses.Add(1) },
+			StaleServed: func(context.Context, error) { stale.Add(1) },
+			IntrospectDone: func(context.Context, introspect.IntrospectDoneInfo) {
+				if panicking.Load() {
+					<-proceed
+					panic("hook failure")
+				}
+			},
+		})).Handler(okHandler)
+	require.Equal(t, 200, serve(h, bearer(tok)).status)
+
+	as.Revoke(tok)
+	clk.Advance(2 * time.Minute) // past the cache TTL, within StaleTTL
+	panicking.Store(true)
+	misses.Store(0)
+	panicked := make(chan any, 1)
+	go func() {
+		defer func() { panicked <- recover() }()
+		serve(h, bearer(tok))
+	}()
+	require.Eventually(t, func() bool { return misses.Load() == 1 && as.Calls() == 2 }, 10*time.Second, time.Millisecond)
+	waiter := make(chan int, 1)
+	go func() { waiter <- serve(h, bearer(tok)).status }()
+	require.Eventually(t, func() bool { return misses.Load() == 2 }, 10*time.Second, time.Millisecond)
+	close(proceed)
+	assert.Equal(t, "hook failure", <-panicked)
+	assert.Equal(t, 503, <-waiter, "no stale verdict for a revoked token")
+	assert.Zero(t, stale.Load())
+}

@@ -6,9 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
-
-	"golang.org/x/sync/singleflight"
 )
 
 // DefaultMaxConcurrentIntrospections bounds the calls to the authorization
@@ -110,13 +109,21 @@ func (c *config) checkCache() error {
 // concurrent requests for the same key. now is the request's time, read once.
 func (m *Middleware) verdict(ctx context.Context, cc ClientContext, token string, now time.Time) (*Introspection, error) {
 	if m.cfg.cache == nil {
+		ctx, cancel := context.WithTimeout(ctx, m.cfg.timeout)
+		defer cancel()
 		return m.introspect(ctx, cc, token)
 	}
 	key := NewCacheKey(cc.Endpoint, cc.Credentials.ClientID, token)
-	e, found, err := m.cfg.cache.Get(ctx, key)
-	if err != nil {
-		m.obs.cacheError(ctx, "get", err)
-		found = false
+	var e CacheEntry
+	var found bool
+	if m.lru != nil {
+		e, found = m.lru.get(key, now)
+	} else {
+		var err error
+		if e, found, err = m.cfg.cache.Get(ctx, key); err != nil {
+			m.obs.cacheError(ctx, "get", err)
+			found = false
+		}
 	}
 	if found && e.fresh(now) {
 		m.obs.cacheHit(ctx, !e.Introspection.Active)
@@ -132,35 +139,123 @@ func (m *Middleware) verdict(ctx context.Context, cc ClientContext, token string
 // miss joins or starts the shared call for key. e is the entry found in the
 // cache, if any (found), for stale-if-error. It is apart from verdict so that
 // the hit path does not pay for what the closure captures.
+//
+// The request that starts the call runs it on its own goroutine, unless its
+// context has a deadline before the call's own, in which case the call runs
+// on a new goroutine so that the request can give up at its deadline. The
+// call is detached from the cancellation of the request that started it:
+// others may be waiting for it and its answer is cached. A request whose
+// context is done gets ErrUnavailable: a waiting one at once, the one
+// running the call when the call ends, within the call timeout.
 func (m *Middleware) miss(ctx context.Context, key CacheKey, cc ClientContext, token string, e CacheEntry, found bool, now time.Time) (*Introspection, error) {
-	started := false // set only if this request's function runs: it started the call
-	ch := m.group.DoChan(string(key[:]), func() (any, error) {
-		started = true
-		sctx := context.WithoutCancel(ctx)
-		// A request that missed just as an earlier call finished finds that
-		// call's verdict here instead of making a second call.
-		if e, ok, err := m.cfg.cache.Get(sctx, key); err == nil && ok && e.fresh(m.cfg.now()) {
-			return e.Introspection, nil
-		}
-		return m.introspectAndStore(sctx, key, cc, token)
-	})
-	var r singleflight.Result
-	select {
-	case r = <-ch:
-		if !started {
-			m.obs.coalesced(ctx)
-		}
-	case <-ctx.Done():
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	if r.Err != nil && m.cfg.staleTTL > 0 && found && e.Introspection != nil && e.Introspection.Active &&
-		outage(r.Err) && now.Before(e.StaleUntil) &&
+	f, leader := m.flights.join(key)
+	wait := !leader
+	if leader {
+		call := func() (*Introspection, error) {
+			// The call timeout bounds the whole call, cache included.
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.timeout)
+			defer cancel()
+			// A request that missed just as an earlier call finished finds that
+			// call's verdict here instead of making a second call.
+			if e, ok, err := m.cfg.cache.Get(sctx, key); err == nil && ok && e.fresh(m.cfg.now()) {
+				return e.Introspection, nil
+			}
+			return m.introspectAndStore(sctx, key, cc, token)
+		}
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < m.cfg.timeout {
+			go m.flights.run(key, f, call)
+			wait = true
+		} else {
+			m.flights.run(key, f, call)
+		}
+	}
+	if wait {
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	if !leader {
+		m.obs.coalesced(ctx)
+	}
+	if f.err != nil && m.cfg.staleTTL > 0 && found && e.Introspection != nil && e.Introspection.Active &&
+		outage(f.err) && now.Before(e.StaleUntil) &&
 		(e.Introspection.Expiry.IsZero() || now.Before(e.Introspection.Expiry)) {
-		m.obs.staleServed(ctx, r.Err)
+		m.obs.staleServed(ctx, f.err)
 		return e.Introspection, nil
 	}
-	ti, _ := r.Val.(*Introspection)
-	return ti, r.Err
+	return f.ti, f.err
+}
+
+// flight is one call to the authorization server, shared by the requests
+// that missed on its key while it ran. ti and err are set before done is
+// closed.
+type flight struct {
+	done chan struct{}
+	ti   *Introspection
+	err  error
+}
+
+// errCallPanicked is the error of a shared call whose function panicked;
+// the panic itself goes on in the goroutine that ran it. It is not an
+// outage: the authorization server may have answered.
+var errCallPanicked = fmt.Errorf("%w: the introspection call panicked", ErrUnavailable)
+
+// flights coalesces concurrent calls per cache key. It does what
+// singleflight.Group does, with one difference that matters on the miss
+// path: the request that starts a call may run it on its own goroutine while
+// the others wait on a channel they can abandon (singleflight offers either
+// a new goroutine per call, DoChan, or waits that cannot be cancelled, Do).
+type flights struct {
+	mu sync.Mutex
+	m  map[CacheKey]*flight
+}
+
+// join returns the call in flight for key, or a new one that the caller must
+// run (leader).
+func (g *flights) join(key CacheKey) (f *flight, leader bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if f, ok := g.m[key]; ok {
+		return f, false
+	}
+	if g.m == nil {
+		g.m = make(map[CacheKey]*flight)
+	}
+	f = &flight{done: make(chan struct{})}
+	g.m[key] = f
+	return f, true
+}
+
+// run runs call for f, which join returned with leader set, and releases the
+// requests waiting on it, also when call panics.
+func (g *flights) run(key CacheKey, f *flight, call func() (*Introspection, error)) {
+	returned := false
+	defer func() {
+		if !returned {
+			f.ti, f.err = nil, errCallPanicked
+		}
+		g.forget(key, f)
+		close(f.done)
+	}()
+	f.ti, f.err = call()
+	returned = true
+}
+
+// forget removes f from key, if it is still there (nil: whatever call is
+// there), so that the next request for key starts a new call.
+func (g *flights) forget(key CacheKey, f *flight) {
+	g.mu.Lock()
+	if cur, ok := g.m[key]; ok && (f == nil || cur == f) {
+		delete(g.m, key)
+	}
+	g.mu.Unlock()
 }
 
 // outage reports whether err says the authorization server could not be
@@ -170,6 +265,8 @@ func (m *Middleware) miss(ctx context.Context, key CacheKey, cc ClientContext, t
 func outage(err error) bool {
 	var re *ResponseError
 	switch {
+	case errors.Is(err, errCallPanicked):
+		return false
 	case errors.As(err, &re):
 		return re.StatusCode >= 500 || re.StatusCode == http.StatusTooManyRequests
 	case errors.Is(err, ErrMalformedResponse), errors.Is(err, ErrResponseTooLarge),
@@ -195,6 +292,14 @@ func (m *Middleware) introspectAndStore(ctx context.Context, key CacheKey, cc Cl
 	if e, ok := m.entryFor(ti, m.cfg.now()); ok {
 		if err := m.cfg.cache.Set(ctx, key, e); err != nil {
 			m.obs.cacheError(ctx, "set", err)
+		}
+		// An eviction between the check above and Set: its Delete may have
+		// come before Set, so the entry is deleted here. (Evict counts before
+		// it deletes: either its Delete follows Set, or this sees the count.)
+		if m.evictions.Load() != gen {
+			if err := m.cfg.cache.Delete(ctx, key); err != nil {
+				m.obs.cacheError(ctx, "delete", err)
+			}
 		}
 	}
 	return ti, nil
@@ -230,9 +335,8 @@ func (m *Middleware) entryFor(ti *Introspection, now time.Time) (CacheEntry, boo
 }
 
 // introspect makes one call to the authorization server within the bulkhead.
+// The caller bounds ctx by the call timeout.
 func (m *Middleware) introspect(ctx context.Context, cc ClientContext, token string) (*Introspection, error) {
-	ctx, cancel := context.WithTimeout(ctx, m.cfg.timeout)
-	defer cancel()
 	select {
 	case m.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -270,9 +374,14 @@ func (m *Middleware) refresh(ctx context.Context, key CacheKey, cc ClientContext
 	go func() {
 		defer m.bg.Done()
 		defer m.refreshing.Delete(key)
-		_, _, _ = m.group.Do(string(key[:]), func() (any, error) {
-			return m.introspectAndStore(bctx, key, cc, token)
-		})
+		// A call already in flight for key stores its answer: nothing to do.
+		if f, leader := m.flights.join(key); leader {
+			m.flights.run(key, f, func() (*Introspection, error) {
+				ctx, cancel := context.WithTimeout(bctx, m.cfg.timeout)
+				defer cancel()
+				return m.introspectAndStore(ctx, key, cc, token)
+			})
+		}
 	}()
 }
 
@@ -294,7 +403,7 @@ func (m *Middleware) EvictAs(ctx context.Context, cc ClientContext, token string
 	}
 	key := NewCacheKey(cc.Endpoint, cc.Credentials.ClientID, token)
 	m.evictions.Add(1) // calls in flight now will not cache their answer
-	m.group.Forget(string(key[:]))
+	m.flights.forget(key, nil)
 	if err := m.cfg.cache.Delete(ctx, key); err != nil {
 		m.obs.cacheError(ctx, "delete", err)
 		return fmt.Errorf("introspect: evict: %w", err)

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-
-	"golang.org/x/sync/singleflight"
 )
 
 // ErrorResponder writes the response to a refused request. err matches one of
@@ -32,11 +30,12 @@ type Middleware struct {
 	onError    ErrorResponder
 	onInactive InactiveTokenResponder
 	obs        observer
-	group      singleflight.Group // coalesces calls per cache key
-	sem        chan struct{}      // the bulkhead: one slot per call in flight
-	refreshing sync.Map           // CacheKey -> struct{}: background refreshes running
-	evictions  atomic.Uint64      // Evict calls so far: a call spanning one does not cache
-	bg         sync.WaitGroup     // background refreshes
+	flights    flights        // coalesces calls per cache key
+	lru        *LRUCache      // the cache, when it is the in-memory one
+	sem        chan struct{}  // the bulkhead: one slot per call in flight
+	refreshing sync.Map       // CacheKey -> struct{}: background refreshes running
+	evictions  atomic.Uint64  // Evict calls so far: a call spanning one does not cache
+	bg         sync.WaitGroup // background refreshes
 
 	mu     sync.Mutex // guards closed
 	closed bool
@@ -62,6 +61,7 @@ func New(opts ...Option) (*Middleware, error) {
 		obs: observer{h: cfg.hooks, log: cfg.logger},
 		sem: make(chan struct{}, cfg.maxConcurrent),
 	}
+	m.lru, _ = cfg.cache.(*LRUCache)
 	if m.onError == nil {
 		m.onError = defaultErrorResponder(cfg.realm, cfg.resourceMetadata)
 	}

@@ -169,7 +169,9 @@ type provider struct {
 type providerState struct {
 	meta ProviderMetadata
 	cc   ClientContext // endpoint and credentials with the method chosen
-	algs []string      // algorithms accepted for signed answers
+	// endpoint is cc.Endpoint parsed.
+	endpoint *url.URL
+	algs     []string // algorithms accepted for signed answers
 }
 
 func newProvider(c *Client) *provider {
@@ -327,6 +329,9 @@ func (p *provider) newState(data []byte) (*providerState, error) {
 		if cr.AuthMethod.isTLS() && meta.MTLSIntrospectionEndpoint != "" {
 			st.cc.Endpoint = meta.MTLSIntrospectionEndpoint
 		}
+	}
+	if st.endpoint = parseEndpoint(st.cc.Endpoint); st.endpoint == nil {
+		return nil, fmt.Errorf("introspect: discovery: bad introspection endpoint")
 	}
 	if cfg.jwtResponse {
 		st.algs = signingAlgs(meta.IntrospectionSigningAlgValuesSupported)

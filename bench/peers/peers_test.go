@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -56,7 +57,16 @@ var peers = []peer{
 
 // newIntrospect is this library: LRU cache, defaults otherwise.
 func newIntrospect(tb testing.TB, endpoint string) http.Handler {
-	c, err := introspect.NewLRUCache(100_000)
+	return newIntrospectCache(tb, endpoint, 100_000)
+}
+
+// newIntrospectSmallCache is this library with a cache of 1,000 entries.
+func newIntrospectSmallCache(tb testing.TB, endpoint string) http.Handler {
+	return newIntrospectCache(tb, endpoint, 1000)
+}
+
+func newIntrospectCache(tb testing.TB, endpoint string, size int) http.Handler {
+	c, err := introspect.NewLRUCache(size)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -64,6 +74,20 @@ func newIntrospect(tb testing.TB, endpoint string) http.Handler {
 		introspect.WithEndpoint(endpoint),
 		introspect.WithClientCredentials(clientID, clientSecret),
 		introspect.WithCache(c),
+	)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = mw.Close() })
+	return mw.Handler(ok)
+}
+
+// newIntrospectUncached is this library with no cache: every request is
+// introspected.
+func newIntrospectUncached(tb testing.TB, endpoint string) http.Handler {
+	mw, err := introspect.New(
+		introspect.WithEndpoint(endpoint),
+		introspect.WithClientCredentials(clientID, clientSecret),
 	)
 	if err != nil {
 		tb.Fatal(err)
@@ -225,6 +249,8 @@ func BenchmarkMiss(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			hc := &http.Client{Transport: pooledTransport()}
 			b.Cleanup(hc.CloseIdleConnections)
+			conns := as.Stats().NewConns
+			defer func() { b.ReportMetric(float64(as.Stats().NewConns-conns), "new-conns") }()
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
@@ -240,12 +266,21 @@ func BenchmarkMiss(b *testing.B) {
 	b.Run("bare", func(b *testing.B) {
 		runParallel(b, ok, func() string { return fmt.Sprintf("valid-miss-bare-%d", tokenSeq.Add(1)) })
 	})
-	for _, p := range peers {
+	// This library without a cache, and with a cache of 1,000 entries (full
+	// after the first thousand operations: each miss evicts one): the miss
+	// path without the cost of a cache that grows by one entry per
+	// operation, whose live heap makes every garbage collection longer.
+	missPeers := append(slices.Clone(peers),
+		peer{"introspect-uncached", newIntrospectUncached},
+		peer{"introspect-cache-1k", newIntrospectSmallCache})
+	for _, p := range missPeers {
 		b.Run(p.name, func(b *testing.B) {
 			h := p.new(b, endpoint)
-			before := as.Stats().Calls
+			before := as.Stats()
 			runParallel(b, h, func() string { return fmt.Sprintf("valid-miss-%s-%d", p.name, tokenSeq.Add(1)) })
-			b.ReportMetric(float64(as.Stats().Calls-before)/float64(b.N), "AS-calls/op")
+			after := as.Stats()
+			b.ReportMetric(float64(after.Calls-before.Calls)/float64(b.N), "AS-calls/op")
+			b.ReportMetric(float64(after.NewConns-before.NewConns), "new-conns")
 		})
 	}
 }
