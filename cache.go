@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -83,10 +84,22 @@ const (
 // a flood of unknown tokens cannot evict the entries of good ones.
 type LRUCache struct {
 	mask     uint8
-	positive []*lru.Cache[CacheKey, CacheEntry]
-	negative []*lru.Cache[CacheKey, CacheEntry]
+	positive []*lru.Cache[CacheKey, *lruItem]
+	negative []*lru.Cache[CacheKey, *lruItem]
 	now      func() time.Time
 }
+
+// lruItem is a cached entry with the time it was last moved to the front of
+// its LRU list. A lookup takes the shard's read lock and moves the entry to
+// the front (under the write lock) at most once per promoteEvery: a token in
+// heavy use does not serialise its requests on one lock, and eviction order
+// stays least-recently-used to within that interval.
+type lruItem struct {
+	entry    CacheEntry
+	promoted atomic.Int64 // UnixNano
+}
+
+const promoteEvery = time.Second
 
 var _ Cache = (*LRUCache)(nil)
 
@@ -155,14 +168,14 @@ func NewLRUCache(size int, opts ...LRUOption) (*LRUCache, error) {
 	return c, nil
 }
 
-func makeShards(size, n int) []*lru.Cache[CacheKey, CacheEntry] {
-	s := make([]*lru.Cache[CacheKey, CacheEntry], n)
+func makeShards(size, n int) []*lru.Cache[CacheKey, *lruItem] {
+	s := make([]*lru.Cache[CacheKey, *lruItem], n)
 	for i := range s {
 		per := size / n
 		if i < size%n {
 			per++
 		}
-		s[i], _ = lru.New[CacheKey, CacheEntry](max(per, 1)) // only fails for size <= 0
+		s[i], _ = lru.New[CacheKey, *lruItem](max(per, 1)) // only fails for size <= 0
 	}
 	return s
 }
@@ -179,20 +192,24 @@ func (c *LRUCache) Get(_ context.Context, key CacheKey) (CacheEntry, bool, error
 // so that a request reads the clock once.
 func (c *LRUCache) get(key CacheKey, now time.Time) (CacheEntry, bool) {
 	i := c.shard(key)
-	e, ok := c.positive[i].Get(key)
+	it, ok := c.positive[i].Peek(key)
 	space := c.positive
 	if !ok && c.negative != nil {
-		e, ok = c.negative[i].Get(key)
+		it, ok = c.negative[i].Peek(key)
 		space = c.negative
 	}
 	if !ok {
 		return CacheEntry{}, false
 	}
-	if !now.Before(e.StaleUntil) {
+	if !now.Before(it.entry.StaleUntil) {
 		space[i].Remove(key)
 		return CacheEntry{}, false
 	}
-	return e, true
+	if t := now.UnixNano(); t-it.promoted.Load() >= int64(promoteEvery) || t < it.promoted.Load() {
+		it.promoted.Store(t)
+		space[i].Get(key) // to the front
+	}
+	return it.entry, true
 }
 
 // Set implements [Cache]. An entry with an inactive Introspection goes to
@@ -202,16 +219,18 @@ func (c *LRUCache) Set(_ context.Context, key CacheKey, e CacheEntry) error {
 		return errors.New("introspect: cache entry without a verdict")
 	}
 	i := c.shard(key)
+	it := &lruItem{entry: e}
+	it.promoted.Store(c.now().UnixNano())
 	if e.Introspection.Active {
 		if c.negative != nil {
 			c.negative[i].Remove(key)
 		}
-		c.positive[i].Add(key, e)
+		c.positive[i].Add(key, it)
 		return nil
 	}
 	c.positive[i].Remove(key)
 	if c.negative != nil {
-		c.negative[i].Add(key, e)
+		c.negative[i].Add(key, it)
 	}
 	return nil
 }

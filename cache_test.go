@@ -589,3 +589,38 @@ func TestPanickingCallReleasesWaiters(t *testing.T) {
 	assert.Equal(t, 200, serve(h, bearer(tok)).status, "the next request makes a new call")
 	assert.Equal(t, int64(2), starts.Load())
 }
+
+// TestLRURecency: a lookup moves an entry to the front of its LRU list at
+// most once a second, so the entry evicted is the least recently used to
+// within a second.
+func TestLRURecency(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	c := newLRU(t, 2, introspect.WithLRUClock(clk.Now))
+	key := func(s string) introspect.CacheKey { return introspect.NewCacheKey("https://as.example/introspect", "rs", s) }
+	set := func(s string) {
+		until := clk.Now().Add(time.Hour)
+		require.NoError(t, c.Set(ctx, key(s), introspect.CacheEntry{Introspection: &introspect.Introspection{Active: true}, Expiry: until, StaleUntil: until}))
+	}
+	has := func(s string) bool {
+		_, ok, err := c.Get(ctx, key(s))
+		require.NoError(t, err)
+		return ok
+	}
+
+	set("a")
+	set("b")
+	clk.Advance(2 * time.Second)
+	require.True(t, has("a")) // a to the front
+	set("c")
+	assert.False(t, has("b"), "the least recently used entry is evicted")
+	assert.True(t, has("a"))
+	assert.True(t, has("c"))
+
+	// a was looked up again after c was added, but within a second of its
+	// last move, so it stayed behind c: d evicts a.
+	set("d")
+	assert.True(t, has("c"))
+	assert.True(t, has("d"))
+	assert.False(t, has("a"), "a lookup within a second of the last move does not move the entry again")
+}
