@@ -597,7 +597,9 @@ func TestLRURecency(t *testing.T) {
 	ctx := context.Background()
 	clk := newClock()
 	c := newLRU(t, 2, introspect.WithLRUClock(clk.Now))
-	key := func(s string) introspect.CacheKey { return introspect.NewCacheKey("https://as.example/introspect", "rs", s) }
+	key := func(s string) introspect.CacheKey {
+		return introspect.NewCacheKey("https://as.example/introspect", "rs", s)
+	}
 	set := func(s string) {
 		until := clk.Now().Add(time.Hour)
 		require.NoError(t, c.Set(ctx, key(s), introspect.CacheEntry{Introspection: &introspect.Introspection{Active: true}, Expiry: until, StaleUntil: until}))
