@@ -1009,7 +1009,10 @@ func (c verdictContext) Value(key any) any {
 	return c.Context.Value(key)
 }
 
-func (c verdictContext) String() string { return "introspect.NewContext" }
+// String names the context as context.WithValue's do, without the verdict.
+func (c verdictContext) String() string {
+	return fmt.Sprint(c.Context) + ".WithValue(introspect verdict)"
+}
 
 // FromContext returns the verdict the middleware put on the request context. It
 // reports false when there is none: the middleware did not run, or the request

@@ -1,7 +1,9 @@
 package introspect_test
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -372,4 +374,28 @@ func TestIntrospectionContext(t *testing.T) {
 	got, ok := introspect.FromContext(introspect.NewContext(ctx, want))
 	assert.True(t, ok)
 	assert.Same(t, want, got)
+}
+
+func TestContextCarriesVerdict(t *testing.T) {
+	type other struct{}
+	parent, cancel := context.WithCancel(context.WithValue(context.Background(), other{}, "v"))
+	ti := &introspect.Introspection{Active: true, Subject: "alice"}
+	ctx := introspect.NewContext(parent, ti)
+	got, ok := introspect.FromContext(ctx)
+	require.True(t, ok)
+	assert.Same(t, ti, got)
+	assert.Equal(t, "v", ctx.Value(other{}), "the parent's values are still there")
+	assert.NotContains(t, fmt.Sprint(ctx), "alice")
+	_, ok = introspect.FromContext(parent)
+	assert.False(t, ok)
+	_, ok = introspect.FromContext(introspect.NewContext(parent, nil))
+	assert.False(t, ok, "a nil verdict is no verdict")
+	cancel()
+	<-ctx.Done() // cancellation of the parent reaches it
+	assert.ErrorIs(t, ctx.Err(), context.Canceled)
+	child, stop := context.WithCancel(ctx)
+	defer stop()
+	got, ok = introspect.FromContext(child)
+	require.True(t, ok)
+	assert.Same(t, ti, got)
 }

@@ -16,7 +16,10 @@ const DefaultMaxConcurrentIntrospections = 128
 
 // WithCache caches verdicts in c, so a token costs one call to the
 // authorization server per TTL window. Concurrent misses for one token are
-// coalesced into one call. Default: no cache; every request is introspected.
+// coalesced into one call, bounded as a whole by the call timeout
+// ([WithTimeout]); each request waits for it only as long as its own
+// context allows (the request that runs the call, when the call ends).
+// Default: no cache; every request is introspected.
 func WithCache(c Cache) Option {
 	return func(cfg *config) {
 		cfg.middlewareOnly("WithCache")
