@@ -259,24 +259,6 @@ func (it *objectIter) add(ms []member, name string) []member {
 	return append(ms, member{rawName: it.name, name: name, decoded: it.special, value: it.value})
 }
 
-// fromMembers decodes the members of a response already split by
-// encoding/json (the claims of a signed response).
-func fromMembers(m map[string]json.RawMessage) (*Introspection, error) {
-	var raws rawMembers
-	var extra map[string]json.RawMessage
-	for k, v := range m {
-		if idx := memberIndex([]byte(k)); idx != memberOther {
-			raws[idx] = trimSpace(v)
-			continue
-		}
-		if extra == nil {
-			extra = make(map[string]json.RawMessage, len(m))
-		}
-		extra[k] = v
-	}
-	return fromRaw(&raws, extra)
-}
-
 // fromRaw decodes the registered members, in the order of their numbers, and
 // returns the verdict with the unregistered members in extra.
 func fromRaw(raws *rawMembers, extra map[string]json.RawMessage) (*Introspection, error) {

@@ -179,11 +179,13 @@ func (c *Client) parseJWTResponse(ctx context.Context, st *providerState, client
 	if !ok {
 		return nil, malformed("no token_introspection claim")
 	}
-	var members map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &members); err != nil || members == nil {
-		return nil, malformed("token_introspection is not an object")
+	// The answer goes through the parser of plain answers, with its rules
+	// (a member given twice, an "active" that is not a boolean, ...).
+	ti, err := parseIntrospection(raw)
+	if err != nil {
+		return nil, malformed("token_introspection: %s", strings.TrimPrefix(err.Error(), ErrMalformedResponse.Error()+": "))
 	}
-	return fromMembers(members)
+	return ti, nil
 }
 
 // verifySignature checks tok's signature with the server's key named by the

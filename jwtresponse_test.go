@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"net/http"
 	"os"
@@ -88,6 +89,9 @@ func TestJWTResponseBadInput(t *testing.T) {
 		{name: "expired", hook: func(a *introspecttest.SignedAnswer) { a.Claims["exp"] = time.Now().Add(-time.Minute).Unix() }, want: "expired"},
 		{name: "no token_introspection", hook: func(a *introspecttest.SignedAnswer) { delete(a.Claims, "token_introspection") }, want: "token_introspection"},
 		{name: "token_introspection not an object", hook: func(a *introspecttest.SignedAnswer) { a.Claims["token_introspection"] = "yes" }, want: "token_introspection"},
+		{name: "member given twice inside", hook: func(a *introspecttest.SignedAnswer) {
+			a.Claims["token_introspection"] = json.RawMessage(`{"active":false,"active":true,"sub":"mallory"}`)
+		}, want: "given twice"},
 		{name: "active as a string inside", hook: func(a *introspecttest.SignedAnswer) {
 			a.Claims["token_introspection"] = map[string]any{"active": "true"}
 		}, want: "boolean"},
