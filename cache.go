@@ -205,7 +205,8 @@ func (c *LRUCache) get(key CacheKey, now time.Time) (CacheEntry, bool) {
 		space[i].Remove(key)
 		return CacheEntry{}, false
 	}
-	if t := now.UnixNano(); t-it.promoted.Load() >= int64(promoteEvery) || t < it.promoted.Load() {
+	t := now.UnixNano()
+	if since := t - it.promoted.Load(); since >= int64(promoteEvery) || since < 0 { // < 0: the clock went back
 		it.promoted.Store(t)
 		space[i].Get(key) // to the front
 	}

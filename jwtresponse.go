@@ -183,7 +183,7 @@ func (c *Client) parseJWTResponse(ctx context.Context, st *providerState, client
 	// (a member given twice, an "active" that is not a boolean, ...).
 	ti, err := parseIntrospection(raw)
 	if err != nil {
-		return nil, malformed("token_introspection: %s", strings.TrimPrefix(err.Error(), ErrMalformedResponse.Error()+": "))
+		return nil, fmt.Errorf("%w (signed answer: token_introspection)", err)
 	}
 	return ti, nil
 }
