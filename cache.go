@@ -30,6 +30,24 @@ type Cache interface {
 	Delete(ctx context.Context, key CacheKey) error
 }
 
+// FencedCache is a [Cache] shared between processes (replicas on one Redis,
+// say) that can refuse a write made on the strength of a call to the
+// authorization server that started before an eviction of its key, made by
+// any process. The middleware uses it when its cache implements it: it reads
+// the key's fence before asking the authorization server and stores the
+// answer only under that fence, so an [Middleware.Evict] in one replica is
+// not undone by a call in flight in another.
+type FencedCache interface {
+	Cache
+	// GetFenced is Get that also returns the fence of key: an opaque value
+	// that every Delete of key, by any process, replaces.
+	GetFenced(ctx context.Context, key CacheKey) (e CacheEntry, found bool, fence string, err error)
+	// SetFenced stores e under key only if key's fence is still fence, that
+	// is, no Delete of key happened since GetFenced returned it. It reports
+	// whether it stored e.
+	SetFenced(ctx context.Context, key CacheKey, e CacheEntry, fence string) (stored bool, err error)
+}
+
 // CacheKey identifies one token at one client of one authorization server.
 type CacheKey [sha256.Size]byte
 

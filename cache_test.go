@@ -5,8 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -554,13 +556,15 @@ func fmtAny(v any) string {
 }
 
 // TestPanickingCallReleasesWaiters: when the shared call panics (here in a
-// hook), the panic goes on in the request that ran it, the requests waiting
-// for it get 503 instead of hanging, and the next request makes a new call.
+// hook), the panic is recovered and reported with its stack, the request that
+// ran the call and those waiting for it get 503 instead of a crash or a hang,
+// and the next request makes a new call.
 func TestPanickingCallReleasesWaiters(t *testing.T) {
 	as := newAS(t)
 	tok := as.Issue(introspecttest.Claims{Subject: "alice"})
 	proceed := make(chan struct{})
 	var starts, misses atomic.Int64
+	reported := make(chan string, 2)
 	mw := newMW(t, as, introspect.WithCache(newLRU(t, 100)), introspect.WithHooks(&introspect.Hooks{
 		CacheMiss: func(context.Context) { misses.Add(1) },
 		IntrospectStart: func(context.Context, string) {
@@ -569,23 +573,25 @@ func TestPanickingCallReleasesWaiters(t *testing.T) {
 				panic("hook failure")
 			}
 		},
+		Panicked: func(_ context.Context, v any, stack []byte) {
+			reported <- fmt.Sprint(v) + "\n" + string(stack)
+		},
 	}))
 	h := mw.Handler(okHandler)
 
-	panicked := make(chan any, 1)
-	go func() {
-		defer func() { panicked <- recover() }()
-		serve(h, bearer(tok))
-	}()
+	leader := make(chan result, 1)
+	go func() { leader <- serve(h, bearer(tok)) }()
 	require.Eventually(t, func() bool { return starts.Load() == 1 }, 10*time.Second, time.Millisecond)
 	waiter := make(chan result, 1)
 	go func() { waiter <- serve(h, bearer(tok)) }()
 	require.Eventually(t, func() bool { return misses.Load() == 2 }, 10*time.Second, time.Millisecond)
 
 	close(proceed)
-	assert.Equal(t, "hook failure", <-panicked, "the panic goes on in the request that ran the call")
-	res := <-waiter
-	assert.Equal(t, 503, res.status, "the waiting request is released with no verdict")
+	assert.Equal(t, 503, (<-leader).status, "the request that ran the call gets 503")
+	assert.Equal(t, 503, (<-waiter).status, "the waiting request is released with no verdict")
+	report := <-reported
+	assert.True(t, strings.HasPrefix(report, "hook failure\n"), "the panic's value is reported: %q", report)
+	assert.Contains(t, report, "goroutine", "the stack is reported")
 	assert.Equal(t, 200, serve(h, bearer(tok)).status, "the next request makes a new call")
 	assert.Equal(t, int64(2), starts.Load())
 }

@@ -432,21 +432,21 @@ func checkBinding(r *http.Request, tok Token, ti *Introspection) error {
 		return nil
 	}
 	// No DPoP proof is verified here, whatever the scheme the extractor
-	// reports (RFC 9449 §7.2), and a binding method this package does not
-	// know cannot be enforced: both fail closed.
-	if cnf.JKT != "" || len(cnf.Extra) > 0 {
+	// reports (RFC 9449 §7.2); a binding method this package does not know,
+	// or one given as null, empty or not a string (kept in Extra), cannot be
+	// enforced; nor can a "cnf" that names no method at all: each fails
+	// closed. What is left is a certificate binding alone.
+	if cnf.JKT != "" || len(cnf.Extra) > 0 || cnf.X5TS256 == "" {
 		return ErrTokenBinding
 	}
-	if cnf.X5TS256 != "" {
-		if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
-			return ErrTokenBinding
-		}
-		sum := sha256.Sum256(r.TLS.PeerCertificates[0].Raw)
-		var buf [43]byte
-		base64.RawURLEncoding.Encode(buf[:], sum[:])
-		if subtle.ConstantTimeCompare(buf[:], []byte(cnf.X5TS256)) != 1 {
-			return ErrTokenBinding
-		}
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return ErrTokenBinding
+	}
+	sum := sha256.Sum256(r.TLS.PeerCertificates[0].Raw)
+	var buf [43]byte
+	base64.RawURLEncoding.Encode(buf[:], sum[:])
+	if subtle.ConstantTimeCompare(buf[:], []byte(cnf.X5TS256)) != 1 {
+		return ErrTokenBinding
 	}
 	return nil
 }

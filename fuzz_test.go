@@ -151,6 +151,14 @@ func FuzzParseResponse(f *testing.F) {
 		`{"active":true,"exp":1e400}`,
 		`{"active":true,"nbf":"1"}`,
 		`{"active":true,"cnf":[]}`,
+		`{"active":true,"cnf":null}`,
+		`{"active":true,"cnf":{}}`,
+		`{"active":true,"cnf":{"jkt":""}}`,
+		`{"active":true,"cnf":{"x5t#S256":null}}`,
+		`{"active":true,"cnf":{"x5t#S256":"abc","jkt":null}}`,
+		`{"active":true,"cnf":{"x5t#S256":"abc"}}`,
+		`{"active":true,"scope":"files:x\u00a0admin"}`,
+		`{"active":true,"scope":" a\tb  c\u2028d\u0085e "}`,
 		`[{"active":true}]`,
 		`null`,
 		`{"active":tr`,
@@ -179,6 +187,9 @@ func FuzzParseResponse(f *testing.F) {
 		}
 		if !ti.Active && !equalZero(&ti) {
 			t.Fatalf("an inactive answer carries members: %+v", ti)
+		}
+		if ti.Active {
+			checkScopesAndBinding(t, body, &ti)
 		}
 		// What the parser accepted, it reads back the same from its own form.
 		b, err := json.Marshal(&ti)
@@ -293,4 +304,43 @@ func FuzzChallenge(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkScopesAndBinding holds an accepted active answer to the scope and cnf
+// rules, against encoding/json's reading of body: a scope string is split at
+// SP alone into non-empty scopes, and the certificate binding is the one
+// enforceable binding only when "cnf" is an object whose sole member is a
+// non-empty string "x5t#S256"; any other "cnf" that is there, null included,
+// leaves a Confirmation the binding check refuses.
+func checkScopesAndBinding(t *testing.T, body []byte, ti *introspect.Introspection) {
+	t.Helper()
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatalf("accepted %q, which encoding/json refuses: %v", body, err)
+	}
+	var scope string
+	if raw, ok := m["scope"]; ok && json.Unmarshal(raw, &scope) == nil {
+		want := strings.FieldsFunc(scope, func(r rune) bool { return r == ' ' })
+		if strings.Join(ti.Scopes, "\x00") != strings.Join(want, "\x00") {
+			t.Fatalf("scope %q split into %q, want %q", scope, ti.Scopes, want)
+		}
+	}
+	raw, present := m["cnf"]
+	if present != (ti.Confirmation != nil) {
+		t.Fatalf("cnf present %v, Confirmation %+v", present, ti.Confirmation)
+	}
+	if !present {
+		return
+	}
+	var cm map[string]any
+	certOnly := false
+	if json.Unmarshal(raw, &cm) == nil && len(cm) == 1 {
+		v, ok := cm["x5t#S256"].(string)
+		certOnly = ok && v != ""
+	}
+	c := ti.Confirmation
+	enforceable := c.X5TS256 != "" && c.JKT == "" && len(c.Extra) == 0
+	if enforceable != certOnly {
+		t.Fatalf("cnf %s gives %+v: enforceable certificate binding %v, want %v", raw, c, enforceable, certOnly)
+	}
 }

@@ -2,7 +2,10 @@ package introspect
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 )
 
@@ -33,8 +36,20 @@ type Hooks struct {
 	// RefreshAhead: a background refresh of a cached entry about to expire
 	// begins.
 	RefreshAhead func(ctx context.Context)
-	// Rejected: the middleware refused a request with status for err.
+	// Rejected: the middleware refused a request with status for err. A
+	// request whose client went away is reported by Canceled instead.
 	Rejected func(ctx context.Context, status int, err error)
+	// Canceled: the request's context was canceled (the client went away)
+	// before a verdict; err matches [ErrRequestCanceled]. No failure of the
+	// authorization server: count it apart from the 503s of Rejected.
+	Canceled func(ctx context.Context, err error)
+	// Panicked: a callback (a SecretFunc, a ClientStore's credentials, a
+	// Cache, a hook, the HTTP client's transport) panicked during a call to
+	// the authorization server. The panic was recovered: the requests
+	// waiting for the call got 503, and the process goes on. value is what
+	// was passed to panic, stack the panicking goroutine's stack. A panic
+	// in Panicked itself is recovered and dropped.
+	Panicked func(ctx context.Context, value any, stack []byte)
 }
 
 // IntrospectDoneInfo describes a finished call to the authorization server.
@@ -59,9 +74,11 @@ func WithHooks(h *Hooks) Option {
 }
 
 // WithLogger sets a logger for failures: calls to the authorization server
-// that failed (warn), cache errors (warn), stale entries served (warn) and
-// refused requests (debug, with the status and reason). Tokens and secrets
-// are never logged. Default: nothing is logged.
+// that failed (warn), cache errors (warn), stale entries served (warn),
+// recovered panics of callbacks (error, with the stack), refused requests
+// (debug, with the method, path, status and reason) and requests whose
+// client went away (debug). Tokens and secrets are never logged. Default:
+// nothing is logged.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) {
 		c.middlewareOnly("WithLogger")
@@ -126,7 +143,12 @@ func (o observer) introspectDone(ctx context.Context, info IntrospectDoneInfo) {
 	if o.h != nil && o.h.IntrospectDone != nil {
 		o.h.IntrospectDone(ctx, info)
 	}
-	if o.log != nil && info.Err != nil {
+	switch {
+	case o.log == nil || info.Err == nil:
+	case errors.Is(info.Err, ErrRequestCanceled):
+		o.log.DebugContext(ctx, "introspect: introspection abandoned: the request was canceled", "endpoint", info.Endpoint,
+			"duration", info.Duration)
+	default:
 		o.log.WarnContext(ctx, "introspect: introspection failed", "endpoint", info.Endpoint,
 			"duration", info.Duration, "error", info.Err)
 	}
@@ -138,11 +160,39 @@ func (o observer) refreshAhead(ctx context.Context) {
 	}
 }
 
-func (o observer) rejected(ctx context.Context, status int, err error) {
+func (o observer) rejected(r *http.Request, status int, err error) {
+	ctx := r.Context()
+	if errors.Is(err, ErrRequestCanceled) {
+		if o.h != nil && o.h.Canceled != nil {
+			o.h.Canceled(ctx, err)
+		}
+		if o.log != nil && o.log.Enabled(ctx, slog.LevelDebug) {
+			o.log.DebugContext(ctx, "introspect: request canceled before a verdict", "method", r.Method, "path", r.URL.Path)
+		}
+		return
+	}
 	if o.h != nil && o.h.Rejected != nil {
 		o.h.Rejected(ctx, status, err)
 	}
 	if o.log != nil && o.log.Enabled(ctx, slog.LevelDebug) {
-		o.log.DebugContext(ctx, "introspect: request refused", "status", status, "reason", err)
+		o.log.DebugContext(ctx, "introspect: request refused", "method", r.Method, "path", r.URL.Path,
+			"status", status, "reason", err)
+	}
+}
+
+// panicked reports a recovered panic of a callback. It never panics itself:
+// it may run in a deferred recovery at the top of a goroutine.
+func (o observer) panicked(ctx context.Context, v any, stack []byte) {
+	if o.h != nil && o.h.Panicked != nil {
+		func() {
+			defer func() { _ = recover() }()
+			o.h.Panicked(ctx, v, stack)
+		}()
+	}
+	if o.log != nil {
+		func() {
+			defer func() { _ = recover() }()
+			o.log.ErrorContext(ctx, "introspect: recovered a panic in a callback", "panic", fmt.Sprint(v), "stack", string(stack))
+		}()
 	}
 }

@@ -286,7 +286,9 @@ func fromRaw(raws *rawMembers, extra map[string]json.RawMessage) (*Introspection
 	}
 	text.Grow(n)
 	for idx, raw := range raws[:memberActive] {
-		if raw == nil || string(raw) == "null" {
+		// A null member is as good as none, except "cnf": a binding that is
+		// there but says nothing cannot be checked (see confirmation).
+		if raw == nil || string(raw) == "null" && idx != memberCnf {
 			continue
 		}
 		name := memberNames[idx]
@@ -328,7 +330,7 @@ func fromRaw(raws *rawMembers, extra map[string]json.RawMessage) (*Introspection
 	ti.Issuer = str(memberIss)
 	ti.JWTID = str(memberJTI)
 	if inText&(1<<memberScope) != 0 {
-		ti.Scopes = strings.Fields(str(memberScope))
+		ti.Scopes = splitScopes(str(memberScope))
 	}
 	if aud := str(memberAud); aud != "" {
 		ti.Audience = []string{aud}
@@ -536,7 +538,7 @@ func stringList(name string, raw []byte, split bool) ([]string, error) {
 			return nil, fmt.Errorf("%w: %q is not a string", ErrMalformedResponse, name)
 		}
 		if split {
-			return strings.Fields(s), nil
+			return splitScopes(s), nil
 		}
 		if s == "" {
 			return nil, nil
@@ -550,13 +552,45 @@ func stringList(name string, raw []byte, split bool) ([]string, error) {
 	return list, nil
 }
 
-// confirmation decodes the "cnf" member (not null). As at the top level, a
-// member given twice is malformed.
+// splitScopes splits a "scope" string into scope tokens at SP (0x20) and
+// nowhere else (RFC 6749 §3.3): other white space (TAB, LF, NO-BREAK SPACE,
+// U+2028, U+0085, ...) is part of a token, so "files:x\u00a0admin" is one
+// scope that matches no scope a guard can require, never "files:x" and
+// "admin". Runs of spaces and spaces at either end make no empty scope.
+func splitScopes(s string) []string {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] != ' ' && (i == 0 || s[i-1] == ' ') {
+			n++
+		}
+	}
+	scopes := make([]string, 0, n)
+	for i := 0; i < len(s); {
+		if s[i] == ' ' {
+			i++
+			continue
+		}
+		j := i
+		for j < len(s) && s[j] != ' ' {
+			j++
+		}
+		scopes = append(scopes, s[i:j])
+		i = j
+	}
+	return scopes
+}
+
+// confirmation decodes the "cnf" member. As at the top level, a member given
+// twice is malformed.
+//
+// A binding that is there but cannot be checked is kept so that the binding
+// check refuses the token: a "cnf" that is null or not an object decodes to
+// an empty Confirmation, and an "x5t#S256" or "jkt" that is null, empty or
+// not a string goes to Extra, as a method this package does not know would.
 func confirmation(raw []byte) (*Confirmation, error) {
-	notObject := func() error { return fmt.Errorf("%w: \"cnf\" is not an object", ErrMalformedResponse) }
 	raw = trimSpace(raw)
 	if len(raw) == 0 || raw[0] != '{' {
-		return nil, notObject()
+		return &Confirmation{}, nil
 	}
 	var (
 		x5t, jkt []byte // nil if absent
@@ -583,24 +617,35 @@ func confirmation(raw []byte) (*Confirmation, error) {
 		}
 	}
 	if it.bad || it.i != len(raw) {
-		return nil, notObject()
+		return nil, fmt.Errorf("%w: \"cnf\" is not an object", ErrMalformedResponse)
 	}
 	extra, ok := collectMembers(others)
 	if twice || !ok {
 		return nil, fmt.Errorf("%w: a member of \"cnf\" is given twice", ErrMalformedResponse)
 	}
 	c := &Confirmation{Extra: extra}
-	var err error
-	if x5t != nil && !isNull(x5t) {
-		c.X5TS256, err = stringValue("x5t#S256", x5t)
-	}
-	if err == nil && jkt != nil && !isNull(jkt) {
-		c.JKT, err = stringValue("jkt", jkt)
-	}
-	if err != nil {
-		return nil, err
-	}
+	c.X5TS256 = c.method("x5t#S256", x5t)
+	c.JKT = c.method("jkt", jkt)
 	return c, nil
+}
+
+// method returns the value of the confirmation method name, raw in the data
+// (nil if absent), when it is a non-empty string. Otherwise a present value
+// is kept in Extra, where it makes the binding check refuse the token.
+func (c *Confirmation) method(name string, raw []byte) string {
+	if raw == nil {
+		return ""
+	}
+	if raw[0] == '"' {
+		if v, err := unquote(raw); err == nil && v != "" {
+			return v
+		}
+	}
+	if c.Extra == nil {
+		c.Extra = make(map[string]json.RawMessage, 1)
+	}
+	c.Extra[name] = slices.Clone(raw)
+	return ""
 }
 
 // objectIter walks the members of a JSON object, checking the JSON grammar

@@ -268,16 +268,24 @@ func TestParseConfirmation(t *testing.T) {
 		want    *introspect.Confirmation
 		wantErr bool
 	}{
-		{name: "null", cnf: `null`},
+		// A binding that is there but cannot be checked is kept for the
+		// binding check to refuse: never dropped, never a 503.
+		{name: "null", cnf: `null`, want: &introspect.Confirmation{}},
 		{name: "x5t#S256", cnf: `{"x5t#S256":"bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}`, want: &introspect.Confirmation{X5TS256: "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}},
 		{name: "jkt", cnf: `{"jkt":"0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}`, want: &introspect.Confirmation{JKT: "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}},
 		{name: "unknown method", cnf: `{"jwk":{"kty":"OKP"},"kid":"k1"}`, want: &introspect.Confirmation{Extra: map[string]json.RawMessage{"jwk": json.RawMessage(`{"kty":"OKP"}`), "kid": json.RawMessage(`"k1"`)}}},
 		{name: "all", cnf: `{"x5t#S256":"a","jkt":"b","kid":"c"}`, want: &introspect.Confirmation{X5TS256: "a", JKT: "b", Extra: map[string]json.RawMessage{"kid": json.RawMessage(`"c"`)}}},
 		{name: "empty object", cnf: `{}`, want: &introspect.Confirmation{}},
-		{name: "string", cnf: `"a"`, wantErr: true},
-		{name: "array", cnf: `[]`, wantErr: true},
-		{name: "x5t#S256 not a string", cnf: `{"x5t#S256":1}`, wantErr: true},
-		{name: "jkt not a string", cnf: `{"jkt":{}}`, wantErr: true},
+		{name: "string", cnf: `"a"`, want: &introspect.Confirmation{}},
+		{name: "array", cnf: `[]`, want: &introspect.Confirmation{}},
+		{name: "number", cnf: `1`, want: &introspect.Confirmation{}},
+		{name: "x5t#S256 not a string", cnf: `{"x5t#S256":1}`, want: &introspect.Confirmation{Extra: map[string]json.RawMessage{"x5t#S256": json.RawMessage(`1`)}}},
+		{name: "jkt not a string", cnf: `{"jkt":{}}`, want: &introspect.Confirmation{Extra: map[string]json.RawMessage{"jkt": json.RawMessage(`{}`)}}},
+		{name: "jkt empty", cnf: `{"jkt":""}`, want: &introspect.Confirmation{Extra: map[string]json.RawMessage{"jkt": json.RawMessage(`""`)}}},
+		{name: "x5t#S256 null", cnf: `{"x5t#S256":null}`, want: &introspect.Confirmation{Extra: map[string]json.RawMessage{"x5t#S256": json.RawMessage(`null`)}}},
+		{name: "x5t#S256 empty, jkt null", cnf: `{"x5t#S256":"","jkt":null}`, want: &introspect.Confirmation{Extra: map[string]json.RawMessage{"x5t#S256": json.RawMessage(`""`), "jkt": json.RawMessage(`null`)}}},
+		{name: "x5t#S256 good, jkt null", cnf: `{"x5t#S256":"a","jkt":null}`, want: &introspect.Confirmation{X5TS256: "a", Extra: map[string]json.RawMessage{"jkt": json.RawMessage(`null`)}}},
+		{name: "repeated method", cnf: `{"jkt":"a","jkt":"a"}`, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

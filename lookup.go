@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -114,7 +115,7 @@ func (m *Middleware) verdict(ctx context.Context, cc ClientContext, token string
 	if m.cfg.cache == nil {
 		ctx, cancel := context.WithTimeout(ctx, m.cfg.timeout)
 		defer cancel()
-		return m.introspect(ctx, cc, token)
+		return m.protect(ctx, func() (*Introspection, error) { return m.introspect(ctx, cc, token) })
 	}
 	key := NewCacheKey(cc.Endpoint, cc.Credentials.ClientID, token)
 	var e CacheEntry
@@ -152,27 +153,30 @@ func (m *Middleware) verdict(ctx context.Context, cc ClientContext, token string
 // running the call when the call ends, within the call timeout.
 func (m *Middleware) miss(ctx context.Context, key CacheKey, cc ClientContext, token string, e CacheEntry, found bool, now time.Time) (*Introspection, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return nil, callerDone(err)
 	}
 	f, leader := m.flights.join(key)
 	wait := !leader
 	if leader {
+		bctx := context.WithoutCancel(ctx)
 		call := func() (*Introspection, error) {
 			// The call timeout bounds the whole call, cache included.
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.timeout)
+			sctx, cancel := context.WithTimeout(bctx, m.cfg.timeout)
 			defer cancel()
 			// A request that missed just as an earlier call finished finds that
 			// call's verdict here instead of making a second call.
-			if e, ok, err := m.cfg.cache.Get(sctx, key); err == nil && ok && e.fresh(m.cfg.now()) {
+			e, ok, fence, err := m.recheck(sctx, key)
+			if err == nil && ok && e.fresh(m.cfg.now()) {
 				return e.Introspection, nil
 			}
-			return m.introspectAndStore(sctx, key, cc, token)
+			return m.introspectAndStore(sctx, key, cc, token, fence, err == nil)
 		}
+		report := func(v any, stack []byte) { m.obs.panicked(bctx, v, stack) }
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < m.cfg.timeout {
-			go m.flights.run(key, f, call)
+			go m.flights.run(key, f, call, report)
 			wait = true
 		} else {
-			m.flights.run(key, f, call)
+			m.flights.run(key, f, call, report)
 		}
 	}
 	if wait {
@@ -182,7 +186,7 @@ func (m *Middleware) miss(ctx context.Context, key CacheKey, cc ClientContext, t
 		}
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return nil, callerDone(err)
 	}
 	if !leader {
 		m.obs.coalesced(ctx)
@@ -205,10 +209,41 @@ type flight struct {
 	err  error
 }
 
-// errCallPanicked is the error of a shared call whose function panicked;
-// the panic itself goes on in the goroutine that ran it. It is not an
-// outage: the authorization server may have answered.
-var errCallPanicked = fmt.Errorf("%w: the introspection call panicked", ErrUnavailable)
+// errCallPanicked is the error of a call to the authorization server during
+// which a callback (a SecretFunc, a ClientStore's credentials, a Cache, a
+// hook, the HTTP client's transport) panicked. The panic is recovered and
+// reported through the hooks and the logger. It is not an outage: the
+// authorization server may have answered.
+var errCallPanicked = fmt.Errorf("%w: a callback panicked during the introspection call", ErrUnavailable)
+
+// ErrRequestCanceled: the request's own context was canceled (the client went
+// away) before a verdict. It matches [ErrUnavailable], so the refusal is a
+// 503 that no client reads, but it is no failure of the authorization
+// server: it is logged at debug level, reported through [Hooks].Canceled
+// instead of Rejected, and never triggers stale-if-error.
+var ErrRequestCanceled = fmt.Errorf("%w: the request was canceled", ErrUnavailable)
+
+// callerDone is the error for a request whose own context ended before a
+// verdict: ErrRequestCanceled when it was canceled, ErrUnavailable when its
+// deadline passed (the authorization server was too slow for it).
+func callerDone(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return fmt.Errorf("%w: %w", ErrRequestCanceled, err)
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+}
+
+// protect runs call on the caller's goroutine, turning a panic in it into
+// errCallPanicked, reported with its stack.
+func (m *Middleware) protect(ctx context.Context, call func() (*Introspection, error)) (ti *Introspection, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			ti, err = nil, errCallPanicked
+			m.obs.panicked(ctx, v, debug.Stack())
+		}
+	}()
+	return call()
+}
 
 // flights coalesces concurrent calls per cache key. It does what
 // singleflight.Group does, with one difference that matters on the miss
@@ -237,18 +272,19 @@ func (g *flights) join(key CacheKey) (f *flight, leader bool) {
 }
 
 // run runs call for f, which join returned with leader set, and releases the
-// requests waiting on it, also when call panics.
-func (g *flights) run(key CacheKey, f *flight, call func() (*Introspection, error)) {
-	returned := false
+// requests waiting on it. A panic in call is recovered: the requests get
+// errCallPanicked, and report is given the panic's value and stack. run may
+// be the top of a goroutine of its own, where nothing else could recover.
+func (g *flights) run(key CacheKey, f *flight, call func() (*Introspection, error), report func(v any, stack []byte)) {
 	defer func() {
-		if !returned {
+		if v := recover(); v != nil {
 			f.ti, f.err = nil, errCallPanicked
+			report(v, debug.Stack())
 		}
 		g.forget(key, f)
 		close(f.done)
 	}()
 	f.ti, f.err = call()
-	returned = true
 }
 
 // forget removes f from key, if it is still there (nil: whatever call is
@@ -268,7 +304,7 @@ func (g *flights) forget(key CacheKey, f *flight) {
 func outage(err error) bool {
 	var re *ResponseError
 	switch {
-	case errors.Is(err, errCallPanicked):
+	case errors.Is(err, errCallPanicked), errors.Is(err, ErrRequestCanceled):
 		return false
 	case errors.As(err, &re):
 		return re.StatusCode >= 500 || re.StatusCode == http.StatusTooManyRequests
@@ -279,9 +315,23 @@ func outage(err error) bool {
 	return errors.Is(err, ErrUnavailable)
 }
 
+// recheck looks key up once more, just before a call to the authorization
+// server: a request that missed just as an earlier call finished finds that
+// call's verdict here instead of making a second call. With a [FencedCache]
+// it also reads the key's fence, under which the call's answer is stored.
+func (m *Middleware) recheck(ctx context.Context, key CacheKey) (CacheEntry, bool, string, error) {
+	if m.fenced != nil {
+		return m.fenced.GetFenced(ctx, key)
+	}
+	e, ok, err := m.cfg.cache.Get(ctx, key)
+	return e, ok, "", err
+}
+
 // introspectAndStore makes the shared call and caches its verdict. It runs
 // detached from the caller that started it, bounded by the call timeout.
-func (m *Middleware) introspectAndStore(ctx context.Context, key CacheKey, cc ClientContext, token string) (*Introspection, error) {
+// fence is the key's fence as recheck read it before the call, fenceOK
+// false if it could not be read.
+func (m *Middleware) introspectAndStore(ctx context.Context, key CacheKey, cc ClientContext, token, fence string, fenceOK bool) (*Introspection, error) {
 	gen := m.evictions.Load()
 	ti, err := m.introspect(ctx, cc, token)
 	if err != nil {
@@ -293,8 +343,18 @@ func (m *Middleware) introspectAndStore(ctx context.Context, key CacheKey, cc Cl
 		return ti, nil
 	}
 	if e, ok := m.entryFor(ti, m.cfg.now()); ok {
-		if err := m.cfg.cache.Set(ctx, key, e); err != nil {
-			m.obs.cacheError(ctx, "set", err)
+		// A fenced cache stores the answer only if no process evicted the
+		// key since the fence was read; without the fence it is not stored,
+		// since it might undo an eviction made elsewhere during the call.
+		switch {
+		case m.fenced == nil:
+			if err := m.cfg.cache.Set(ctx, key, e); err != nil {
+				m.obs.cacheError(ctx, "set", err)
+			}
+		case fenceOK:
+			if _, err := m.fenced.SetFenced(ctx, key, e, fence); err != nil {
+				m.obs.cacheError(ctx, "set", err)
+			}
 		}
 		// An eviction between the check above and Set: its Delete may have
 		// come before Set, so the entry is deleted here. (Evict counts before
@@ -343,6 +403,9 @@ func (m *Middleware) introspect(ctx context.Context, cc ClientContext, token str
 	select {
 	case m.sem <- struct{}{}:
 	case <-ctx.Done():
+		if err := ctx.Err(); errors.Is(err, context.Canceled) {
+			return nil, callerDone(err)
+		}
 		return nil, fmt.Errorf("%w: too many calls in flight: %w", ErrUnavailable, ctx.Err())
 	}
 	defer func() { <-m.sem }()
@@ -350,6 +413,11 @@ func (m *Middleware) introspect(ctx context.Context, cc ClientContext, token str
 	m.obs.introspectStart(ctx, endpoint)
 	start := time.Now()
 	ti, err := m.client.fetch(ctx, cc, token)
+	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
+		// The caller went away (only a call on the request's own context can
+		// see that): not the authorization server's failure.
+		ti, err = nil, callerDone(ctx.Err())
+	}
 	info := IntrospectDoneInfo{Endpoint: endpoint, Duration: time.Since(start), Err: err}
 	if ti != nil {
 		info.Active = ti.Active
@@ -382,8 +450,9 @@ func (m *Middleware) refresh(ctx context.Context, key CacheKey, cc ClientContext
 			m.flights.run(key, f, func() (*Introspection, error) {
 				ctx, cancel := context.WithTimeout(bctx, m.cfg.timeout)
 				defer cancel()
-				return m.introspectAndStore(ctx, key, cc, token)
-			})
+				_, _, fence, err := m.recheck(ctx, key)
+				return m.introspectAndStore(ctx, key, cc, token, fence, err == nil)
+			}, func(v any, stack []byte) { m.obs.panicked(bctx, v, stack) })
 		}
 	}()
 }

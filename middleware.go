@@ -32,6 +32,7 @@ type Middleware struct {
 	obs        observer
 	flights    flights        // coalesces calls per cache key
 	lru        *LRUCache      // the cache, when it is the in-memory one
+	fenced     FencedCache    // the cache, when it is fenced (shared by processes)
 	sem        chan struct{}  // the bulkhead: one slot per call in flight
 	refreshing sync.Map       // CacheKey -> struct{}: background refreshes running
 	evictions  atomic.Uint64  // Evict calls so far: a call spanning one does not cache
@@ -62,6 +63,7 @@ func New(opts ...Option) (*Middleware, error) {
 		sem: make(chan struct{}, cfg.maxConcurrent),
 	}
 	m.lru, _ = cfg.cache.(*LRUCache)
+	m.fenced, _ = cfg.cache.(FencedCache)
 	if m.onError == nil {
 		m.onError = defaultErrorResponder(cfg.realm, cfg.resourceMetadata)
 	}
@@ -88,7 +90,6 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 				next.ServeHTTP(w, r)
 				return
 			}
-			m.obs.rejected(r.Context(), StatusCode(err), err)
 			m.WriteError(w, r, ti, err)
 			return
 		}
@@ -174,8 +175,11 @@ func isMissing(err error) bool {
 // WriteError answers a refused request with the configured responders: the
 // inactive-token responder for errors matching [ErrInactiveToken], the error
 // responder for the others. ti is what [Middleware.Authenticate] returned
-// with err.
+// with err. It reports the refusal first, through [Hooks].Rejected (or
+// Canceled, for [ErrRequestCanceled]) and the logger, as Handler does, so
+// adapters that call it report alike.
 func (m *Middleware) WriteError(w http.ResponseWriter, r *http.Request, ti *Introspection, err error) {
+	m.obs.rejected(r, StatusCode(err), err)
 	if errors.Is(err, ErrInactiveToken) {
 		m.onInactive(w, r, ti)
 		return
@@ -211,7 +215,6 @@ func (m *Middleware) Require(check Check) func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			ti, _ := FromContext(r.Context())
 			if err := Authorize(ti, check); err != nil {
-				m.obs.rejected(r.Context(), StatusCode(err), err)
 				m.WriteError(w, r, ti, err)
 				return
 			}

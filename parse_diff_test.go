@@ -16,8 +16,12 @@ import (
 )
 
 // The ref* functions are the response parser as it was before the single-pass
-// rewrite (encoding/json into a map of raw members, then map lookups). They are
-// kept unchanged as the reference of FuzzParseDifferential.
+// rewrite (encoding/json into a map of raw members, then map lookups), kept as
+// the reference of FuzzParseDifferential. Two rules changed since, in both:
+// scopes are split at SP alone (RFC 6749 §3.3), and a "cnf" binding that is
+// there but cannot be checked (null, not an object, a method that is null,
+// empty or not a string) is kept for the binding check to refuse instead of
+// being dropped or failing the parse.
 
 var refRegistered = map[string]bool{
 	"active": true, "scope": true, "client_id": true, "username": true,
@@ -198,7 +202,7 @@ func refDecodeStrings(m map[string]json.RawMessage, name string, split bool) ([]
 			return nil, fmt.Errorf("%w: %q is not a string", ErrMalformedResponse, name)
 		}
 		if split {
-			return strings.Fields(s), nil
+			return strings.FieldsFunc(s, func(r rune) bool { return r == ' ' }), nil
 		}
 		if s == "" {
 			return nil, nil
@@ -214,28 +218,32 @@ func refDecodeStrings(m map[string]json.RawMessage, name string, split bool) ([]
 
 func refDecodeConfirmation(m map[string]json.RawMessage) (*Confirmation, error) {
 	raw, ok := m["cnf"]
-	if !ok || refIsNull(raw) {
+	if !ok {
 		return nil, nil
 	}
 	var cm map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &cm); err != nil || cm == nil {
-		return nil, fmt.Errorf("%w: \"cnf\" is not an object", ErrMalformedResponse)
+		return &Confirmation{}, nil
 	}
 	c := &Confirmation{}
-	if err := refDecodeString(cm, "x5t#S256", &c.X5TS256); err != nil {
-		return nil, err
-	}
-	if err := refDecodeString(cm, "jkt", &c.JKT); err != nil {
-		return nil, err
-	}
 	for k, v := range cm {
+		var s string
 		if k == "x5t#S256" || k == "jkt" {
-			continue
+			if json.Unmarshal(v, &s) != nil || s == "" {
+				s = ""
+			}
 		}
-		if c.Extra == nil {
-			c.Extra = make(map[string]json.RawMessage)
+		switch {
+		case k == "x5t#S256" && s != "":
+			c.X5TS256 = s
+		case k == "jkt" && s != "":
+			c.JKT = s
+		default:
+			if c.Extra == nil {
+				c.Extra = make(map[string]json.RawMessage)
+			}
+			c.Extra[k] = v
 		}
-		c.Extra[k] = v
 	}
 	return c, nil
 }

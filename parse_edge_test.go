@@ -78,7 +78,7 @@ func TestParseErrorPrecedence(t *testing.T) {
 		{name: "client_id first", body: `{"active":true,"jti":1,"client_id":2}`, want: `"client_id" is not a string`},
 		{name: "dates before scope", body: `{"active":true,"scope":1,"nbf":-1}`, want: `"nbf" is not a NumericDate`},
 		{name: "aud before cnf", body: `{"cnf":1,"active":true,"aud":1}`, want: `"aud" is neither a string nor an array of strings`},
-		{name: "cnf last", body: `{"cnf":1,"active":true}`, want: `"cnf" is not an object`},
+		{name: "cnf last", body: `{"cnf":{"jkt":"a","jkt":"b"},"active":true}`, want: `a member of "cnf" is given twice`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
