@@ -54,7 +54,9 @@ func (c panickingCache) Set(context.Context, introspect.CacheKey, introspect.Cac
 // panickingTransport panics on every call.
 type panickingTransport struct{}
 
-func (panickingTransport) RoundTrip(*http.Request) (*http.Response, error) { panic("transport failure") }
+func (panickingTransport) RoundTrip(*http.Request) (*http.Response, error) {
+	panic("transport failure")
+}
 
 // panicStore is a ClientStore whose credentials' secret function panics.
 type panicStore struct{ endpoint string }
