@@ -2,6 +2,7 @@ package introspect
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -191,19 +192,27 @@ func (m *Middleware) WriteError(w http.ResponseWriter, r *http.Request, ti *Intr
 // token on its context has every one of scopes; otherwise it answers 403
 // insufficient_scope, with scopes in the challenge. A request without a token
 // on its context is answered 401. Use it inside [Middleware.Handler].
+//
+// It panics if scopes is empty or a scope is not an RFC 6749 scope token
+// (one or more printable ASCII characters other than space, '"' and '\\'),
+// like [regexp.MustCompile]: a guard that no token or every token meets is a
+// programming error, caught when the handler chain is built. Scopes are
+// compared one by one: "read write" is not two scopes.
 func (m *Middleware) RequireScope(scopes ...string) func(http.Handler) http.Handler {
-	return m.Require(AllScopes(scopes...))
+	return m.Require(scopeCheck("RequireScope", scopes, false))
 }
 
-// RequireAnyScope is [Middleware.RequireScope] satisfied by any one of scopes.
+// RequireAnyScope is [Middleware.RequireScope] satisfied by any one of
+// scopes. It panics as RequireScope does.
 func (m *Middleware) RequireAnyScope(scopes ...string) func(http.Handler) http.Handler {
-	return m.Require(AnyScope(scopes...))
+	return m.Require(scopeCheck("RequireAnyScope", scopes, true))
 }
 
 // RequireAudience returns a middleware that lets a request through only if the
-// token on its context has one of auds in its "aud"; otherwise 403.
+// token on its context has one of auds in its "aud"; otherwise 403. It panics
+// if auds is empty or holds an empty string.
 func (m *Middleware) RequireAudience(auds ...string) func(http.Handler) http.Handler {
-	return m.Require(AnyAudience(auds...))
+	return m.Require(audienceCheck("RequireAudience", auds))
 }
 
 // Require returns a middleware that lets a request through only if check
@@ -226,9 +235,35 @@ func (m *Middleware) Require(check Check) func(http.Handler) http.Handler {
 // Check is an authorization decision on an active token: nil allows.
 type Check func(ti *Introspection) error
 
-// AllScopes allows a token that has every one of scopes.
-func AllScopes(scopes ...string) Check {
+// AllScopes allows a token that has every one of scopes. It panics if scopes
+// is empty or a scope is not an RFC 6749 scope token (see
+// [Middleware.RequireScope]).
+func AllScopes(scopes ...string) Check { return scopeCheck("AllScopes", scopes, false) }
+
+// AnyScope allows a token that has at least one of scopes. It panics as
+// [AllScopes] does.
+func AnyScope(scopes ...string) Check { return scopeCheck("AnyScope", scopes, true) }
+
+// AnyAudience allows a token whose "aud" contains at least one of auds. It
+// panics if auds is empty or holds an empty string.
+func AnyAudience(auds ...string) Check { return audienceCheck("AnyAudience", auds) }
+
+// scopeCheck builds the check of AllScopes (any false) or AnyScope (any
+// true), refusing a guard that no token or every token meets; fn names the
+// caller in the panic.
+func scopeCheck(fn string, scopes []string, any bool) Check {
+	if problem := scopesProblem(scopes); problem != "" {
+		panic("introspect: " + fn + ": " + problem)
+	}
 	scopes = slices.Clone(scopes)
+	if any {
+		return func(ti *Introspection) error {
+			if slices.ContainsFunc(scopes, ti.HasScope) {
+				return nil
+			}
+			return &InsufficientScopeError{Scopes: scopes}
+		}
+	}
 	return func(ti *Introspection) error {
 		for _, s := range scopes {
 			if !ti.HasScope(s) {
@@ -239,19 +274,13 @@ func AllScopes(scopes ...string) Check {
 	}
 }
 
-// AnyScope allows a token that has at least one of scopes.
-func AnyScope(scopes ...string) Check {
-	scopes = slices.Clone(scopes)
-	return func(ti *Introspection) error {
-		if slices.ContainsFunc(scopes, ti.HasScope) {
-			return nil
-		}
-		return &InsufficientScopeError{Scopes: scopes}
+func audienceCheck(fn string, auds []string) Check {
+	switch {
+	case len(auds) == 0:
+		panic("introspect: " + fn + ": no audiences: the guard would let every token through")
+	case containsEmpty(auds):
+		panic("introspect: " + fn + ": an empty audience: the guard could never be met")
 	}
-}
-
-// AnyAudience allows a token whose "aud" contains at least one of auds.
-func AnyAudience(auds ...string) Check {
 	auds = slices.Clone(auds)
 	return func(ti *Introspection) error {
 		if slices.ContainsFunc(auds, ti.HasAudience) {
@@ -259,6 +288,44 @@ func AnyAudience(auds ...string) Check {
 		}
 		return &InsufficientScopeError{Audience: auds}
 	}
+}
+
+// CheckScopes reports whether scopes can make a guard: at least one scope,
+// each an RFC 6749 §3.3 scope token, one or more of the printable ASCII
+// characters other than space, '"' and '\\'. "" can never be granted, and
+// "read write" is two scopes, which a guard lists apart. Adapters use it to
+// check their rules when they are built.
+func CheckScopes(scopes []string) error {
+	if problem := scopesProblem(scopes); problem != "" {
+		return errors.New("introspect: " + problem)
+	}
+	return nil
+}
+
+func scopesProblem(scopes []string) string {
+	if len(scopes) == 0 {
+		return "no scopes: the guard would let every token through"
+	}
+	for _, s := range scopes {
+		if !validScope(s) {
+			return fmt.Sprintf("%q is not a scope token (RFC 6749 §3.3: printable ASCII without space, quote or backslash; list scopes apart): the guard could never be met", s)
+		}
+	}
+	return ""
+}
+
+// validScope reports whether s is an RFC 6749 scope-token: 1*NQCHAR, NQCHAR
+// being %x21 / %x23-5B / %x5D-7E.
+func validScope(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // Authorize applies check to ti the way [Middleware.Require] does: a nil ti
