@@ -149,3 +149,49 @@ func ExampleExtractAuthorization() {
 	// 401
 	// 400 {"error":"invalid_request","error_description":"the request is malformed"}
 }
+
+// The pipeline in steps, as oidcc_plug composes its plugs: ExtractAuthorization
+// decides where the token may come from (here the query too, RFC 6750 §2.3),
+// RequireAuthorization answers 401 when there is none (it checks presence,
+// not validity), and the middleware introspects what was extracted.
+func ExampleExtractAuthorization_pipeline() {
+	as := introspecttest.NewServer(introspecttest.WithClient("my-api", "api-secret"))
+	defer as.Close()
+	mw, err := introspect.New(
+		introspect.WithEndpoint(as.IntrospectionURL()),
+		introspect.WithClientCredentials("my-api", "api-secret"),
+	)
+	if err != nil {
+		panic(err)
+	}
+	defer mw.Close()
+
+	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ti, ok := introspect.FromContext(r.Context())
+		if !ok {
+			http.Error(w, "no verdict", http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprint(w, "hello ", ti.Subject)
+	})
+	chain := introspect.ExtractAuthorization(introspect.BearerExtractor{AllowQuery: true}, nil)(
+		introspect.RequireAuthorization(nil)(
+			mw.Handler(api)))
+	srv := httptest.NewServer(chain)
+	defer srv.Close()
+
+	token := as.Issue(introspecttest.Claims{Subject: "alice"})
+	for _, query := range []string{"?access_token=" + token, "", "?access_token=not-issued"} {
+		resp, err := http.Get(srv.URL + "/stream" + query)
+		if err != nil {
+			panic(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		fmt.Println(strings.TrimSpace(fmt.Sprint(resp.StatusCode, " ", string(body))))
+	}
+	// Output:
+	// 200 hello alice
+	// 401
+	// 401 {"error":"invalid_token","error_description":"the access token is not valid"}
+}

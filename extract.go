@@ -312,14 +312,30 @@ func TokenFromContext(ctx context.Context) (Token, bool) {
 	return t, ok && t.Value != ""
 }
 
+// extracted reports whether ExtractAuthorization (or WithToken) ran for ctx,
+// and the token it found, with an empty Value when there was none.
+func extracted(ctx context.Context) (Token, bool) {
+	t, ok := ctx.Value(tokenKey{}).(Token)
+	return t, ok
+}
+
 // ExtractAuthorization returns a middleware that only extracts: it puts the
-// token, if any, on the request context for [TokenFromContext] and
-// [RequireAuthorization], and answers a malformed request with 400
-// invalid_request through onError (nil means the RFC 6750 default with no
-// realm). A request without a token passes through. A nil ex means the zero
-// [BearerExtractor].
+// token, if any, on the request context for [TokenFromContext],
+// [RequireAuthorization] and [Middleware.Handler], and answers a malformed
+// request with 400 invalid_request through onError (nil means the RFC 6750
+// default with no realm). A request without a token passes through. A nil ex
+// means the zero [BearerExtractor].
 //
-// Most users want [New], which extracts, introspects and responds in one step.
+// Placed in front of [Middleware.Handler] (or [Middleware.Authenticate]), it
+// decides where the token comes from: the middleware then uses what it found
+// (no token included) instead of extracting again with its own
+// [WithExtractor], as oidcc_plug's ExtractAuthorization feeds its
+// IntrospectToken:
+//
+//	ExtractAuthorization(BearerExtractor{AllowQuery: true}, nil)(mw.Handler(api))
+//
+// Most users want [New] alone, which extracts, introspects and responds in
+// one step.
 func ExtractAuthorization(ex Extractor, onError ErrorResponder) func(http.Handler) http.Handler {
 	if ex == nil {
 		ex = BearerExtractor{}
@@ -334,7 +350,8 @@ func ExtractAuthorization(ex Extractor, onError ErrorResponder) func(http.Handle
 			case err == nil:
 				next.ServeHTTP(w, r.WithContext(WithToken(r.Context(), t)))
 			case isMissing(err):
-				next.ServeHTTP(w, r)
+				// The empty token records that extraction ran and found none.
+				next.ServeHTTP(w, r.WithContext(WithToken(r.Context(), Token{})))
 			default:
 				onError(w, r, err)
 			}
@@ -345,6 +362,12 @@ func ExtractAuthorization(ex Extractor, onError ErrorResponder) func(http.Handle
 // RequireAuthorization returns a middleware that answers 401 through onError
 // (nil means the RFC 6750 default with no realm) unless [ExtractAuthorization]
 // found a token.
+//
+// It checks that a token is THERE, not that it is valid: any string in the
+// Authorization header passes. It never protects a handler alone; put
+// [Middleware.Handler] behind it, which asks the authorization server:
+//
+//	ExtractAuthorization(ex, nil)(RequireAuthorization(nil)(mw.Handler(api)))
 func RequireAuthorization(onError ErrorResponder) func(http.Handler) http.Handler {
 	if onError == nil {
 		onError = defaultErrorResponder("", "")

@@ -114,10 +114,20 @@ func (m *Middleware) HandlerFunc(next http.HandlerFunc) http.Handler { return m.
 // the core that framework adapters wrap. A nil error means an active, valid
 // token. On an error matching [ErrInactiveToken] the answer is returned too,
 // when there was one.
+//
+// When [ExtractAuthorization] ran in front (the request context says so),
+// its finding is used, a missing token included, and the middleware's own
+// extractor is not.
 func (m *Middleware) Authenticate(r *http.Request) (*Introspection, error) {
-	tok, err := m.cfg.extractor.Extract(r)
-	if err != nil {
-		return nil, classify(err)
+	tok, ok := extracted(r.Context())
+	if !ok {
+		var err error
+		if tok, err = m.cfg.extractor.Extract(r); err != nil {
+			return nil, classify(err)
+		}
+	}
+	if tok.Value == "" {
+		return nil, ErrMissingToken
 	}
 	return m.AuthenticateToken(r, tok)
 }
