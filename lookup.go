@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -90,6 +91,7 @@ func WithMaxConcurrentIntrospections(n int) Option {
 func cacheDuration(name string, d time.Duration, zeroOK bool, set func(*config)) Option {
 	return func(c *config) {
 		c.middlewareOnly(name)
+		c.cachePolicy = append(c.cachePolicy, name)
 		switch {
 		case d < 0:
 			c.fail("%s: %v is negative", name, d)
@@ -102,6 +104,9 @@ func cacheDuration(name string, d time.Duration, zeroOK bool, set func(*config))
 }
 
 func (c *config) checkCache() error {
+	if c.cache == nil && len(c.cachePolicy) > 0 {
+		return fmt.Errorf("introspect: %s needs WithCache: without a cache there is nothing to govern", strings.Join(slices.Compact(slices.Sorted(slices.Values(c.cachePolicy))), ", "))
+	}
 	if c.cache != nil && c.refreshAhead >= c.maxTTL {
 		return errors.New("introspect: WithRefreshAhead window must be shorter than the max TTL")
 	}

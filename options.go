@@ -72,6 +72,7 @@ type config struct {
 	staleTTL      time.Duration
 	refreshAhead  time.Duration
 	maxConcurrent int
+	cachePolicy   []string // names of the cache policy options given, refused without a cache
 	hooks         *Hooks
 	logger        *slog.Logger
 
