@@ -1,6 +1,7 @@
 package introspect
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -140,8 +141,52 @@ func (m *Middleware) AuthenticateToken(r *http.Request, tok Token) (*Introspecti
 	if err != nil {
 		return nil, err
 	}
+	return m.check(r.Context(), cc, tok, r)
+}
+
+// Verify checks token for a caller that has no *http.Request: a consumer of
+// a queue, a websocket after the upgrade, a custom protocol. It shares
+// everything with [Middleware.Handler] (cache, coalescing, bulkhead, hooks,
+// the local checks), reading ctx for the hooks and for how long to wait. A
+// nil error means an active, valid token; errors are those of
+// [Middleware.Authenticate], with [StatusCode] and [ErrorCode] for a
+// protocol's own answer. The token must be a b64token (RFC 6750 §2.1) of at
+// most [DefaultMaxTokenLength] bytes, or the extractor's MaxLength when the
+// middleware's extractor is a [BearerExtractor].
+//
+// There is no connection to check a binding against: a token bound to a
+// certificate or a DPoP key (cnf) is refused, unless
+// [InsecureSkipTokenBinding] is set. Refusals are not reported through
+// [Hooks].Rejected: the caller answers them. The middleware must use static or
+// lazy credentials; with a ClientStore, use [Middleware.VerifyAs].
+func (m *Middleware) Verify(ctx context.Context, token string) (*Introspection, error) {
+	if m.cfg.store != nil {
+		return nil, fmt.Errorf("%w: Verify: the middleware uses a ClientStore: call VerifyAs", ErrClientConfig)
+	}
+	return m.VerifyAs(ctx, m.client.staticContext(), token)
+}
+
+// VerifyAs is [Middleware.Verify] with the endpoint and credentials of cc,
+// for example from the middleware's ClientStore for the tenant at hand.
+func (m *Middleware) VerifyAs(ctx context.Context, cc ClientContext, token string) (*Introspection, error) {
+	if token == "" {
+		return nil, ErrMissingToken
+	}
+	max := DefaultMaxTokenLength
+	if be, ok := m.cfg.extractor.(BearerExtractor); ok && be.MaxLength > 0 {
+		max = be.MaxLength
+	}
+	if err := checkToken(token, max); err != nil {
+		return nil, err
+	}
+	return m.check(ctx, cc, Token{Value: token, Scheme: "Bearer"}, nil)
+}
+
+// check asks for the verdict on tok and applies the local checks; r is the
+// request for the binding checks, nil when there is none.
+func (m *Middleware) check(ctx context.Context, cc ClientContext, tok Token, r *http.Request) (*Introspection, error) {
 	now := m.cfg.now()
-	ti, err := m.verdict(r.Context(), cc, tok.Value, now)
+	ti, err := m.verdict(ctx, cc, tok.Value, now)
 	if err != nil {
 		return ti, err
 	}
