@@ -5,14 +5,18 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
+	"net/textproto"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,6 +41,11 @@ type Client struct {
 // credentials, or [WithClientStore] (then use [Client.IntrospectAs]), plus any
 // of the transport and validation options. Middleware-only options are an
 // error here.
+//
+// A Client makes one call to the authorization server per Introspect. For
+// the cache, the coalescing of concurrent calls, the bulkhead and the hooks
+// without an *http.Request (a queue consumer, a websocket, a custom
+// protocol), build a [Middleware] with [New] and call [Middleware.Verify].
 func NewClient(opts ...Option) (*Client, error) {
 	cfg := newConfig(opts)
 	for _, name := range cfg.mwOnly {
@@ -248,12 +257,12 @@ func (c *Client) fetch(ctx context.Context, cc ClientContext, token string) (*In
 
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, stripURL(err))
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, exchangeFailure(ctx, err))
 	}
 	defer resp.Body.Close()
 	data, err := readBody(resp, c.cfg.maxBody)
 	if err != nil {
-		return nil, fmt.Errorf("%w: reading the answer: %w", ErrUnavailable, stripURL(err))
+		return nil, fmt.Errorf("%w: reading the answer: %w", ErrUnavailable, exchangeFailure(ctx, err))
 	}
 	if int64(len(data)) > c.cfg.maxBody {
 		return nil, ErrResponseTooLarge
@@ -354,13 +363,186 @@ func discoveryError(err error) error {
 	return fmt.Errorf("%w: %w", ErrDiscovery, err)
 }
 
-// stripURL drops the *url.Error wrapper, whose text repeats the endpoint URL.
-func stripURL(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
+// exchangeError is a failed HTTP exchange told in the package's words. The
+// error it stands for is not kept: the text of net/http, crypto/tls and the
+// network may repeat what the other side sent (a status line, a header, the
+// names in a certificate, a URL of its metadata). It matches its class and,
+// for a timeout or a cancellation, the context's error.
+type exchangeError struct {
+	class error  // ErrConnect, ErrTLS, ErrConnectionLost, ErrMalformedHTTP or ErrUnavailable
+	ctx   error  // context.DeadlineExceeded, context.Canceled or nil
+	text  string // the class and a detail, in the package's words
+}
+
+func (e *exchangeError) Error() string { return e.text }
+
+func (e *exchangeError) Unwrap() []error {
+	if e.ctx != nil {
+		return []error{e.class, e.ctx}
 	}
-	return err
+	return []error{e.class}
+}
+
+// Words for the classes of [exchangeError].
+const (
+	connectWords  = "cannot connect"
+	tlsWords      = "TLS handshake failed"
+	lostWords     = "connection lost"
+	malformedHTTP = "malformed HTTP answer"
+	timeoutWords  = "timed out"
+)
+
+// exchangeTexts map the beginnings of error texts of net/http (HTTP/1 and
+// its bundled HTTP/2) and crypto/tls to a class and a detail. The beginnings are
+// fixed by Go, whatever the other side sent (which may follow them); they
+// only choose the words and are never repeated.
+var exchangeTexts = []struct {
+	prefix string
+	class  error
+	words  string
+}{
+	{"malformed HTTP response", ErrMalformedHTTP, malformedHTTP + ": bad status line"},
+	{"malformed HTTP status code", ErrMalformedHTTP, malformedHTTP + ": bad status line"},
+	{"malformed HTTP version", ErrMalformedHTTP, malformedHTTP + ": bad status line"},
+	{"malformed MIME", ErrMalformedHTTP, malformedHTTP + ": bad header"},
+	{"bad Content-Length", ErrMalformedHTTP, malformedHTTP + ": bad header"},
+	{"invalid empty Content-Length", ErrMalformedHTTP, malformedHTTP + ": bad header"},
+	{"http: message cannot contain multiple Content-Length headers", ErrMalformedHTTP, malformedHTTP + ": bad header"},
+	{"unsupported transfer encoding", ErrMalformedHTTP, malformedHTTP + ": bad header"},
+	{"too many transfer encodings", ErrMalformedHTTP, malformedHTTP + ": bad header"},
+	{"net/http: server response headers exceeded", ErrMalformedHTTP, malformedHTTP + ": headers too large"},
+	{"net/http: too many 1xx informational responses", ErrMalformedHTTP, malformedHTTP + ": too many interim answers"},
+	{"malformed chunked encoding", ErrMalformedHTTP, malformedHTTP + ": bad chunked encoding"},
+	{"invalid byte in chunk length", ErrMalformedHTTP, malformedHTTP + ": bad chunked encoding"},
+	{"empty hex number for chunk length", ErrMalformedHTTP, malformedHTTP + ": bad chunked encoding"},
+	{"http chunk length too large", ErrMalformedHTTP, malformedHTTP + ": bad chunked encoding"},
+	{"chunked line ends with bare LF", ErrMalformedHTTP, malformedHTTP + ": bad chunked encoding"},
+	{"invalid CR in chunked line", ErrMalformedHTTP, malformedHTTP + ": bad chunked encoding"},
+	{"chunked encoding contains too much non-data", ErrMalformedHTTP, malformedHTTP + ": bad chunked encoding"},
+	{"header line too long", ErrMalformedHTTP, malformedHTTP + ": bad chunked encoding"},
+	{"http: unexpected EOF reading trailer", ErrMalformedHTTP, malformedHTTP + ": bad trailer"},
+	{"http: suspiciously long trailer", ErrMalformedHTTP, malformedHTTP + ": bad trailer"},
+	{"tls: ", ErrTLS, tlsWords},
+	{"http: server closed idle connection", ErrConnectionLost, lostWords + ": connection closed before the answer was complete"},
+	{"http2: ", ErrConnectionLost, lostWords + ": HTTP/2 connection or stream ended"},
+	{"stream error:", ErrConnectionLost, lostWords + ": HTTP/2 connection or stream ended"},
+	{"connection error:", ErrConnectionLost, lostWords + ": HTTP/2 connection or stream ended"},
+	{"net/http: HTTP/1.x transport connection broken", ErrConnectionLost, lostWords},
+}
+
+// exchangeFailure tells err, the failure of an HTTP exchange made with ctx
+// (a call of http.Client.Do or a read of the answer's body), in the
+// package's words: see [exchangeError].
+func exchangeFailure(ctx context.Context, err error) error {
+	var (
+		hostErr  x509.HostnameError
+		authErr  x509.UnknownAuthorityError
+		certErr  x509.CertificateInvalidError
+		verErr   *tls.CertificateVerificationError
+		recErr   tls.RecordHeaderError
+		alertErr tls.AlertError
+		dnsErr   *net.DNSError
+		opErr    *net.OpError
+		netErr   net.Error
+		protoErr textproto.ProtocolError
+	)
+	fail := func(class error, text string) error { return &exchangeError{class: class, text: text} }
+	switch {
+	case errors.Is(err, context.Canceled):
+		return &exchangeError{class: ErrUnavailable, ctx: context.Canceled, text: "canceled"}
+	case errors.Is(err, context.DeadlineExceeded):
+		return timedOut(err)
+	case ctx.Err() != nil:
+		// The context ended first; err is a consequence (a closed connection).
+		return exchangeFailure(context.Background(), ctx.Err())
+	case errors.As(err, &hostErr):
+		return fail(ErrTLS, tlsWords+": certificate not valid for the host")
+	case errors.As(err, &authErr), errors.As(err, &certErr), errors.As(err, &verErr):
+		return fail(ErrTLS, tlsWords+": certificate not trusted")
+	case errors.Is(err, http.ErrSchemeMismatch), errors.As(err, &recErr):
+		return fail(ErrTLS, tlsWords+": the server does not speak TLS")
+	case errors.As(err, &alertErr), errors.As(err, &opErr) && (opErr.Op == "remote error" || opErr.Op == "local error"):
+		return fail(ErrTLS, tlsWords)
+	case errors.As(err, &dnsErr):
+		return fail(ErrConnect, connectWords+": host name not resolved")
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return timedOut(err)
+	case errors.As(err, &opErr) && opErr.Op == "dial":
+		switch t := osErrorText(err); {
+		case strings.Contains(t, "refused"):
+			return fail(ErrConnect, connectWords+": connection refused")
+		case strings.Contains(t, "unreachable"):
+			return fail(ErrConnect, connectWords+": host unreachable")
+		}
+		return fail(ErrConnect, connectWords)
+	case errors.As(err, &protoErr):
+		return fail(ErrMalformedHTTP, malformedHTTP+": bad header")
+	}
+	// Deepest first: the outer texts of net/http wrap the inner ones.
+	chain := errorChain(err)
+	for i := len(chain) - 1; i >= 0; i-- {
+		text := chain[i].Error()
+		for _, t := range exchangeTexts {
+			if strings.HasPrefix(text, t.prefix) {
+				return fail(t.class, t.words)
+			}
+		}
+	}
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+		return fail(ErrConnectionLost, lostWords+": connection closed before the answer was complete")
+	case errors.As(err, &opErr):
+		if t := osErrorText(err); strings.Contains(t, "reset") || strings.Contains(t, "forcibly closed") {
+			return fail(ErrConnectionLost, lostWords+": connection reset")
+		}
+		return fail(ErrConnectionLost, lostWords)
+	}
+	return fail(ErrUnavailable, "HTTP exchange failed")
+}
+
+// timedOut is a timeout, named after what timed out when that is known.
+func timedOut(err error) error {
+	text := timeoutWords
+	var opErr *net.OpError
+	switch {
+	case errors.As(err, &opErr) && opErr.Op == "dial":
+		text += " connecting"
+	case slices.ContainsFunc(errorChain(err), func(e error) bool { return e.Error() == "net/http: TLS handshake timeout" }):
+		text += " in the TLS handshake"
+	}
+	return &exchangeError{class: ErrUnavailable, ctx: context.DeadlineExceeded, text: text}
+}
+
+// osErrorText is the operating system's text for the system call that failed
+// in err, lower-cased, or "".
+func osErrorText(err error) string {
+	var se *os.SyscallError
+	if errors.As(err, &se) && se.Err != nil {
+		return strings.ToLower(se.Err.Error())
+	}
+	return ""
+}
+
+// errorChain lists err and the errors it wraps, depth first, at most 32.
+func errorChain(err error) []error {
+	var out []error
+	var walk func(error)
+	walk = func(e error) {
+		if e == nil || len(out) >= 32 {
+			return
+		}
+		out = append(out, e)
+		switch u := e.(type) {
+		case interface{ Unwrap() error }:
+			walk(u.Unwrap())
+		case interface{ Unwrap() []error }:
+			for _, w := range u.Unwrap() {
+				walk(w)
+			}
+		}
+	}
+	walk(err)
+	return out
 }
 
 // responseError reads an RFC 6749 §5.2 error body, if there is one.
@@ -425,7 +607,8 @@ func (c *Client) validate(ti *Introspection, now time.Time) error {
 	return nil
 }
 
-// checkBinding enforces the token's proof-of-possession binding for a request.
+// checkBinding enforces the token's proof-of-possession binding for a request
+// (nil: no request, so no binding can be satisfied).
 func checkBinding(r *http.Request, tok Token, ti *Introspection) error {
 	cnf := ti.Confirmation
 	if cnf == nil {
@@ -439,7 +622,7 @@ func checkBinding(r *http.Request, tok Token, ti *Introspection) error {
 	if cnf.JKT != "" || len(cnf.Extra) > 0 || cnf.X5TS256 == "" {
 		return ErrTokenBinding
 	}
-	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+	if r == nil || r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
 		return ErrTokenBinding
 	}
 	sum := sha256.Sum256(r.TLS.PeerCertificates[0].Raw)

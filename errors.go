@@ -12,7 +12,8 @@ import (
 // The verdicts. Every error returned by [Middleware.Authenticate] and
 // [Client.Introspect] matches exactly one of ErrMissingToken, ErrInvalidRequest,
 // ErrInactiveToken, ErrInsufficientScope or ErrUnavailable with [errors.Is];
-// [StatusCode] maps them to the HTTP status of DESIGN §4.
+// [StatusCode] maps them to the HTTP status of the answer: 401, 400, 401, 403
+// and 503 in that order.
 var (
 	// ErrMissingToken: the request carries no bearer token (401, no error code).
 	ErrMissingToken = errors.New("introspect: no bearer token")
@@ -51,6 +52,34 @@ var (
 	ErrMalformedResponse = fmt.Errorf("%w: malformed response", ErrUnavailable)
 	ErrResponseTooLarge  = fmt.Errorf("%w: response too large", ErrUnavailable)
 	ErrClientConfig      = fmt.Errorf("%w: client configuration", ErrUnavailable)
+)
+
+// Why the HTTP exchange with the authorization server (or a discovery
+// document's server) ended without an answer. Each wraps [ErrUnavailable].
+// A timeout matches [context.DeadlineExceeded] instead, and a cancellation
+// [context.Canceled]; a failure none of these describe matches
+// ErrUnavailable alone.
+//
+// The text of such an error is the package's own: it names the class and
+// perhaps a detail ("cannot connect: connection refused"), never the text of
+// net/http, crypto/tls or the network, which may repeat what the other side
+// sent (a status line, a header, the names in a certificate).
+var (
+	// ErrConnect: no connection could be made: the host name did not
+	// resolve, the connection was refused, or the host was unreachable.
+	ErrConnect = fmt.Errorf("%w: cannot connect", ErrUnavailable)
+	// ErrTLS: the TLS handshake failed: the server's certificate is not
+	// trusted or not valid for the host, the server does not speak TLS, or
+	// one side refused the other's parameters.
+	ErrTLS = fmt.Errorf("%w: TLS handshake failed", ErrUnavailable)
+	// ErrConnectionLost: the connection was reset or closed before the answer
+	// was complete, or reading the answer failed.
+	ErrConnectionLost = fmt.Errorf("%w: connection lost", ErrUnavailable)
+	// ErrMalformedHTTP: the answer is not well-formed HTTP: a bad status line,
+	// header or chunked encoding, or headers larger than the transport
+	// accepts. It does not match [ErrMalformedResponse], which is about the
+	// content of a well-formed answer.
+	ErrMalformedHTTP = fmt.Errorf("%w: malformed HTTP answer", ErrUnavailable)
 )
 
 // ResponseError is the authorization server's non-200 answer: a rejected client
@@ -117,7 +146,7 @@ func (e *InsufficientScopeError) Error() string {
 // Unwrap makes an InsufficientScopeError match [ErrInsufficientScope].
 func (e *InsufficientScopeError) Unwrap() error { return ErrInsufficientScope }
 
-// StatusCode is the HTTP status for an error from this package (DESIGN §4): 400
+// StatusCode is the HTTP status for an error from this package: 400
 // for ErrInvalidRequest, 401 for ErrMissingToken and ErrInactiveToken, 403 for
 // ErrInsufficientScope, and 503 for ErrUnavailable and any other error: what
 // cannot be classified fails closed.

@@ -142,7 +142,8 @@ func (c *Client) parseJWTResponse(ctx context.Context, st *providerState, client
 	case hdr.Crit:
 		return nil, malformed("critical header parameters are not supported")
 	case !slices.Contains(st.algs, hdr.Alg):
-		return nil, malformed("algorithm %q not allowed", sanitize(hdr.Alg, 20))
+		// The header's values are the server's text: not repeated.
+		return nil, malformed("algorithm not allowed")
 	}
 
 	payload, err := c.verifySignature(ctx, tok, hdr)
@@ -196,7 +197,7 @@ func (c *Client) verifySignature(ctx context.Context, tok []byte, hdr jwtHeader)
 	alg := jwa.SignatureAlgorithm(hdr.Alg)
 	set, err := c.prov.keySet(ctx, false)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrDiscovery, err)
+		return nil, discoveryError(err)
 	}
 	keys := candidateKeys(set, hdr.Kid, alg)
 	if len(keys) == 0 {
@@ -207,7 +208,11 @@ func (c *Client) verifySignature(ctx context.Context, tok []byte, hdr jwtHeader)
 			keys = candidateKeys(set, hdr.Kid, alg)
 		}
 		if len(keys) == 0 {
-			return nil, fmt.Errorf("%w: signed answer: no key of the server matches kid %q", ErrMalformedResponse, sanitize(hdr.Kid, 64))
+			// The kid is the server's text: not repeated.
+			if hdr.Kid == "" {
+				return nil, fmt.Errorf("%w: signed answer: no key of the server suits its algorithm", ErrMalformedResponse)
+			}
+			return nil, fmt.Errorf("%w: signed answer: no key of the server matches its kid", ErrMalformedResponse)
 		}
 	}
 	for _, k := range keys {

@@ -276,7 +276,7 @@ func (p *provider) keySet(ctx context.Context, force bool) (jwk.Set, error) {
 func (p *provider) loadMetadata(ctx context.Context) (*providerState, time.Duration, error) {
 	var errs []error
 	for _, u := range metadataURLs(p.issuer) {
-		data, maxAge, err := p.c.getDocument(ctx, u, "application/json")
+		data, maxAge, err := p.c.getDocument(ctx, u, "metadata "+redactURL(u), "application/json")
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -299,7 +299,8 @@ func (p *provider) newState(data []byte) (*providerState, error) {
 	}
 	cfg := p.c.cfg
 	if meta.Issuer != p.issuer {
-		return nil, fmt.Errorf("introspect: metadata issuer %q does not match %q", sanitize(meta.Issuer, 200), p.issuer)
+		// The server's value is not repeated: it is the server's text.
+		return nil, fmt.Errorf("introspect: metadata issuer does not match the configured issuer %s%s", p.issuer, issuerMismatch(meta.Issuer, p.issuer))
 	}
 	check := func(name, raw string, required bool) error {
 		if raw == "" {
@@ -308,8 +309,8 @@ func (p *provider) newState(data []byte) (*providerState, error) {
 			}
 			return nil
 		}
-		if err := checkEndpoint(raw, cfg.insecureHTTP); err != nil {
-			return fmt.Errorf("introspect: metadata %s: %w", name, errors.Unwrap(err))
+		if checkEndpoint(raw, cfg.insecureHTTP) != nil {
+			return fmt.Errorf("introspect: metadata %s: %s", name, endpointProblem(raw))
 		}
 		return nil
 	}
@@ -340,6 +341,37 @@ func (p *provider) newState(data []byte) (*providerState, error) {
 		}
 	}
 	return st, nil
+}
+
+// issuerMismatch describes how got, the issuer of the metadata, differs from
+// want, the configured one, when the difference is a common slip; else "".
+// It never repeats got.
+func issuerMismatch(got, want string) string {
+	switch {
+	case strings.TrimSuffix(got, "/") == strings.TrimSuffix(want, "/"):
+		return " (they differ by a trailing slash)"
+	case strings.EqualFold(got, want):
+		return " (they differ in letter case)"
+	}
+	return ""
+}
+
+// endpointProblem says why checkEndpoint refuses raw, a URL of the
+// metadata, in the same order and words but without the URL, which is the
+// server's text.
+func endpointProblem(raw string) string {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || u.Host == "" || u.Opaque != "":
+		return "not an absolute URL"
+	case u.User != nil:
+		return "URL must not contain credentials"
+	case u.Fragment != "":
+		return "URL must not contain a fragment"
+	case u.Scheme == "http":
+		return "not https (use InsecureAllowHTTP to allow it)"
+	}
+	return "scheme must be https"
 }
 
 // parseMetadata decodes the members the library uses, matching names
@@ -402,13 +434,13 @@ func (p *provider) loadKeys(ctx context.Context) (*jwk.Set, time.Duration, error
 			return nil, 0, err
 		}
 	}
-	data, maxAge, err := p.c.getDocument(ctx, st.meta.JWKSURI, "application/jwk-set+json, application/json")
+	data, maxAge, err := p.c.getDocument(ctx, st.meta.JWKSURI, "jwks_uri", "application/jwk-set+json, application/json")
 	if err != nil {
-		return nil, 0, fmt.Errorf("%w: keys: %w", ErrDiscovery, err)
+		return nil, 0, fmt.Errorf("%w: %w", ErrDiscovery, err)
 	}
 	set, err := parseKeys(data)
 	if err != nil {
-		return nil, 0, fmt.Errorf("%w: keys: %w", ErrDiscovery, err)
+		return nil, 0, fmt.Errorf("%w: jwks_uri: %w", ErrDiscovery, err)
 	}
 	return &set, maxAge, nil
 }
@@ -444,34 +476,36 @@ func parseKeys(data []byte) (jwk.Set, error) {
 }
 
 // getDocument GETs a discovery or JWKS document: no redirects, bounded by
-// the configured size, status 200 required. It returns the max-age of the
-// answer's Cache-Control, 0 if none.
-func (c *Client) getDocument(ctx context.Context, u, accept string) ([]byte, time.Duration, error) {
+// the configured size, status 200 required. name is how errors name the
+// document: its URL when the user's configuration gave it (without user
+// info or query), the metadata member otherwise, since a URL the server
+// chose is the server's text. It returns the max-age of the answer's
+// Cache-Control, 0 if none.
+func (c *Client) getDocument(ctx context.Context, u, name, accept string) ([]byte, time.Duration, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return nil, 0, errors.New("introspect: bad document URL")
+		return nil, 0, fmt.Errorf("introspect: fetching %s: bad URL", name)
 	}
 	req.Header.Set("Accept", accept)
-	u = redactURL(u) // for the errors below
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, 0, fmt.Errorf("introspect: fetching %s: %w", u, stripURL(err))
+		return nil, 0, fmt.Errorf("introspect: fetching %s: %w", name, exchangeFailure(ctx, err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, 0, fmt.Errorf("introspect: fetching %s: status %d", u, resp.StatusCode)
+		return nil, 0, fmt.Errorf("introspect: fetching %s: status %d", name, resp.StatusCode)
 	}
 	if ct := resp.Header.Get("Content-Type"); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || !strings.HasSuffix(mt, "json") {
-			return nil, 0, fmt.Errorf("%w: %s: content type is not JSON", ErrMalformedResponse, u)
+			return nil, 0, fmt.Errorf("%w: %s: content type is not JSON", ErrMalformedResponse, name)
 		}
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.maxBody+1))
 	if err != nil {
-		return nil, 0, fmt.Errorf("introspect: reading %s: %w", u, stripURL(err))
+		return nil, 0, fmt.Errorf("introspect: reading %s: %w", name, exchangeFailure(ctx, err))
 	}
 	if int64(len(data)) > c.cfg.maxBody {
-		return nil, 0, fmt.Errorf("%w: %s", ErrResponseTooLarge, u)
+		return nil, 0, fmt.Errorf("%w: %s", ErrResponseTooLarge, name)
 	}
 	return data, maxAge(resp.Header.Get("Cache-Control")), nil
 }
