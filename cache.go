@@ -40,7 +40,10 @@ type Cache interface {
 type FencedCache interface {
 	Cache
 	// GetFenced is Get that also returns the fence of key: an opaque value
-	// that every Delete of key, by any process, replaces.
+	// that every Delete of key, by any process, replaces. With an error it
+	// returns the empty fence unless the fence itself was read (a stored
+	// value that does not open, say): the middleware then stores its answer
+	// under that fence, and under no fence at all when it is empty.
 	GetFenced(ctx context.Context, key CacheKey) (e CacheEntry, found bool, fence string, err error)
 	// SetFenced stores e under key only if key's fence is still fence, that
 	// is, no Delete of key happened since GetFenced returned it. It reports

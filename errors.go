@@ -93,7 +93,7 @@ var (
 type ResponseError struct {
 	StatusCode  int           // HTTP status of the answer
 	ErrorCode   string        // RFC 6749 §5.2 "error" member, if any (sanitized)
-	Description string        // "error_description" member, if any (sanitized)
+	Description string        // "error_description" member, if any: the server's text, sanitized and cut short; never in Error or GoString
 	RetryAfter  time.Duration // from a Retry-After header with delay-seconds, if any
 }
 
@@ -123,6 +123,11 @@ var registeredErrorCodes = map[string]bool{
 	"server_error": true, "temporarily_unavailable": true, "unsupported_token_type": true,
 	"invalid_client_metadata": true,
 }
+
+// GoString is Error's text, so that %#v prints nothing the server chose
+// either: Description, and an unregistered ErrorCode, are the server's text,
+// there for a caller who reads them on purpose.
+func (e *ResponseError) GoString() string { return e.Error() }
 
 // Unwrap makes a ResponseError match [ErrUnavailable].
 func (e *ResponseError) Unwrap() error { return ErrUnavailable }

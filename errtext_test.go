@@ -412,36 +412,58 @@ func TestErrTextTransport(t *testing.T) {
 	}
 }
 
-// A stale verdict served because the server's status line was garbage is
-// reported to StaleServed and the log in the package's words.
+// A stale verdict served because the server failed (a 503 whose body is the
+// peer's text) is reported to StaleServed and the log in the package's
+// words; a garbage status line is no outage, so no stale verdict covers it,
+// and its text goes nowhere either.
 func TestErrTextStaleServed(t *testing.T) {
 	clk := newClock()
-	var broken atomic.Bool
+	var mode atomic.Int32 // 0 answers, 1 fails with 503, 2 sends garbage
 	addr := rawServer(t, func(c net.Conn) {
-		if broken.Load() {
+		switch mode.Load() {
+		case 1:
+			body := `{"error":"` + peerMarker + `","error_description":"` + peerMarker + `"}`
+			_, _ = fmt.Fprintf(c, "HTTP/1.1 503 %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", peerMarker, len(body), body)
+			return
+		case 2:
 			_, _ = io.WriteString(c, "HTTP/1.1 2"+peerMarker+"\r\n\r\n")
 			return
 		}
 		body := `{"active":true,"sub":"alice","exp":` + strconv.FormatInt(clk.Now().Add(time.Hour).Unix(), 10) + `}`
 		_, _ = fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(body), body)
 	})
-	rec := &errRecorder{}
-	mw, err := introspect.New(append(endpointOpts("http", addr),
-		append(rec.options(),
-			introspect.WithCache(newLRU(t, 10, introspect.WithLRUClock(clk.Now))), introspect.WithClock(clk.Now),
-			introspect.WithMaxTTL(time.Minute), introspect.WithStaleIfError(time.Hour))...)...)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = mw.Close() })
-	h := mw.Handler(okHandler)
-	require.Equal(t, http.StatusOK, serve(h, bearer(errTextToken)).status)
+	for _, tt := range []struct {
+		name  string
+		mode  int32
+		want  int
+		stale bool
+		words []string
+		is    []error
+	}{
+		{"outage", 1, http.StatusOK, true, []string{"answered 503"}, []error{introspect.ErrUnavailable}},
+		{"garbage", 2, http.StatusServiceUnavailable, false, []string{"malformed HTTP answer"}, []error{introspect.ErrUnavailable, introspect.ErrMalformedHTTP}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			mode.Store(0)
+			rec := &errRecorder{}
+			mw, err := introspect.New(append(endpointOpts("http", addr),
+				append(rec.options(),
+					introspect.WithCache(newLRU(t, 10, introspect.WithLRUClock(clk.Now))), introspect.WithClock(clk.Now),
+					introspect.WithMaxTTL(time.Minute), introspect.WithStaleIfError(time.Hour))...)...)
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = mw.Close() })
+			h := mw.Handler(okHandler)
+			require.Equal(t, http.StatusOK, serve(h, bearer(errTextToken)).status)
 
-	broken.Store(true)
-	clk.Advance(2 * time.Minute)
-	require.Equal(t, http.StatusOK, serve(h, bearer(errTextToken)).status, "the stale verdict is served")
-	rec.mu.Lock()
-	require.NotEmpty(t, rec.stale, "StaleServed was called")
-	rec.mu.Unlock()
-	rec.check(t, []string{"malformed HTTP answer"}, []error{introspect.ErrUnavailable, introspect.ErrMalformedHTTP})
+			mode.Store(tt.mode)
+			clk.Advance(2 * time.Minute)
+			require.Equal(t, tt.want, serve(h, bearer(errTextToken)).status)
+			rec.mu.Lock()
+			assert.Equal(t, tt.stale, len(rec.stale) > 0, "StaleServed called")
+			rec.mu.Unlock()
+			rec.check(t, tt.words, tt.is)
+		})
+	}
 }
 
 // Discovery and signed answers: the issuer, URLs and key IDs the server's

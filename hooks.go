@@ -43,6 +43,15 @@ type Hooks struct {
 	// before a verdict; err matches [ErrRequestCanceled]. No failure of the
 	// authorization server: count it apart from the 503s of Rejected.
 	Canceled func(ctx context.Context, err error)
+	// Decided: a decision on a request, for an audit trail. An accepted
+	// token is reported by [Middleware.Authenticate] (so by Handler and the
+	// adapters), a request let through without a token by Handler
+	// ([WithOptionalToken]), and every refusal, guards' included, by
+	// [Middleware.WriteError]. A request that a guard lets through was
+	// reported when its token was accepted. Requests whose client went away
+	// are reported by Canceled only. r is the request as it came: log its
+	// method and path, never its Authorization header.
+	Decided func(r *http.Request, d Decision)
 	// Panicked: a callback (a SecretFunc, a ClientStore's credentials, a
 	// Cache, a hook, the HTTP client's transport) panicked during a call to
 	// the authorization server. The panic was recovered: the requests
@@ -50,6 +59,17 @@ type Hooks struct {
 	// was passed to panic, stack the panicking goroutine's stack. A panic
 	// in Panicked itself is recovered and dropped.
 	Panicked func(ctx context.Context, value any, stack []byte)
+}
+
+// Decision is what the middleware decided on a request.
+type Decision struct {
+	Allowed bool  // the request goes on to the handler
+	Status  int   // 200 when allowed, else the status of the refusal
+	Err     error // why the request was refused; nil when allowed
+	// Introspection is the verdict: the accepted token's when allowed (nil
+	// for a request let through without a token); for a refusal, the
+	// answer when there was one (an inactive token, a guard's refusal).
+	Introspection *Introspection
 }
 
 // IntrospectDoneInfo describes a finished call to the authorization server.
@@ -160,7 +180,13 @@ func (o observer) refreshAhead(ctx context.Context) {
 	}
 }
 
-func (o observer) rejected(r *http.Request, status int, err error) {
+func (o observer) decided(r *http.Request, d Decision) {
+	if o.h != nil && o.h.Decided != nil {
+		o.h.Decided(r, d)
+	}
+}
+
+func (o observer) rejected(r *http.Request, ti *Introspection, status int, err error) {
 	ctx := r.Context()
 	if errors.Is(err, ErrRequestCanceled) {
 		if o.h != nil && o.h.Canceled != nil {
@@ -174,6 +200,7 @@ func (o observer) rejected(r *http.Request, status int, err error) {
 	if o.h != nil && o.h.Rejected != nil {
 		o.h.Rejected(ctx, status, err)
 	}
+	o.decided(r, Decision{Status: status, Err: err, Introspection: ti})
 	if o.log != nil && o.log.Enabled(ctx, slog.LevelDebug) {
 		o.log.DebugContext(ctx, "introspect: request refused", "method", r.Method, "path", r.URL.Path,
 			"status", status, "reason", err)

@@ -174,7 +174,7 @@ func (m *Middleware) miss(ctx context.Context, key CacheKey, cc ClientContext, t
 			if err == nil && ok && e.fresh(m.cfg.now()) {
 				return e.Introspection, nil
 			}
-			return m.introspectAndStore(sctx, key, cc, token, fence, err == nil)
+			return m.introspectAndStore(sctx, key, cc, token, fence, err == nil || fence != "")
 		}
 		report := func(v any, stack []byte) { m.obs.panicked(bctx, v, stack) }
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < m.cfg.timeout {
@@ -313,7 +313,7 @@ func outage(err error) bool {
 		return false
 	case errors.As(err, &re):
 		return re.StatusCode >= 500 || re.StatusCode == http.StatusTooManyRequests
-	case errors.Is(err, ErrMalformedResponse), errors.Is(err, ErrResponseTooLarge),
+	case errors.Is(err, ErrMalformedResponse), errors.Is(err, ErrMalformedHTTP), errors.Is(err, ErrResponseTooLarge),
 		errors.Is(err, ErrClientConfig), errors.Is(err, ErrEncryptedResponse):
 		return false
 	}
@@ -324,6 +324,8 @@ func outage(err error) bool {
 // server: a request that missed just as an earlier call finished finds that
 // call's verdict here instead of making a second call. With a [FencedCache]
 // it also reads the key's fence, under which the call's answer is stored.
+// A fenced cache may return the fence with an error (a stored value that
+// does not open): the fence was read, so the answer can replace that value.
 func (m *Middleware) recheck(ctx context.Context, key CacheKey) (CacheEntry, bool, string, error) {
 	if m.fenced != nil {
 		return m.fenced.GetFenced(ctx, key)
@@ -456,7 +458,7 @@ func (m *Middleware) refresh(ctx context.Context, key CacheKey, cc ClientContext
 				ctx, cancel := context.WithTimeout(bctx, m.cfg.timeout)
 				defer cancel()
 				_, _, fence, err := m.recheck(ctx, key)
-				return m.introspectAndStore(ctx, key, cc, token, fence, err == nil)
+				return m.introspectAndStore(ctx, key, cc, token, fence, err == nil || fence != "")
 			}, func(v any, stack []byte) { m.obs.panicked(bctx, v, stack) })
 		}
 	}()

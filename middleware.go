@@ -82,13 +82,18 @@ func (m *Middleware) Client() *Client { return m.client }
 
 // Handler protects next: a request reaches it only with an active token, whose
 // [*Introspection] is on the request context ([FromContext]), or without a
-// token when [WithOptionalToken] is set. Every other request is answered by
-// the responders.
+// token when [WithOptionalToken] is set, or when [WithSkipper] skips it.
+// Every other request is answered by the responders.
 func (m *Middleware) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if m.cfg.skip != nil && m.cfg.skip(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
 		ti, err := m.Authenticate(r)
 		if err != nil {
 			if m.AllowsAnonymous(err) {
+				m.obs.decided(r, Decision{Allowed: true, Status: http.StatusOK})
 				next.ServeHTTP(w, r)
 				return
 			}
@@ -141,7 +146,11 @@ func (m *Middleware) AuthenticateToken(r *http.Request, tok Token) (*Introspecti
 	if err != nil {
 		return nil, err
 	}
-	return m.check(r.Context(), cc, tok, r)
+	ti, err := m.check(r.Context(), cc, tok, r)
+	if err == nil {
+		m.obs.decided(r, Decision{Allowed: true, Status: http.StatusOK, Introspection: ti})
+	}
+	return ti, err
 }
 
 // Verify checks token for a caller that has no *http.Request: a consumer of
@@ -235,7 +244,7 @@ func isMissing(err error) bool {
 // Canceled, for [ErrRequestCanceled]) and the logger, as Handler does, so
 // adapters that call it report alike.
 func (m *Middleware) WriteError(w http.ResponseWriter, r *http.Request, ti *Introspection, err error) {
-	m.obs.rejected(r, StatusCode(err), err)
+	m.obs.rejected(r, ti, StatusCode(err), err)
 	if errors.Is(err, ErrInactiveToken) {
 		m.onInactive(w, r, ti)
 		return

@@ -60,6 +60,7 @@ type config struct {
 	realm            string
 	resourceMetadata string
 	optional         bool
+	skip             func(*http.Request) bool // WithSkipper
 	onError          ErrorResponder
 	onInactive       InactiveTokenResponder
 	mwOnly           []string // names of middleware-only options given, refused by NewClient
@@ -408,6 +409,28 @@ func WithOptionalToken() Option {
 	return func(c *config) {
 		c.middlewareOnly("WithOptionalToken")
 		c.optional = true
+	}
+}
+
+// WithSkipper lets the requests for which skip returns true through to the
+// handler untouched: no token is looked for, nothing is asked, and the
+// handler finds no verdict ([FromContext] reports false; a guard behind the
+// middleware answers 401). The common case is the CORS preflight, which
+// browsers send without credentials:
+//
+//	introspect.WithSkipper(func(r *http.Request) bool { return r.Method == http.MethodOptions })
+//
+// skip runs first on every request: keep it cheap, and skip only what must
+// be public (a method, an exact path), never on something a client can
+// spell two ways to get around the check. Default: nothing is skipped.
+func WithSkipper(skip func(r *http.Request) bool) Option {
+	return func(c *config) {
+		c.middlewareOnly("WithSkipper")
+		if skip == nil {
+			c.fail("WithSkipper: nil function")
+			return
+		}
+		c.skip = skip
 	}
 }
 
