@@ -21,18 +21,56 @@
 //
 // # What sits in Redis
 //
-// Names are the prefix and an HMAC-SHA-256, under a key derived from the
-// secret, of the core's cache key: neither the token nor an unsalted hash of
-// it. Values are the verdict in a compact binary form, authenticated under
-// the secret so that a value altered or moved in Redis is refused (reported
-// as [ErrInvalidValue], a miss), and encrypted with AES-GCM when
-// [WithEncryptionKey] is set. Keys expire with the entry, never after the
-// token's exp.
+// An entry is two keys: its value and its generation record. Names are the
+// prefix and an HMAC-SHA-256, under a key derived from the secret, of the
+// core's cache key (neither the token nor an unsalted hash of it), between
+// braces so that both keys of an entry share a Redis Cluster slot; the
+// record's name ends in "g". Values are the verdict in a compact binary
+// form, authenticated under the secret together with the generation they
+// were written under, so that a value altered, moved or put back in Redis is
+// refused (reported as [ErrInvalidValue], a miss), and encrypted with
+// AES-GCM when [WithEncryptionKey] is set. Values expire with the entry,
+// never after the token's exp; records live at least as long as their value.
+//
+// # Evictions
+//
+// A record holds a random generation, and every Delete (the middleware's
+// Evict) replaces it, in the same script that deletes the value. A value is
+// accepted only while the record holds the generation it was sealed with;
+// no record, no value. [Cache] and [TwoTier] implement
+// [introspect.FencedCache]: the middleware reads the generation before it
+// asks the authorization server and stores the answer only if it has not
+// changed. Hence the guarantee: once Evict has returned, no replica serves
+// the token from Redis, nor from its local tier, on the strength of an
+// answer to a call that began before the eviction. The one lag is a
+// [TwoTier] replica that missed the eviction's announcement (a broken Pub/Sub
+// connection): its local copy lives at most the local TTL.
+//
+// The record written by Delete is kept at least [WithTombstoneTTL] (1 h by
+// default), which must exceed the longest call to the authorization server:
+// a call that began when the key had no record is refused only while it is
+// there. The guarantee also assumes that Redis does not drop records on its
+// own: with a maxmemory-policy other than noeviction, or a failover that
+// loses the latest writes, it may.
+//
+// # What a Redis writer can do
+//
+// Anyone who can write to Redis cannot forge or alter a value, move one to
+// another key, or bring back a value written before an Evict: it is bound
+// to the generation the Evict replaced and is refused; deleting the record
+// only causes misses. They can drop values and records (more calls to the
+// authorization server) and, unless [WithEncryptionKey] is set, read the
+// claims. The one thing sealing cannot stop is a full rollback of both a
+// value and its generation record to a saved copy, which serves the saved
+// verdict again until the expiry sealed into it: at most the middleware's
+// MaxTTL, plus stale-if-error, after it was written. Restrict who can write
+// to Redis (ACLs).
 //
 // # When Redis fails
 //
 // Every call is bounded by [WithTimeout] (50 ms by default). A failed call
 // returns an error; the middleware counts it as a miss, reports it through
 // its hooks and asks the authorization server: Redis trouble slows requests
-// down by at most the timeout and never fails them.
+// down by at most the timeout and never fails them. An answer whose fence
+// could not be read is not cached, not even in a [TwoTier]'s local tier.
 package introspectredis

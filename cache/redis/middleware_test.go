@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/hex"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -182,10 +183,11 @@ func TestNoTokenInRedis(t *testing.T) {
 			if err := iter.Err(); err != nil {
 				t.Fatal(err)
 			}
-			// Two tokens left active, one revoked and one unknown (negative
-			// entries); the evicted one is gone.
-			if len(names) != 4 {
-				t.Errorf("%d keys in Redis, want 4: %q", len(names), names)
+			// Values: two tokens left active, one revoked and one unknown
+			// (negative entries); the evicted one is gone. Generation
+			// records: those four, and the evicted token's.
+			if len(names) != 9 {
+				t.Errorf("%d keys in Redis, want 9: %q", len(names), names)
 			}
 			var sawClaims bool
 			for _, name := range names {
@@ -293,6 +295,88 @@ func TestEvictReachesTheFleet(t *testing.T) {
 			// B asked once; A found B's negative entry in Redis.
 			if n := as.Calls(); n != 2 {
 				t.Errorf("%d calls to the authorization server; want 2", n)
+			}
+		})
+	}
+}
+
+// holdingTransport lets the first call to the authorization server reach it
+// and read its whole answer, then holds that answer back until release is
+// closed: the call has begun, and been answered, before whatever the test
+// does meanwhile. Later calls pass.
+type holdingTransport struct {
+	base     http.RoundTripper
+	held     atomic.Bool
+	answered chan struct{} // closed when the held answer is in hand
+	release  chan struct{}
+}
+
+func newHoldingTransport() *holdingTransport {
+	return &holdingTransport{base: http.DefaultTransport, answered: make(chan struct{}), release: make(chan struct{})}
+}
+
+func (h *holdingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := h.base.RoundTrip(req)
+	if err != nil || !h.held.CompareAndSwap(false, true) {
+		return resp, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	close(h.answered)
+	select {
+	case <-h.release:
+	case <-req.Context().Done():
+		return nil, req.Context().Err()
+	}
+	return resp, nil
+}
+
+// TestEvictDuringCallInFlight is a fleet-wide Evict racing with a call in
+// flight on another replica: B asks the authorization server about a token
+// and gets its answer, "active"; before that answer lands, the token is
+// revoked and A evicts it. B's answer serves the request that asked, but
+// must not be cached: afterwards neither replica serves the token.
+func TestEvictDuringCallInFlight(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			srv := startRedis(t)
+			as := newAS(t)
+			hold := newHoldingTransport()
+			a := newReplica(t, as, srv, m)
+			b := newReplica(t, as, srv, m, introspect.WithHTTPClient(&http.Client{Transport: hold}))
+			tok := as.Issue(introspecttest.Claims{Subject: "alice"})
+
+			codes := make(chan int, 1)
+			go func() {
+				code, _ := b.get(t, tok)
+				codes <- code
+			}()
+			select {
+			case <-hold.answered:
+			case <-time.After(10 * time.Second):
+				t.Fatal("B's call did not reach the authorization server")
+			}
+			as.Revoke(tok)
+			if err := a.mw.Evict(context.Background(), tok); err != nil {
+				t.Fatal(err)
+			}
+			close(hold.release)
+			if code := <-codes; code != http.StatusOK {
+				t.Fatalf("B's request in flight: status %d; want 200, the answer given before the revocation", code)
+			}
+
+			if code, _ := b.get(t, tok); code != http.StatusUnauthorized {
+				t.Errorf("B after the eviction: status %d, want 401", code)
+			}
+			if code, _ := a.get(t, tok); code != http.StatusUnauthorized {
+				t.Errorf("A after the eviction: status %d, want 401", code)
+			}
+			if n := a.cacheEr.Load() + b.cacheEr.Load(); n != 0 {
+				t.Errorf("%d cache errors", n)
 			}
 		})
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +23,11 @@ func newCache(t testing.TB, rdb redis.UniversalClient, opts ...Option) *Cache {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// redisNames returns the Redis keys of key's value and generation record.
+func redisNames(c *Cache, key introspect.CacheKey) (value, record string) {
+	return c.names(c.keys.digest(key))
 }
 
 // fixedClock returns a clock that reads *now.
@@ -180,7 +186,7 @@ func TestRedisTTL(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			key := introspect.NewCacheKey("e", "c", tc.name)
-			name := c.name(c.keys.digest(key))
+			name, record := redisNames(c, key)
 			// An older value is there: an entry that cannot be stored must
 			// replace it by nothing.
 			if err := rdb.Set(ctx, name, "old", time.Hour).Err(); err != nil {
@@ -202,6 +208,14 @@ func TestRedisTTL(t *testing.T) {
 			// Redis counts down from the SET; allow it a second.
 			if pttl > tc.want || pttl < tc.want-time.Second {
 				t.Errorf("PTTL = %v, want %v (minus the time since SET)", pttl, tc.want)
+			}
+			// The generation record, new here, lives as long as the value.
+			rpttl, err := rdb.PTTL(ctx, record).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rpttl > tc.want || rpttl < tc.want-time.Second {
+				t.Errorf("PTTL of the generation record = %v, want %v (minus the time since SET)", rpttl, tc.want)
 			}
 		})
 	}
@@ -242,13 +256,25 @@ func TestKeysInRedis(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	slices.Sort(names)
 	d := c.keys.digest(key)
-	want := fmt.Sprintf("svc-a:%x", d[:])
-	if len(names) != 1 || names[0] != want {
-		t.Fatalf("keys in Redis = %q, want [%q]", names, want)
+	// The digest between braces is the hash tag: value and record share a
+	// Redis Cluster slot.
+	want := []string{fmt.Sprintf("svc-a:{%x}", d[:]), fmt.Sprintf("svc-a:{%x}g", d[:])}
+	if !slices.Equal(names, want) {
+		t.Fatalf("keys in Redis = %q, want %q", names, want)
 	}
-	if strings.Contains(names[0], fmt.Sprintf("%x", key[:])) {
-		t.Error("the name carries the core's key")
+	for _, name := range names {
+		if strings.Contains(name, fmt.Sprintf("%x", key[:])) {
+			t.Error("the name carries the core's key")
+		}
+	}
+	gen, err := rdb.Get(ctx, want[1]).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gen) != 2*generationBytes || strings.Trim(gen, "0123456789abcdef") != "" {
+		t.Errorf("generation record %q: want %d hex digits", gen, 2*generationBytes)
 	}
 }
 
@@ -258,9 +284,9 @@ func TestInvalidValuesAreErrors(t *testing.T) {
 	ctx := context.Background()
 	c := newCache(t, rdb)
 	key := introspect.NewCacheKey("e", "c", "victim")
-	name := c.name(c.keys.digest(key))
+	name, record := redisNames(c, key)
 	good := introspect.NewCacheKey("e", "c", "admin")
-	goodName := c.name(c.keys.digest(good))
+	goodName, goodRecord := redisNames(c, good)
 	e := fullEntry()
 	e.Introspection.Expiry = time.Time{}
 	e.Expiry, e.StaleUntil = time.Now().Add(time.Minute), time.Now().Add(time.Minute)
@@ -269,6 +295,13 @@ func TestInvalidValuesAreErrors(t *testing.T) {
 	}
 	goodValue, err := rdb.Get(ctx, goodName).Bytes()
 	if err != nil {
+		t.Fatal(err)
+	}
+	// The victim has an entry of its own, so a generation record: values
+	// put under its name are checked against it.
+	victim := e
+	victim.Introspection = &introspect.Introspection{Active: true, Subject: "victim"}
+	if err := c.Set(ctx, key, victim); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -281,9 +314,25 @@ func TestInvalidValuesAreErrors(t *testing.T) {
 			return rdb.Set(ctx, name, v, time.Minute).Err()
 		}},
 		{"value copied from another key", func() error { return rdb.Set(ctx, name, goodValue, time.Minute).Err() }},
+		{"value and generation record copied from another key", func() error {
+			gen, err := rdb.Get(ctx, goodRecord).Result()
+			if err != nil {
+				return err
+			}
+			if err := rdb.Set(ctx, record, gen, time.Minute).Err(); err != nil {
+				return err
+			}
+			return rdb.Set(ctx, name, goodValue, time.Minute).Err()
+		}},
 		{"plain garbage", func() error { return rdb.Set(ctx, name, "garbage", time.Minute).Err() }},
 		{"huge value", func() error {
 			return rdb.Set(ctx, name, bytes.Repeat([]byte{formatMAC}, 8<<20), time.Minute).Err()
+		}},
+		{"huge generation record", func() error {
+			if err := rdb.Set(ctx, name, goodValue, time.Minute).Err(); err != nil {
+				return err
+			}
+			return rdb.Set(ctx, record, bytes.Repeat([]byte{'0'}, 8<<20), time.Minute).Err()
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -469,7 +518,8 @@ func TestBackoff(t *testing.T) {
 
 	// An error reply means Redis is up: no backoff.
 	other := introspect.NewCacheKey("e", "c", "list")
-	if err := rdb.LPush(ctx, c.name(c.keys.digest(other)), "x").Err(); err != nil {
+	otherName, _ := redisNames(c, other)
+	if err := rdb.LPush(ctx, otherName, "x").Err(); err != nil {
 		t.Fatal(err)
 	}
 	for range 2 {

@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
@@ -19,14 +20,19 @@ import (
 // A value in Redis is a one-byte format, then:
 //
 //	formatMAC: payload, then the first 16 bytes of
-//	           HMAC-SHA-256(value key, digest || format || payload)
+//	           HMAC-SHA-256(value key, digest || n || generation || format || payload)
 //	formatGCM: a 12-byte random nonce, then AES-256-GCM(payload) with
-//	           additional data format || digest, under a key of its own:
-//	           HMAC-SHA-256(encryption key, digest)
+//	           additional data format || digest || n || generation, under a
+//	           key of its own: HMAC-SHA-256(encryption key, digest)
 //
-// where digest is the HMAC of the core's key that names the value in Redis.
-// Either way a value is bound to its name: one copied under another key, or
-// altered in any bit, fails to open. Deriving one AES key per entry keeps
+// where digest is the HMAC of the core's key that names the value in Redis,
+// generation the content of the entry's generation record when the value was
+// written (see redis.go) and n its length in one byte. Either way a value is
+// bound to its name and to its generation: one copied under another key,
+// altered in any bit, or put back after an eviction replaced the generation,
+// fails to open. The value key's label carries a version ("v2"), and the
+// MAC or additional data the generation, so values of the earlier format,
+// bound to no generation, never open. Deriving one AES key per entry keeps
 // the random-nonce limit of AES-GCM (2^32 messages per key) a per-entry
 // limit, never reached.
 const (
@@ -34,6 +40,13 @@ const (
 	formatGCM byte = 0x02
 
 	macSize = 16
+
+	// maxGeneration bounds the length of a generation: Redis is asked for
+	// at most this many bytes of a record.
+	maxGeneration = 64
+	// generationBytes is the number of random bytes of a generation, which
+	// is written in hex.
+	generationBytes = 16
 )
 
 // digest names an entry in Redis: HMAC-SHA-256 of the core's key.
@@ -51,17 +64,18 @@ type keys struct {
 
 func newKeys(secret, encryption []byte) (*keys, error) {
 	derive := func(label string) ([]byte, error) {
-		return hkdf.Key(sha256.New, secret, nil, "introspectredis v1 "+label, 32)
+		return hkdf.Key(sha256.New, secret, nil, "introspectredis "+label, 32)
 	}
 	var k keys
 	var err error
-	if k.name, err = derive("name"); err != nil {
+	if k.name, err = derive("v1 name"); err != nil {
 		return nil, err
 	}
-	if k.value, err = derive("value"); err != nil {
+	// v2: values bound to a generation (v1 values were not).
+	if k.value, err = derive("v2 value"); err != nil {
 		return nil, err
 	}
-	ek, err := derive("evict")
+	ek, err := derive("v1 evict")
 	if err != nil {
 		return nil, err
 	}
@@ -92,13 +106,19 @@ func (k *keys) digest(key introspect.CacheKey) digest {
 
 var errTooShort = errors.New("value too short")
 
-// seal returns the value stored for payload under d.
-func (k *keys) seal(d digest, payload []byte) ([]byte, error) {
+var errGeneration = fmt.Errorf("generation longer than %d bytes", maxGeneration)
+
+// seal returns the value stored for payload under d, bound to the
+// generation gen.
+func (k *keys) seal(d digest, gen string, payload []byte) ([]byte, error) {
+	if len(gen) > maxGeneration {
+		return nil, errGeneration
+	}
 	if k.enc == nil {
 		out := make([]byte, 0, 1+len(payload)+sha256.Size)
 		out = append(out, formatMAC)
 		out = append(out, payload...)
-		return k.mac(d, out)[:len(out)+macSize], nil
+		return k.mac(d, gen, out)[:len(out)+macSize], nil
 	}
 	aead, err := k.entryAEAD(d)
 	if err != nil {
@@ -109,12 +129,15 @@ func (k *keys) seal(d digest, payload []byte) ([]byte, error) {
 	if _, err := rand.Read(out[1:]); err != nil {
 		return nil, err
 	}
-	return aead.Seal(out, out[1:], payload, additional(d)), nil
+	return aead.Seal(out, out[1:], payload, additional(d, gen)), nil
 }
 
-// open checks and returns the payload of v stored under d. The payload may
-// alias v.
-func (k *keys) open(d digest, v []byte) ([]byte, error) {
+// open checks and returns the payload of v stored under d and bound to the
+// generation gen. The payload may alias v.
+func (k *keys) open(d digest, gen string, v []byte) ([]byte, error) {
+	if len(gen) > maxGeneration {
+		return nil, errGeneration
+	}
 	if len(v) == 0 {
 		return nil, errTooShort
 	}
@@ -127,7 +150,7 @@ func (k *keys) open(d digest, v []byte) ([]byte, error) {
 			return nil, errTooShort
 		}
 		body := v[:len(v)-macSize]
-		want := k.mac(d, body[:len(body):len(body)])
+		want := k.mac(d, gen, body[:len(body):len(body)])
 		if subtle.ConstantTimeCompare(want[len(body):len(body)+macSize], v[len(body):]) != 1 {
 			return nil, errors.New("authentication failed")
 		}
@@ -144,7 +167,7 @@ func (k *keys) open(d digest, v []byte) ([]byte, error) {
 			return nil, errTooShort
 		}
 		nonce, ct := v[1:1+aead.NonceSize()], v[1+aead.NonceSize():]
-		p, err := aead.Open(ct[:0], nonce, ct, additional(d))
+		p, err := aead.Open(ct[:0], nonce, ct, additional(d, gen))
 		if err != nil {
 			return nil, errors.New("authentication failed")
 		}
@@ -154,10 +177,13 @@ func (k *keys) open(d digest, v []byte) ([]byte, error) {
 	}
 }
 
-// mac appends HMAC(value key, d || b) to b.
-func (k *keys) mac(d digest, b []byte) []byte {
+// mac appends HMAC(value key, d || len(gen) || gen || b) to b. gen is at
+// most maxGeneration bytes long.
+func (k *keys) mac(d digest, gen string, b []byte) []byte {
 	h := hmac.New(sha256.New, k.value)
 	h.Write(d[:])
+	h.Write([]byte{byte(len(gen))})
+	h.Write([]byte(gen))
 	h.Write(b)
 	return h.Sum(b)
 }
@@ -172,8 +198,23 @@ func (k *keys) entryAEAD(d digest) (cipher.AEAD, error) {
 	return cipher.NewGCM(block)
 }
 
-func additional(d digest) []byte {
-	return append([]byte{formatGCM}, d[:]...)
+// additional is the additional data of a formatGCM value: format || d ||
+// len(gen) || gen. gen is at most maxGeneration bytes long.
+func additional(d digest, gen string) []byte {
+	b := make([]byte, 0, 1+len(d)+1+len(gen))
+	b = append(b, formatGCM)
+	b = append(b, d[:]...)
+	b = append(b, byte(len(gen)))
+	return append(b, gen...)
+}
+
+// newGeneration returns a fresh generation: 16 random bytes in hex.
+func newGeneration() (string, error) {
+	var b [generationBytes]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b[:]), nil
 }
 
 // sealEvict returns the message announcing the eviction of key to the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/introspect-go/introspect"
@@ -18,9 +19,14 @@ import (
 // The local tier keeps an entry for at most the local TTL, never past the
 // entry's StaleUntil. Deletes (the middleware's Evict) remove the entry from
 // both tiers here and, through a Redis Pub/Sub announcement, from the local
-// tier of every other replica. An announcement lost to a broken connection,
-// or a lookup in Redis racing with the eviction, can leave a local copy
-// alive: the local TTL is the bound on that, so keep it short (seconds).
+// tier of every other replica. A copy into the local tier that races with
+// an announcement is undone: each announcement counts, and a copy made
+// while the count moved is deleted again. An announcement lost to a broken
+// connection can leave a local copy alive: the local TTL is the bound on
+// that, so keep it short (seconds).
+//
+// TwoTier is an [introspect.FencedCache]: the fence is the one of Redis, and
+// [TwoTier.SetFenced] fills the local tier only when Redis stored the entry.
 //
 // A TwoTier runs one goroutine listening for evictions: call
 // [TwoTier.Close] when done.
@@ -31,12 +37,15 @@ type TwoTier struct {
 	now      func() time.Time
 	sub      *redis.PubSub
 	done     chan struct{} // closed when the listener has returned
+	// evictions counts the evictions seen by this process, announced or
+	// local; it moves before the local entry is deleted.
+	evictions atomic.Uint64
 
 	mu     sync.Mutex // guards closed
 	closed bool
 }
 
-var _ introspect.Cache = (*TwoTier)(nil)
+var _ introspect.FencedCache = (*TwoTier)(nil)
 
 // NewTwoTier returns a two-tier cache: local in front of remote, local
 // entries kept for at most localTTL. local is typically a small
@@ -74,6 +83,7 @@ func (t *TwoTier) listen(ch <-chan *redis.Message) {
 		if !ok {
 			continue // not from a replica holding the secret
 		}
+		t.evictions.Add(1)
 		ctx, cancel := context.WithTimeout(context.Background(), t.remote.timeout)
 		_ = t.local.Delete(ctx, key)
 		cancel()
@@ -105,12 +115,15 @@ func (t *TwoTier) Format(f fmt.State, _ rune) {
 	fmt.Fprintf(f, "introspectredis.TwoTier{prefix: %q, local TTL: %v}", t.remote.prefix, t.localTTL)
 }
 
-// Get implements [introspect.Cache]: the local tier, then Redis.
+// Get implements [introspect.Cache]: the local tier, then Redis. An entry
+// found in Redis is copied into the local tier, unless an eviction is seen
+// meanwhile.
 func (t *TwoTier) Get(ctx context.Context, key introspect.CacheKey) (introspect.CacheEntry, bool, error) {
 	e, ok, errLocal := t.local.Get(ctx, key)
 	if errLocal == nil && ok {
 		return e, true, nil
 	}
+	seen := t.evictions.Load()
 	e, ok, err := t.remote.Get(ctx, key)
 	if err != nil {
 		return introspect.CacheEntry{}, false, errors.Join(errLocal, err)
@@ -118,19 +131,65 @@ func (t *TwoTier) Get(ctx context.Context, key introspect.CacheKey) (introspect.
 	if !ok {
 		return introspect.CacheEntry{}, false, errLocal
 	}
-	_ = t.local.Set(ctx, key, t.localEntry(e))
+	_ = t.setLocal(ctx, key, e, seen)
 	return e, true, nil
 }
 
-// Set implements [introspect.Cache]: both tiers.
+// GetFenced implements [introspect.FencedCache]: it asks Redis, which holds
+// the fence, and copies an entry found there into the local tier as Get
+// does.
+func (t *TwoTier) GetFenced(ctx context.Context, key introspect.CacheKey) (introspect.CacheEntry, bool, string, error) {
+	seen := t.evictions.Load()
+	e, ok, fence, err := t.remote.GetFenced(ctx, key)
+	if err != nil || !ok {
+		return introspect.CacheEntry{}, false, fence, err
+	}
+	_ = t.setLocal(ctx, key, e, seen)
+	return e, true, fence, nil
+}
+
+// Set implements [introspect.Cache]: both tiers. The local tier is kept
+// when Redis fails, so the replica keeps its own entries through an outage,
+// but not when an eviction is seen meanwhile.
 func (t *TwoTier) Set(ctx context.Context, key introspect.CacheKey, e introspect.CacheEntry) error {
-	errLocal := t.local.Set(ctx, key, t.localEntry(e))
-	return errors.Join(errLocal, t.remote.Set(ctx, key, e))
+	seen := t.evictions.Load()
+	stored, errRemote := t.remote.set(ctx, key, e, "", true)
+	var errLocal error
+	if errRemote != nil || stored {
+		errLocal = t.setLocal(ctx, key, e, seen)
+	}
+	return errors.Join(errLocal, errRemote)
+}
+
+// SetFenced implements [introspect.FencedCache]: Redis under fence, then,
+// only if Redis stored e, the local tier, unless an eviction is seen
+// meanwhile.
+func (t *TwoTier) SetFenced(ctx context.Context, key introspect.CacheKey, e introspect.CacheEntry, fence string) (bool, error) {
+	seen := t.evictions.Load()
+	stored, err := t.remote.SetFenced(ctx, key, e, fence)
+	if err != nil || !stored {
+		return false, err
+	}
+	_ = t.setLocal(ctx, key, e, seen)
+	return true, nil
+}
+
+// setLocal copies e into the local tier, then deletes it again if the
+// eviction count is no longer seen, read before e was obtained: an
+// eviction may have come between. (The listener counts before it deletes:
+// either its delete follows the copy, or the count has moved here.)
+func (t *TwoTier) setLocal(ctx context.Context, key introspect.CacheKey, e introspect.CacheEntry, seen uint64) error {
+	err := t.local.Set(ctx, key, t.localEntry(e))
+	if t.evictions.Load() != seen {
+		_ = t.local.Delete(ctx, key)
+	}
+	return err
 }
 
 // Delete implements [introspect.Cache]: both tiers, and the local tier of
 // every replica listening on the same Redis and prefix.
 func (t *TwoTier) Delete(ctx context.Context, key introspect.CacheKey) error {
+	t.evictions.Add(1)
 	errLocal := t.local.Delete(ctx, key)
 	return errors.Join(errLocal, t.remote.Delete(ctx, key))
 }

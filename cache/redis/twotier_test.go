@@ -313,3 +313,155 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// hookedCache is a local tier that runs beforeSet once, at the first Set,
+// before storing, and reports every Delete on deleted.
+type hookedCache struct {
+	*recordingCache
+	once      sync.Once
+	beforeSet func()
+	deleted   chan introspect.CacheKey
+}
+
+func (h *hookedCache) Set(ctx context.Context, k introspect.CacheKey, e introspect.CacheEntry) error {
+	h.once.Do(h.beforeSet)
+	return h.recordingCache.Set(ctx, k, e)
+}
+
+func (h *hookedCache) Delete(ctx context.Context, k introspect.CacheKey) error {
+	err := h.recordingCache.Delete(ctx, k)
+	select {
+	case h.deleted <- k:
+	default:
+	}
+	return err
+}
+
+// TestTwoTierCopyRacingWithEviction has another replica evict the key, and
+// this replica's listener process the announcement, between the moment an
+// entry is obtained from Redis (or stored there) and the moment it is
+// copied into the local tier: the copy must not survive.
+func TestTwoTierCopyRacingWithEviction(t *testing.T) {
+	srv := startRedis(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		// run does the operation on tt; the entry is in Redis beforehand
+		// unless empty is set.
+		run   func(t *testing.T, tt *TwoTier, key introspect.CacheKey, e introspect.CacheEntry)
+		empty bool
+	}{
+		{"get", func(t *testing.T, tt *TwoTier, key introspect.CacheKey, _ introspect.CacheEntry) {
+			if _, ok, err := tt.Get(ctx, key); !ok || err != nil {
+				t.Fatalf("Get = %v, %v; want the entry read before the eviction", ok, err)
+			}
+		}, false},
+		{"get-fenced", func(t *testing.T, tt *TwoTier, key introspect.CacheKey, _ introspect.CacheEntry) {
+			if _, ok, _, err := tt.GetFenced(ctx, key); !ok || err != nil {
+				t.Fatalf("GetFenced = %v, %v; want the entry read before the eviction", ok, err)
+			}
+		}, false},
+		{"set-fenced", func(t *testing.T, tt *TwoTier, key introspect.CacheKey, e introspect.CacheEntry) {
+			_, _, fence, err := tt.GetFenced(ctx, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if stored, err := tt.SetFenced(ctx, key, e, fence); !stored || err != nil {
+				t.Fatalf("SetFenced = %v, %v; want stored, before the eviction", stored, err)
+			}
+		}, true},
+		{"set", func(t *testing.T, tt *TwoTier, key introspect.CacheKey, e introspect.CacheEntry) {
+			if err := tt.Set(ctx, key, e); err != nil {
+				t.Fatal(err)
+			}
+		}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := []Option{WithPrefix("race-" + tc.name + ":")}
+			remote := newCache(t, srv.Client(t), opts...)
+			other := newCache(t, srv.Client(t), opts...) // another replica
+			key := introspect.NewCacheKey("e", "c", "t")
+			e := activeEntry(time.Now(), "s")
+			if !tc.empty {
+				if err := other.Set(ctx, key, e); err != nil {
+					t.Fatal(err)
+				}
+			}
+			local := &hookedCache{recordingCache: newRecordingCache(), deleted: make(chan introspect.CacheKey, 1)}
+			local.beforeSet = func() {
+				if err := other.Delete(ctx, key); err != nil {
+					t.Error(err)
+					return
+				}
+				select {
+				case <-local.deleted: // the listener has processed the announcement
+				case <-time.After(5 * time.Second):
+					t.Error("the eviction announcement did not arrive")
+				}
+			}
+			tt := newTwoTier(t, remote, local, time.Minute)
+			tc.run(t, tt, key, e)
+			if _, ok := local.entry(key); ok {
+				t.Error("the local tier holds a copy made across the eviction")
+			}
+			if _, ok, err := tt.Get(ctx, key); ok || err != nil {
+				t.Errorf("Get after the eviction = %v, %v; want a miss", ok, err)
+			}
+		})
+	}
+}
+
+// TestTwoTierFenced checks the fenced operations of the two tiers: the fence
+// is Redis's, a refused store leaves the local tier alone, and an accepted
+// one or an entry found by GetFenced fills it.
+func TestTwoTierFenced(t *testing.T) {
+	srv := startRedis(t)
+	ctx := context.Background()
+	remote := newCache(t, srv.Client(t))
+	other := newCache(t, srv.Client(t))
+	local := newRecordingCache()
+	tt := newTwoTier(t, remote, local, time.Minute)
+	key := introspect.NewCacheKey("e", "c", "t")
+	e := activeEntry(time.Now(), "s")
+
+	_, ok, fence, err := tt.GetFenced(ctx, key)
+	if ok || err != nil || fence != "" {
+		t.Fatalf("GetFenced of a new key = %v, %q, %v", ok, fence, err)
+	}
+	if err := other.Delete(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	if stored, err := tt.SetFenced(ctx, key, e, fence); stored || err != nil {
+		t.Fatalf("SetFenced after another replica's eviction = %v, %v; want refused", stored, err)
+	}
+	if _, ok := local.entry(key); ok {
+		t.Fatal("a refused SetFenced filled the local tier")
+	}
+
+	_, _, fence, err = tt.GetFenced(ctx, key)
+	if err != nil || fence == "" {
+		t.Fatalf("GetFenced after the eviction: fence %q, %v", fence, err)
+	}
+	if _, _, want, _ := remote.GetFenced(ctx, key); fence != want {
+		t.Errorf("TwoTier's fence %q, Redis's %q", fence, want)
+	}
+	if stored, err := tt.SetFenced(ctx, key, e, fence); !stored || err != nil {
+		t.Fatalf("SetFenced = %v, %v", stored, err)
+	}
+	if _, ok := local.entry(key); !ok {
+		t.Error("an accepted SetFenced left the local tier empty")
+	}
+	if _, ok, err := other.Get(ctx, key); !ok || err != nil {
+		t.Errorf("another replica's Get after SetFenced = %v, %v", ok, err)
+	}
+
+	// An entry found in Redis by GetFenced is copied into the local tier.
+	local2 := newRecordingCache()
+	tt2 := newTwoTier(t, newCache(t, srv.Client(t)), local2, time.Minute)
+	if _, ok, fence2, err := tt2.GetFenced(ctx, key); !ok || err != nil || fence2 != fence {
+		t.Fatalf("GetFenced of a stored entry = %v, %q, %v", ok, fence2, err)
+	}
+	if _, ok := local2.entry(key); !ok {
+		t.Error("GetFenced did not copy the entry into the local tier")
+	}
+}
