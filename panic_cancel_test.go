@@ -269,3 +269,21 @@ func TestErrRequestCanceled(t *testing.T) {
 	assert.Equal(t, http.StatusServiceUnavailable, introspect.StatusCode(introspect.ErrRequestCanceled))
 	assert.True(t, strings.HasPrefix(introspect.ErrRequestCanceled.Error(), "introspect: "))
 }
+
+// A panic during discovery, on the refresher's own goroutine, is recovered
+// and reported, and the fetch fails closed.
+func TestDiscoveryPanicRecovered(t *testing.T) {
+	as := discoAS(t)
+	reported := make(chan any, 4)
+	_, err := introspect.New(
+		introspect.WithIssuer(as.Issuer),
+		introspect.WithClientCredentials(discoClientID, discoSecret),
+		introspect.WithEagerDiscovery(),
+		introspect.WithHTTPClient(&http.Client{Transport: panickingTransport{}}),
+		introspect.WithHooks(&introspect.Hooks{Panicked: func(_ context.Context, v any, _ []byte) { reported <- v }}),
+	)
+	require.Error(t, err)
+	assert.ErrorIs(t, err, introspect.ErrDiscovery)
+	assert.Contains(t, err.Error(), "a callback panicked during a fetch")
+	assert.Equal(t, "transport failure", <-reported)
+}

@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -178,14 +179,16 @@ func newProvider(c *Client) *provider {
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &provider{c: c, issuer: c.cfg.discoveryIssuer, ctx: ctx, cancel: cancel, done: make(chan struct{})}
 	cfg := c.cfg
+	obs := observer{h: cfg.hooks, log: cfg.logger}
+	panicked := func(v any, stack []byte) { obs.panicked(ctx, v, stack) }
 	p.meta = &refresher[providerState]{
 		load: p.loadMetadata, now: cfg.now, base: ctx, timeout: cfg.timeout,
-		defaultTTL: cfg.metadataRefresh, forceLimit: cfg.keyRefreshLimit,
+		defaultTTL: cfg.metadataRefresh, forceLimit: cfg.keyRefreshLimit, panicked: panicked,
 	}
 	if cfg.jwtResponse {
 		p.keys = &refresher[jwk.Set]{
 			load: p.loadKeys, now: cfg.now, base: ctx, timeout: cfg.timeout,
-			defaultTTL: cfg.metadataRefresh, forceLimit: cfg.keyRefreshLimit,
+			defaultTTL: cfg.metadataRefresh, forceLimit: cfg.keyRefreshLimit, panicked: panicked,
 		}
 	}
 	return p
@@ -538,6 +541,9 @@ type refresher[T any] struct {
 	timeout    time.Duration
 	defaultTTL time.Duration
 	forceLimit time.Duration // least time between forced refreshes
+	// panicked reports a panic recovered in load (a callback of the HTTP
+	// client's transport, say).
+	panicked func(v any, stack []byte)
 
 	cur atomic.Pointer[T]
 
@@ -556,6 +562,9 @@ type refreshCall struct {
 }
 
 var errRefreshLimited = errors.New("introspect: refresh attempted too recently")
+
+// errFetchPanicked is the error of a fetch during which a callback panicked.
+var errFetchPanicked = fmt.Errorf("%w: a callback panicked during a fetch", ErrDiscovery)
 
 func (r *refresher[T]) current() *T { return r.cur.Load() }
 
@@ -614,9 +623,7 @@ func (r *refresher[T]) refresh(ctx context.Context, force bool) (*T, error) {
 }
 
 func (r *refresher[T]) run(call *refreshCall) {
-	ctx, cancel := context.WithTimeout(r.base, r.timeout)
-	v, age, err := r.load(ctx)
-	cancel()
+	v, age, err := r.loadRecovered()
 	r.mu.Lock()
 	now := r.now()
 	if err != nil {
@@ -636,6 +643,23 @@ func (r *refresher[T]) run(call *refreshCall) {
 	r.call = nil
 	r.mu.Unlock()
 	close(call.done)
+}
+
+// loadRecovered runs load under the timeout. It runs at the top of a
+// goroutine of its own: a panic in it is recovered, reported and made a
+// failed fetch.
+func (r *refresher[T]) loadRecovered() (v *T, age time.Duration, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			v, age, err = nil, 0, errFetchPanicked
+			if r.panicked != nil {
+				r.panicked(p, debug.Stack())
+			}
+		}
+	}()
+	ctx, cancel := context.WithTimeout(r.base, r.timeout)
+	defer cancel()
+	return r.load(ctx)
 }
 
 // backoff is the wait after n consecutive failures: 1 s doubling up to 5

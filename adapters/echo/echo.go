@@ -14,17 +14,25 @@
 //	})
 //	api.DELETE("/users/:id", deleteUser, introspectecho.RequireScope(mw, "admin"))
 //
-// A refused request is answered by the middleware's responders and the
+// A refused request is answered by the middleware's responders
+// ([introspect.Middleware.WriteError]), which also report it through
+// [introspect.Hooks] and the logger, as the core middleware does, and the
 // handler chain returns nil, so echo's HTTPErrorHandler does not write a
 // second response.
 //
-// # Limits
+// With [introspect.WithOptionalToken], a request without a token goes on
+// with no verdict ([FromContext] reports false), as with the core middleware;
+// a guard ([RequireScope] and the like) still refuses it (401).
 //
-// [introspect.WithOptionalToken] is not honoured: a request without a token
-// is refused unless the [Config.Skipper] skips it.
+// The guards check their scopes and audiences when they are built and panic
+// on a guard that no token or every token would meet, so the mistake shows
+// when the routes are set up, not on a request.
 package introspectecho
 
 import (
+	"slices"
+	"strings"
+
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
@@ -37,16 +45,20 @@ const ContextKey = "github.com/introspect-go/introspect"
 
 // Config configures [AuthenticateWithConfig].
 type Config struct {
-	// Skipper lets a request through without any check when it returns true.
-	// Default middleware.DefaultSkipper (never skips).
+	// Skipper lets a request through without any check when it returns true:
+	// the authorization server is not asked and the request carries no
+	// verdict, so [FromContext] reports false and a guard after it refuses
+	// it (401). Default middleware.DefaultSkipper (no request is skipped).
 	Skipper middleware.Skipper
 }
 
 // Authenticate returns an echo middleware that runs mw's check
 // ([introspect.Middleware.Authenticate]) on each request. An active token's
 // [*introspect.Introspection] is stored under [ContextKey] and on the request
-// context (for [introspect.FromContext]); any other request is answered by
-// mw's responders ([introspect.Middleware.WriteError]) and goes no further.
+// context (for [introspect.FromContext]). A request without a token goes on
+// with no verdict when mw allows it ([introspect.WithOptionalToken]); any
+// other request is answered by mw's responders
+// ([introspect.Middleware.WriteError]) and goes no further.
 func Authenticate(mw *introspect.Middleware) echo.MiddlewareFunc {
 	return AuthenticateWithConfig(mw, Config{})
 }
@@ -90,8 +102,10 @@ func FromContext(c echo.Context) (*introspect.Introspection, bool) {
 
 // Require returns an echo middleware that lets a request through only if
 // check accepts its token ([introspect.Authorize]); otherwise mw's responders
-// answer (403 insufficient_scope for the checks of package introspect, 401
-// when no middleware put a token in front). Use it after [Authenticate].
+// answer: 403 insufficient_scope for the checks of package introspect, 401
+// when the request has no verdict (no middleware put one in front, the token
+// was optional, or the request was skipped), 503 when check fails with an
+// error that carries no verdict. Use it after [Authenticate].
 func Require(mw *introspect.Middleware, check introspect.Check) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
@@ -107,18 +121,44 @@ func Require(mw *introspect.Middleware, check introspect.Check) echo.MiddlewareF
 
 // RequireScope is [Require] with [introspect.AllScopes]: the token must have
 // every one of scopes.
+//
+// It panics, like [regexp.MustCompile], if scopes is empty or a scope is not
+// an RFC 6749 scope token (see [introspect.CheckScopes]): "" can never be
+// granted, and "read write" is two scopes, which are listed apart.
 func RequireScope(mw *introspect.Middleware, scopes ...string) echo.MiddlewareFunc {
+	mustScopes("RequireScope", scopes)
 	return Require(mw, introspect.AllScopes(scopes...))
 }
 
 // RequireAnyScope is [Require] with [introspect.AnyScope]: the token must have
-// at least one of scopes.
+// at least one of scopes. It panics as [RequireScope] does.
 func RequireAnyScope(mw *introspect.Middleware, scopes ...string) echo.MiddlewareFunc {
+	mustScopes("RequireAnyScope", scopes)
 	return Require(mw, introspect.AnyScope(scopes...))
 }
 
 // RequireAudience is [Require] with [introspect.AnyAudience]: the token's
-// "aud" must contain at least one of auds.
+// "aud" must contain at least one of auds. It panics if auds is empty or
+// holds an empty string.
 func RequireAudience(mw *introspect.Middleware, auds ...string) echo.MiddlewareFunc {
+	mustAudiences("RequireAudience", auds)
 	return Require(mw, introspect.AnyAudience(auds...))
+}
+
+// mustScopes panics, naming the guard fn, if scopes cannot make a guard.
+func mustScopes(fn string, scopes []string) {
+	if err := introspect.CheckScopes(scopes); err != nil {
+		panic("introspectecho: " + fn + ": " + strings.TrimPrefix(err.Error(), "introspect: "))
+	}
+}
+
+// mustAudiences panics, naming the guard fn, if auds cannot make a guard.
+// The rule is the one [introspect.AnyAudience] enforces.
+func mustAudiences(fn string, auds []string) {
+	switch {
+	case len(auds) == 0:
+		panic("introspectecho: " + fn + ": no audiences: the guard would let every token through")
+	case slices.Contains(auds, ""):
+		panic("introspectecho: " + fn + ": an empty audience: the guard could never be met")
+	}
 }

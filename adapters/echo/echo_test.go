@@ -2,6 +2,7 @@ package introspectecho_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/labstack/echo/v4"
@@ -65,11 +66,12 @@ func TestSkipper(t *testing.T) {
 	mw := conformance.NewMiddleware(t, srv)
 	e := echo.New()
 	e.Use(introspectecho.AuthenticateWithConfig(mw, introspectecho.Config{
-		Skipper: func(c echo.Context) bool { return c.Path() == "/healthz" },
+		Skipper: func(c echo.Context) bool { return strings.HasPrefix(c.Path(), "/healthz") },
 	}))
 	ok := func(c echo.Context) error { return c.String(http.StatusOK, "ok") }
 	e.GET("/healthz", ok)
 	e.GET("/api/me", ok)
+	e.GET("/healthz/admin", ok, introspectecho.RequireScope(mw, "admin"))
 	tests := []struct {
 		name   string
 		path   string
@@ -77,6 +79,7 @@ func TestSkipper(t *testing.T) {
 		calls  int64 // calls to the authorization server
 	}{
 		{"skipped", "/healthz", http.StatusOK, 0},
+		{"skipped, then guarded", "/healthz/admin", http.StatusUnauthorized, 0},
 		{"checked", "/api/me", http.StatusUnauthorized, 1},
 	}
 	for _, tc := range tests {
@@ -116,6 +119,37 @@ func TestOptionalToken(t *testing.T) {
 			}
 			return c.String(http.StatusOK, conformance.Anonymous)
 		}, introspectecho.Authenticate(mw))
+		return e
+	})
+}
+
+func TestGuards(t *testing.T) {
+	conformance.RunGuards(t, "introspectecho", func(mw *introspect.Middleware, g conformance.Guard, values ...string) http.Handler {
+		var guard echo.MiddlewareFunc
+		switch g {
+		case conformance.GuardScope:
+			guard = introspectecho.RequireScope(mw, values...)
+		case conformance.GuardAnyScope:
+			guard = introspectecho.RequireAnyScope(mw, values...)
+		case conformance.GuardAudience:
+			guard = introspectecho.RequireAudience(mw, values...)
+		}
+		e := echo.New()
+		e.GET(conformance.PathMe, func(c echo.Context) error { return c.NoContent(http.StatusOK) },
+			introspectecho.Authenticate(mw), guard)
+		return e
+	})
+}
+
+// TestRejected checks that refusals reach Hooks.Rejected once each, as
+// through the core middleware.
+func TestRejected(t *testing.T) { conformance.RunRejected(t, router) }
+
+func TestRequire(t *testing.T) {
+	conformance.RunRequire(t, func(mw *introspect.Middleware, check introspect.Check) http.Handler {
+		e := echo.New()
+		e.GET(conformance.PathMe, func(c echo.Context) error { return c.NoContent(http.StatusOK) },
+			introspectecho.Authenticate(mw), introspectecho.Require(mw, check))
 		return e
 	})
 }

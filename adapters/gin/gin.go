@@ -14,11 +14,24 @@
 //	})
 //	api.GET("/admin", introspectgin.RequireScope(mw, "admin"), admin)
 //
+// A refused request is answered by the middleware's responders
+// ([introspect.Middleware.WriteError]), which also report it through
+// [introspect.Hooks] and the logger, as the core middleware does, and the
+// request is aborted.
+//
 // With [introspect.WithOptionalToken], a request without a token goes on
-// with no verdict ([FromContext] reports false), as with the core middleware.
+// with no verdict ([FromContext] reports false), as with the core middleware;
+// a guard ([RequireScope] and the like) still refuses it (401).
+//
+// The guards check their scopes and audiences when they are built and panic
+// on a guard that no token or every token would meet, so the mistake shows
+// when the routes are set up, not on a request.
 package introspectgin
 
 import (
+	"slices"
+	"strings"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/introspect-go/introspect"
@@ -28,13 +41,42 @@ import (
 // [*introspect.Introspection] with gin's Context.Set. [FromContext] reads it.
 const ContextKey = "github.com/introspect-go/introspect"
 
+// Config configures [AuthenticateWithConfig].
+type Config struct {
+	// Skipper lets a request through without any check when it returns true:
+	// the authorization server is not asked and the request carries no
+	// verdict, so [FromContext] reports false and a guard after it refuses
+	// it (401). The usual case is a CORS preflight, which carries no
+	// credentials and is answered by a CORS middleware further down:
+	//
+	//	r.Use(introspectgin.AuthenticateWithConfig(mw, introspectgin.Config{
+	//		Skipper: func(c *gin.Context) bool { return c.Request.Method == http.MethodOptions },
+	//	}))
+	//	r.Use(cors)
+	//
+	// Default nil: no request is skipped.
+	Skipper gin.Skipper
+}
+
 // Authenticate returns a gin middleware that runs mw's check
 // ([introspect.Middleware.Authenticate]) on each request. An active token's
 // [*introspect.Introspection] is stored under [ContextKey] and on the request
-// context (for [introspect.FromContext]); any other request is answered by
-// mw's responders ([introspect.Middleware.WriteError]) and aborted.
+// context (for [introspect.FromContext]). A request without a token goes on
+// with no verdict when mw allows it ([introspect.WithOptionalToken]); any
+// other request is answered by mw's responders
+// ([introspect.Middleware.WriteError]) and aborted.
 func Authenticate(mw *introspect.Middleware) gin.HandlerFunc {
+	return AuthenticateWithConfig(mw, Config{})
+}
+
+// AuthenticateWithConfig is [Authenticate] with a [Config].
+func AuthenticateWithConfig(mw *introspect.Middleware, cfg Config) gin.HandlerFunc {
+	skip := cfg.Skipper
 	return func(c *gin.Context) {
+		if skip != nil && skip(c) {
+			c.Next()
+			return
+		}
 		ti, err := mw.Authenticate(c.Request)
 		if err != nil {
 			if mw.AllowsAnonymous(err) {
@@ -64,8 +106,10 @@ func FromContext(c *gin.Context) (*introspect.Introspection, bool) {
 
 // Require returns a gin middleware that lets a request through only if check
 // accepts its token ([introspect.Authorize]); otherwise mw's responders answer
-// (403 insufficient_scope for the checks of package introspect, 401 when no
-// middleware put a token in front) and the request is aborted. Use it after
+// and the request is aborted: 403 insufficient_scope for the checks of
+// package introspect, 401 when the request has no verdict (no middleware put
+// one in front, the token was optional, or the request was skipped), 503 when
+// check fails with an error that carries no verdict. Use it after
 // [Authenticate].
 func Require(mw *introspect.Middleware, check introspect.Check) gin.HandlerFunc {
 	return func(c *gin.Context) {
@@ -80,20 +124,46 @@ func Require(mw *introspect.Middleware, check introspect.Check) gin.HandlerFunc 
 
 // RequireScope is [Require] with [introspect.AllScopes]: the token must have
 // every one of scopes.
+//
+// It panics, like [regexp.MustCompile], if scopes is empty or a scope is not
+// an RFC 6749 scope token (see [introspect.CheckScopes]): "" can never be
+// granted, and "read write" is two scopes, which are listed apart.
 func RequireScope(mw *introspect.Middleware, scopes ...string) gin.HandlerFunc {
+	mustScopes("RequireScope", scopes)
 	return Require(mw, introspect.AllScopes(scopes...))
 }
 
 // RequireAnyScope is [Require] with [introspect.AnyScope]: the token must have
-// at least one of scopes.
+// at least one of scopes. It panics as [RequireScope] does.
 func RequireAnyScope(mw *introspect.Middleware, scopes ...string) gin.HandlerFunc {
+	mustScopes("RequireAnyScope", scopes)
 	return Require(mw, introspect.AnyScope(scopes...))
 }
 
 // RequireAudience is [Require] with [introspect.AnyAudience]: the token's
-// "aud" must contain at least one of auds.
+// "aud" must contain at least one of auds. It panics if auds is empty or
+// holds an empty string.
 func RequireAudience(mw *introspect.Middleware, auds ...string) gin.HandlerFunc {
+	mustAudiences("RequireAudience", auds)
 	return Require(mw, introspect.AnyAudience(auds...))
+}
+
+// mustScopes panics, naming the guard fn, if scopes cannot make a guard.
+func mustScopes(fn string, scopes []string) {
+	if err := introspect.CheckScopes(scopes); err != nil {
+		panic("introspectgin: " + fn + ": " + strings.TrimPrefix(err.Error(), "introspect: "))
+	}
+}
+
+// mustAudiences panics, naming the guard fn, if auds cannot make a guard.
+// The rule is the one [introspect.AnyAudience] enforces.
+func mustAudiences(fn string, auds []string) {
+	switch {
+	case len(auds) == 0:
+		panic("introspectgin: " + fn + ": no audiences: the guard would let every token through")
+	case slices.Contains(auds, ""):
+		panic("introspectgin: " + fn + ": an empty audience: the guard could never be met")
+	}
 }
 
 func refuse(c *gin.Context, mw *introspect.Middleware, ti *introspect.Introspection, err error) {

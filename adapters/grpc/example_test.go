@@ -42,6 +42,10 @@ func Example() {
 		grpc.ChainStreamInterceptor(auth.Stream()),
 	)
 	healthpb.RegisterHealthServer(srv, health.NewServer())
+	if err := auth.Validate(srv); err != nil {
+		fmt.Println(err)
+		return
+	}
 	lis := bufconn.Listen(1 << 20)
 	go func() { _ = srv.Serve(lis) }()
 	defer srv.Stop()
@@ -69,4 +73,32 @@ func Example() {
 	// Check: OK
 	// List: PermissionDenied
 	// Check without a token: Unauthenticated
+}
+
+func ExampleInterceptors_Validate() {
+	as := introspecttest.NewServer(introspecttest.WithClient("rs", "rs-secret"))
+	defer as.Close()
+	mw, err := introspect.New(
+		introspect.WithEndpoint(as.IntrospectionURL()),
+		introspect.WithClientCredentials("rs", "rs-secret"),
+	)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	auth, err := introspectgrpc.New(mw, introspectgrpc.WithMethodScopes(map[string][]string{
+		"/grpc.health.v1.Health/Lsit": {"admin"},
+	}))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	srv := grpc.NewServer(
+		grpc.ChainUnaryInterceptor(auth.Unary()),
+		grpc.ChainStreamInterceptor(auth.Stream()),
+	)
+	healthpb.RegisterHealthServer(srv, health.NewServer())
+	fmt.Println(auth.Validate(srv))
+	// Output:
+	// introspectgrpc: WithMethodScopes: "/grpc.health.v1.Health/Lsit": service grpc.health.v1.Health has no method Lsit
 }

@@ -9,14 +9,23 @@
 //
 //	mw, err := introspect.New(introspect.WithEndpoint(url), introspect.WithClientCredentials(id, secret))
 //	...
-//	auth, err := introspectgrpc.New(mw, introspectgrpc.WithMethodScopes(map[string][]string{
-//		"/shop.v1.Orders/Cancel": {"orders:write"},
-//	}))
+//	auth, err := introspectgrpc.New(mw,
+//		introspectgrpc.WithMethodScopes(map[string][]string{
+//			"/shop.v1.Orders/Cancel": {"orders:write"},
+//		}),
+//		introspectgrpc.WithMethodAnyScopes(map[string][]string{
+//			"/shop.v1.Orders/Get": {"orders:read", "orders:write"},
+//		}),
+//	)
 //	...
 //	srv := grpc.NewServer(
 //		grpc.ChainUnaryInterceptor(auth.Unary()),
 //		grpc.ChainStreamInterceptor(auth.Stream()),
 //	)
+//	shoppb.RegisterOrdersServer(srv, orders)
+//	if err := auth.Validate(srv); err != nil { // a misspelled method in the rules
+//		...
+//	}
 //
 // # The request handed to the middleware
 //
@@ -34,7 +43,8 @@
 //
 // The HTTP statuses of [introspect.StatusCode] map to: 400 →
 // codes.InvalidArgument (malformed authorization metadata), 401 →
-// codes.Unauthenticated (no token, or a token that is not active), 403 →
+// codes.Unauthenticated (no token, or a token that is not active or that a
+// local check such as expiry or the token binding refused), 403 →
 // codes.PermissionDenied (a scope requirement failed), 503 →
 // codes.Unavailable (no verdict was possible; the call fails closed). Status
 // messages are fixed texts: they never contain the token, the metadata or the
@@ -44,6 +54,11 @@
 //
 // The middleware's responders ([introspect.WithErrorResponder],
 // [introspect.WithInactiveTokenResponder]) are HTTP-only and are not used.
+// Neither is [introspect.Middleware.WriteError], which reports the refusals
+// of HTTP requests: a refused call is not reported through [introspect.Hooks]
+// Rejected or Canceled, nor logged as refused. The hooks of the check itself
+// (CacheHit, IntrospectDone and the others) are called as for HTTP.
+//
 // With [introspect.WithOptionalToken], a call without a token goes on with no
 // verdict on its context, unless its method has scope requirements.
 package introspectgrpc
@@ -51,10 +66,12 @@ package introspectgrpc
 import (
 	"context"
 	"errors"
+	"fmt"
+	"maps"
 	"net/http"
 	"net/textproto"
 	"net/url"
-	"strconv"
+	"slices"
 	"strings"
 
 	"google.golang.org/grpc"
@@ -72,6 +89,7 @@ import (
 type Interceptors struct {
 	mw     *introspect.Middleware
 	checks map[string]introspect.Check // by full method name
+	origin map[string]string           // by full method name: the option that set its check
 	skip   func(ctx context.Context, fullMethod string) bool
 }
 
@@ -79,43 +97,82 @@ type Interceptors struct {
 type Option func(*config)
 
 type config struct {
-	scopes map[string][]string
-	skip   func(ctx context.Context, fullMethod string) bool
-	errs   []error
+	all  map[string][]string // WithMethodScopes
+	any  map[string][]string // WithMethodAnyScopes
+	skip func(ctx context.Context, fullMethod string) bool
+	errs []error
 }
 
 // WithMethodScopes requires, for each full method name
 // ("/package.Service/Method"), every one of its scopes
 // ([introspect.AllScopes]); a call whose token lacks one is refused with
-// codes.PermissionDenied. Methods not in the map need an active token only.
-// Default no scope requirements.
+// codes.PermissionDenied. Methods without scope requirements need an active
+// token only (or none, with [introspect.WithOptionalToken]).
+//
+// [New] fails if a name is not a full method name, or if a method has no
+// scopes or a scope that is not an RFC 6749 scope token
+// ([introspect.CheckScopes]: "" can never be granted, and "read write" is two
+// scopes, which are listed apart). A method given again, here or in another
+// WithMethodScopes, needs the scopes of both; a method given to
+// [WithMethodAnyScopes] too is an error. [Interceptors.Validate] checks the
+// names against a server's services. Default no scope requirements.
 func WithMethodScopes(scopes map[string][]string) Option {
 	return func(c *config) {
-		for m, ss := range scopes {
-			if !validMethod(m) {
-				c.errs = append(c.errs, errors.New("introspectgrpc: WithMethodScopes: "+strconv.Quote(m)+" is not a full method name"))
+		for _, m := range checkRules(c, "WithMethodScopes", scopes) {
+			if c.all == nil {
+				c.all = make(map[string][]string, len(scopes))
 			}
-			if len(ss) == 0 {
-				c.errs = append(c.errs, errors.New("introspectgrpc: WithMethodScopes: no scopes for "+strconv.Quote(m)))
-			}
-			for _, s := range ss {
-				if s == "" || strings.ContainsAny(s, " \t\r\n") {
-					c.errs = append(c.errs, errors.New("introspectgrpc: WithMethodScopes: invalid scope for "+strconv.Quote(m)))
-				}
-			}
-		}
-		if c.scopes == nil {
-			c.scopes = make(map[string][]string, len(scopes))
-		}
-		for m, ss := range scopes {
-			c.scopes[m] = append(c.scopes[m], ss...)
+			c.all[m] = append(c.all[m], scopes[m]...)
 		}
 	}
 }
 
+// WithMethodAnyScopes requires, for each full method name
+// ("/package.Service/Method"), at least one of its scopes
+// ([introspect.AnyScope]); a call whose token has none of them is refused
+// with codes.PermissionDenied.
+//
+// [New] fails for the names and scopes that [WithMethodScopes] refuses, and
+// for a method given twice, here or in another WithMethodAnyScopes, or given
+// to WithMethodScopes too. Default no scope requirements.
+func WithMethodAnyScopes(scopes map[string][]string) Option {
+	return func(c *config) {
+		for _, m := range checkRules(c, "WithMethodAnyScopes", scopes) {
+			if _, ok := c.any[m]; ok {
+				c.errs = append(c.errs, fmt.Errorf("introspectgrpc: WithMethodAnyScopes: %q is given twice", m))
+				continue
+			}
+			if c.any == nil {
+				c.any = make(map[string][]string, len(scopes))
+			}
+			c.any[m] = slices.Clone(scopes[m])
+		}
+	}
+}
+
+// checkRules records in c.errs the problems of the rules given to option
+// and returns, sorted, the methods whose rules are valid.
+func checkRules(c *config, option string, scopes map[string][]string) []string {
+	var valid []string
+	for _, m := range slices.Sorted(maps.Keys(scopes)) {
+		if !validMethod(m) {
+			c.errs = append(c.errs, fmt.Errorf("introspectgrpc: %s: %q is not a full method name", option, m))
+			continue
+		}
+		if err := introspect.CheckScopes(scopes[m]); err != nil {
+			c.errs = append(c.errs, fmt.Errorf("introspectgrpc: %s: %q: %s", option, m, strings.TrimPrefix(err.Error(), "introspect: ")))
+			continue
+		}
+		valid = append(valid, m)
+	}
+	return valid
+}
+
 // WithSkipper lets calls through without any check when skip returns true,
-// for example for the health and reflection services. Default no call is
-// skipped.
+// for example for the health and reflection services: the authorization
+// server is not asked, the scope requirements are not checked and the call
+// has no verdict on its context. [New] fails for a nil skip. Default no call
+// is skipped.
 func WithSkipper(skip func(ctx context.Context, fullMethod string) bool) Option {
 	return func(c *config) {
 		if skip == nil {
@@ -126,7 +183,8 @@ func WithSkipper(skip func(ctx context.Context, fullMethod string) bool) Option 
 	}
 }
 
-// New returns interceptors that authenticate every call with mw.
+// New returns interceptors that authenticate every call with mw. It fails,
+// naming every problem, if mw is nil or an option was given invalid values.
 func New(mw *introspect.Middleware, opts ...Option) (*Interceptors, error) {
 	var c config
 	for _, o := range opts {
@@ -135,14 +193,60 @@ func New(mw *introspect.Middleware, opts ...Option) (*Interceptors, error) {
 	if mw == nil {
 		c.errs = append(c.errs, errors.New("introspectgrpc: nil middleware"))
 	}
+	for _, m := range slices.Sorted(maps.Keys(c.all)) {
+		if _, ok := c.any[m]; ok {
+			c.errs = append(c.errs, fmt.Errorf("introspectgrpc: %q is given to both WithMethodScopes and WithMethodAnyScopes", m))
+		}
+	}
 	if err := errors.Join(c.errs...); err != nil {
 		return nil, err
 	}
-	i := &Interceptors{mw: mw, skip: c.skip, checks: make(map[string]introspect.Check, len(c.scopes))}
-	for m, ss := range c.scopes {
-		i.checks[m] = introspect.AllScopes(ss...)
+	n := len(c.all) + len(c.any)
+	i := &Interceptors{mw: mw, skip: c.skip, checks: make(map[string]introspect.Check, n), origin: make(map[string]string, n)}
+	for m, ss := range c.all {
+		i.checks[m], i.origin[m] = introspect.AllScopes(ss...), "WithMethodScopes"
+	}
+	for m, ss := range c.any {
+		i.checks[m], i.origin[m] = introspect.AnyScope(ss...), "WithMethodAnyScopes"
 	}
 	return i, nil
+}
+
+// Validate reports the scope requirements ([WithMethodScopes],
+// [WithMethodAnyScopes]) that name a method s does not serve: a misspelled
+// service or method would leave the method it meant with no requirement
+// beyond an active token. The error names each such method, and whether its
+// service is registered at all; nil means every rule names a method of s.
+//
+// Call it after every service is registered on s and before s.Serve, and do
+// not serve if it fails:
+//
+//	srv := grpc.NewServer(grpc.ChainUnaryInterceptor(auth.Unary()), grpc.ChainStreamInterceptor(auth.Stream()))
+//	shoppb.RegisterOrdersServer(srv, orders)
+//	if err := auth.Validate(srv); err != nil {
+//		log.Fatal(err)
+//	}
+//
+// The check is made once on the complete server rather than as each service
+// is registered: a rule for a service that is never registered can only be
+// caught once the last one is.
+func (i *Interceptors) Validate(s *grpc.Server) error {
+	if s == nil {
+		return errors.New("introspectgrpc: Validate: nil server")
+	}
+	services := s.GetServiceInfo()
+	var errs []error
+	for _, m := range slices.Sorted(maps.Keys(i.checks)) {
+		svc, method, _ := strings.Cut(m[1:], "/") // New checked the form
+		info, ok := services[svc]
+		switch {
+		case !ok:
+			errs = append(errs, fmt.Errorf("introspectgrpc: %s: %q: the server has no service %s", i.origin[m], m, svc))
+		case !slices.ContainsFunc(info.Methods, func(mi grpc.MethodInfo) bool { return mi.Name == method }):
+			errs = append(errs, fmt.Errorf("introspectgrpc: %s: %q: service %s has no method %s", i.origin[m], m, svc, method))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Unary returns the unary server interceptor.

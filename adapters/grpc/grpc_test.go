@@ -389,32 +389,159 @@ func TestSkipper(t *testing.T) {
 func TestNew(t *testing.T) {
 	srv := conformance.NewServer(t)
 	mw := conformance.NewMiddleware(t, srv)
+	all := func(m map[string][]string) introspectgrpc.Option { return introspectgrpc.WithMethodScopes(m) }
+	anyOf := func(m map[string][]string) introspectgrpc.Option { return introspectgrpc.WithMethodAnyScopes(m) }
 	tests := []struct {
 		name string
 		mw   *introspect.Middleware
 		opts []introspectgrpc.Option
-		ok   bool
+		want []string // in the error; none for success
 	}{
-		{"no options", mw, nil, true},
-		{"scopes", mw, []introspectgrpc.Option{introspectgrpc.WithMethodScopes(adminList)}, true},
-		{"nil middleware", nil, nil, false},
-		{"method without slash", mw, []introspectgrpc.Option{introspectgrpc.WithMethodScopes(map[string][]string{"grpc.health.v1.Health/Check": {"a"}})}, false},
-		{"method without service", mw, []introspectgrpc.Option{introspectgrpc.WithMethodScopes(map[string][]string{"/Check": {"a"}})}, false},
-		{"no scopes", mw, []introspectgrpc.Option{introspectgrpc.WithMethodScopes(map[string][]string{methodCheck: nil})}, false},
-		{"empty scope", mw, []introspectgrpc.Option{introspectgrpc.WithMethodScopes(map[string][]string{methodCheck: {""}})}, false},
-		{"scope with a space", mw, []introspectgrpc.Option{introspectgrpc.WithMethodScopes(map[string][]string{methodCheck: {"a b"}})}, false},
-		{"nil skipper", mw, []introspectgrpc.Option{introspectgrpc.WithSkipper(nil)}, false},
+		{"no options", mw, nil, nil},
+		{"scopes", mw, []introspectgrpc.Option{all(adminList)}, nil},
+		{"any scopes", mw, []introspectgrpc.Option{anyOf(adminList)}, nil},
+		{"scopes of several methods", mw, []introspectgrpc.Option{all(adminList), anyOf(map[string][]string{methodWatch: {"a", "b"}})}, nil},
+		{"a method given twice to WithMethodScopes", mw, []introspectgrpc.Option{all(adminList), all(map[string][]string{methodList: {"root"}})}, nil},
+		{"scope tokens beyond letters", mw, []introspectgrpc.Option{all(map[string][]string{methodCheck: {"orders:write", "https://api.example.com/read"}})}, nil},
+		{"nil middleware", nil, nil, []string{"nil middleware"}},
+		{"method without slash", mw, []introspectgrpc.Option{all(map[string][]string{"grpc.health.v1.Health/Check": {"a"}})}, []string{"WithMethodScopes", `"grpc.health.v1.Health/Check" is not a full method name`}},
+		{"method without service", mw, []introspectgrpc.Option{all(map[string][]string{"/Check": {"a"}})}, []string{`"/Check" is not a full method name`}},
+		{"no scopes", mw, []introspectgrpc.Option{all(map[string][]string{methodCheck: nil})}, []string{"WithMethodScopes", methodCheck, "no scopes"}},
+		{"an empty list", mw, []introspectgrpc.Option{all(map[string][]string{methodCheck: {}})}, []string{"WithMethodScopes", methodCheck, "no scopes"}},
+		{"empty scope", mw, []introspectgrpc.Option{all(map[string][]string{methodCheck: {"read", ""}})}, []string{"WithMethodScopes", methodCheck, `"" is not a scope token`}},
+		{"two scopes in one", mw, []introspectgrpc.Option{all(map[string][]string{methodCheck: {"read write"}})}, []string{"WithMethodScopes", methodCheck, `"read write" is not a scope token`}},
+		{"scope with a quote", mw, []introspectgrpc.Option{all(map[string][]string{methodCheck: {`a"b`}})}, []string{`"a\"b" is not a scope token`}},
+		{"any: no scopes", mw, []introspectgrpc.Option{anyOf(map[string][]string{methodCheck: {}})}, []string{"WithMethodAnyScopes", methodCheck, "no scopes"}},
+		{"any: empty scope", mw, []introspectgrpc.Option{anyOf(map[string][]string{methodCheck: {""}})}, []string{"WithMethodAnyScopes", methodCheck, `"" is not a scope token`}},
+		{"any: two scopes in one", mw, []introspectgrpc.Option{anyOf(map[string][]string{methodCheck: {"admin", "read write"}})}, []string{"WithMethodAnyScopes", `"read write" is not a scope token`}},
+		{"any: method without slash", mw, []introspectgrpc.Option{anyOf(map[string][]string{"Check": {"a"}})}, []string{"WithMethodAnyScopes", `"Check" is not a full method name`}},
+		{"any: a method given twice", mw, []introspectgrpc.Option{anyOf(adminList), anyOf(map[string][]string{methodList: {"root"}})}, []string{"WithMethodAnyScopes", methodList, "given twice"}},
+		{"a method given to both", mw, []introspectgrpc.Option{all(adminList), anyOf(map[string][]string{methodCheck: {"a"}, methodList: {"root"}})}, []string{methodList, "both WithMethodScopes and WithMethodAnyScopes"}},
+		{"every problem named", mw, []introspectgrpc.Option{all(map[string][]string{methodCheck: {""}, methodList: nil})}, []string{methodCheck, methodList}},
+		{"nil skipper", mw, []introspectgrpc.Option{introspectgrpc.WithSkipper(nil)}, []string{"WithSkipper: nil skipper"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			i, err := introspectgrpc.New(tc.mw, tc.opts...)
-			if tc.ok != (err == nil) || tc.ok != (i != nil) {
-				t.Fatalf("New = %v, %v; want ok = %v", i, err, tc.ok)
+			if ok := tc.want == nil; ok != (err == nil) || ok != (i != nil) {
+				t.Fatalf("New = %v, %v; want ok = %v", i, err, ok)
 			}
-			if err != nil && !strings.HasPrefix(err.Error(), "introspectgrpc: ") {
-				t.Errorf("error %q lacks the package prefix", err)
+			if err == nil {
+				return
+			}
+			for _, line := range strings.Split(err.Error(), "\n") {
+				if !strings.HasPrefix(line, "introspectgrpc: ") {
+					t.Errorf("error %q lacks the package prefix", line)
+				}
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not name %s", err, w)
+				}
 			}
 		})
+	}
+}
+
+// TestMethodAnyScopes checks that any one of the scopes of
+// WithMethodAnyScopes lets a call through, on a unary and a streaming
+// method, next to a WithMethodScopes rule on another method.
+func TestMethodAnyScopes(t *testing.T) {
+	srv := conformance.NewServer(t)
+	auth := newInterceptors(t, conformance.NewMiddleware(t, srv),
+		introspectgrpc.WithMethodAnyScopes(map[string][]string{
+			methodList:  {"admin", "orders:read"},
+			methodWatch: {"watch", "admin"},
+		}),
+		introspectgrpc.WithMethodScopes(map[string][]string{methodCheck: {"admin", "orders:read"}}),
+	)
+	client, _ := startServer(t, auth, nil, nil)
+	tests := []struct {
+		name   string
+		method string
+		scope  string
+		code   codes.Code
+	}{
+		{"first of two", methodList, "admin", codes.OK},
+		{"second of two", methodList, "read orders:read", codes.OK},
+		{"both", methodList, "orders:read admin", codes.OK},
+		{"neither", methodList, "read orders:write", codes.PermissionDenied},
+		{"no scope", methodList, "", codes.PermissionDenied},
+		{"stream, one of two", methodWatch, "watch", codes.OK},
+		{"stream, neither", methodWatch, "read", codes.PermissionDenied},
+		{"all-of next to it, one of two", methodCheck, "admin", codes.PermissionDenied},
+		{"all-of next to it, both", methodCheck, "admin orders:read", codes.OK},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tok := srv.Issue(introspecttest.Claims{Subject: "alice", Scope: tc.scope})
+			_, err := invoke(t, client, tc.method, []string{"Bearer " + tok})
+			if status.Code(err) != tc.code {
+				t.Fatalf("code = %v (%v), want %v", status.Code(err), err, tc.code)
+			}
+		})
+	}
+	t.Run("no token, optional", func(t *testing.T) {
+		auth := newInterceptors(t, conformance.NewMiddleware(t, srv, introspect.WithOptionalToken()),
+			introspectgrpc.WithMethodAnyScopes(map[string][]string{methodList: {"admin", "orders:read"}}))
+		client, _ := startServer(t, auth, nil, nil)
+		if _, err := invoke(t, client, methodList, nil); status.Code(err) != codes.Unauthenticated {
+			t.Errorf("code = %v (%v), want Unauthenticated", status.Code(err), err)
+		}
+		if _, err := invoke(t, client, methodCheck, nil); status.Code(err) != codes.OK {
+			t.Errorf("a method without rules: code = %v (%v), want OK", status.Code(err), err)
+		}
+	})
+}
+
+// TestValidate checks the rules against a grpc.Server serving the health
+// service.
+func TestValidate(t *testing.T) {
+	mw := conformance.NewMiddleware(t, conformance.NewServer(t))
+	s := grpc.NewServer()
+	healthpb.RegisterHealthServer(s, &healthServer{})
+	tests := []struct {
+		name string
+		opts []introspectgrpc.Option
+		want []string // in the error; none for nil
+	}{
+		{"no rules", nil, nil},
+		{"served methods", []introspectgrpc.Option{
+			introspectgrpc.WithMethodScopes(map[string][]string{methodList: {"admin"}, methodWatch: {"admin"}}),
+			introspectgrpc.WithMethodAnyScopes(map[string][]string{methodCheck: {"read", "admin"}}),
+		}, nil},
+		{"misspelled method", []introspectgrpc.Option{
+			introspectgrpc.WithMethodScopes(map[string][]string{methodList: {"admin"}, "/grpc.health.v1.Health/Lsit": {"admin"}}),
+		}, []string{`introspectgrpc: WithMethodScopes: "/grpc.health.v1.Health/Lsit": service grpc.health.v1.Health has no method Lsit`}},
+		{"misspelled service", []introspectgrpc.Option{
+			introspectgrpc.WithMethodScopes(map[string][]string{"/grpc.health.v1.Helth/List": {"admin"}}),
+		}, []string{`introspectgrpc: WithMethodScopes: "/grpc.health.v1.Helth/List": the server has no service grpc.health.v1.Helth`}},
+		{"method name in another case", []introspectgrpc.Option{
+			introspectgrpc.WithMethodAnyScopes(map[string][]string{"/grpc.health.v1.Health/list": {"admin"}}),
+		}, []string{`introspectgrpc: WithMethodAnyScopes: "/grpc.health.v1.Health/list": service grpc.health.v1.Health has no method list`}},
+		{"every unknown method named", []introspectgrpc.Option{
+			introspectgrpc.WithMethodScopes(map[string][]string{"/shop.v1.Orders/Cancel": {"admin"}, methodList: {"admin"}}),
+			introspectgrpc.WithMethodAnyScopes(map[string][]string{"/grpc.health.v1.Health/Wach": {"admin"}}),
+		}, []string{`"/shop.v1.Orders/Cancel"`, `"/grpc.health.v1.Health/Wach"`}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := newInterceptors(t, mw, tc.opts...).Validate(s)
+			if (tc.want == nil) != (err == nil) {
+				t.Fatalf("Validate = %v, want an error: %v", err, tc.want != nil)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not name %s", err, w)
+				}
+			}
+			if err != nil && strings.Contains(err.Error(), methodList) {
+				t.Errorf("error %q names a served method", err)
+			}
+		})
+	}
+	if err := newInterceptors(t, mw).Validate(nil); err == nil || !strings.HasPrefix(err.Error(), "introspectgrpc: ") {
+		t.Errorf("Validate(nil) = %v, want an error of the package", err)
 	}
 }
 

@@ -49,14 +49,20 @@ func main() {
 	}
 }
 
+// methodScopes are the scope requirements of the API: List and Watch need
+// scope "admin".
+var methodScopes = map[string][]string{
+	healthpb.Health_List_FullMethodName:  {"admin"},
+	healthpb.Health_Watch_FullMethodName: {"admin"},
+}
+
 // newServer returns the gRPC server: the health service behind the
-// interceptors, and the reflection service skipped by them.
-func newServer(mw *introspect.Middleware) (*grpc.Server, error) {
+// interceptors with the requirements of scopes, and the reflection service
+// skipped by them. It fails if scopes names a method the server does not
+// serve, which would leave the method meant unprotected.
+func newServer(mw *introspect.Middleware, scopes map[string][]string) (*grpc.Server, error) {
 	auth, err := introspectgrpc.New(mw,
-		introspectgrpc.WithMethodScopes(map[string][]string{
-			healthpb.Health_List_FullMethodName:  {"admin"},
-			healthpb.Health_Watch_FullMethodName: {"admin"},
-		}),
+		introspectgrpc.WithMethodScopes(scopes),
 		introspectgrpc.WithSkipper(func(_ context.Context, method string) bool {
 			return strings.HasPrefix(method, "/grpc.reflection.")
 		}),
@@ -70,6 +76,10 @@ func newServer(mw *introspect.Middleware) (*grpc.Server, error) {
 	)
 	healthpb.RegisterHealthServer(s, health.NewServer())
 	reflection.Register(s)
+	// After the last service is registered, before Serve.
+	if err := auth.Validate(s); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -94,7 +104,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer mw.Close()
 
-	srv, err := newServer(mw)
+	srv, err := newServer(mw, methodScopes)
 	if err != nil {
 		return err
 	}

@@ -2,14 +2,20 @@
 // middleware does. Every adapter's tests run the same cases (valid, missing,
 // malformed, inactive, insufficient scope, authorization server down) against
 // a real introspecttest server, and compare each answer with the core's
-// net/http middleware's answer to the same request.
+// net/http middleware's answer to the same request. The HTTP adapters also
+// run the checks of their guards ([RunGuards], [RunRequire]) and of the
+// reports of refusals ([RunRejected]).
 package conformance
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -356,6 +362,196 @@ func RunOptional(t *testing.T, router func(mw *introspect.Middleware) http.Handl
 			if tc.status != http.StatusOK {
 				sameResponse(t, rec, Serve(t, mw.Handler(http.NotFoundHandler()), "/api/me", tc.values))
 			}
+		})
+	}
+}
+
+// Guard names a guard that every HTTP adapter offers, by the name of its
+// function.
+type Guard string
+
+// The guards of [RunGuards].
+const (
+	GuardScope    Guard = "RequireScope"    // every one of the scopes
+	GuardAnyScope Guard = "RequireAnyScope" // any one of the scopes
+	GuardAudience Guard = "RequireAudience" // any one of the audiences
+)
+
+// GuardRouter serves [PathMe] behind the adapter's authentication middleware
+// and the adapter's guard g built with values, with a handler that answers
+// 200. Building the guard may panic.
+type GuardRouter func(mw *introspect.Middleware, g Guard, values ...string) http.Handler
+
+// RunGuards checks an adapter's guards: each panics when it is built for
+// values that no token or every token would meet, with a message that starts
+// with pkg (the adapter's package name) and the guard's name and names the
+// problem; built for valid values, each lets a token through or refuses it
+// (403) as the core's guard does.
+func RunGuards(t *testing.T, pkg string, router GuardRouter) {
+	t.Helper()
+	srv := NewServer(t)
+	mw := NewMiddleware(t, srv)
+	t.Run("refused when built", func(t *testing.T) {
+		for _, tc := range []struct {
+			guard  Guard
+			values []string
+			want   string // in the panic message, after pkg and the guard's name
+		}{
+			{GuardScope, nil, "no scopes"},
+			{GuardScope, []string{""}, `""`},
+			{GuardScope, []string{"read write"}, `"read write"`},
+			{GuardScope, []string{"read", "a\"b"}, `"a\"b"`},
+			{GuardAnyScope, nil, "no scopes"},
+			{GuardAnyScope, []string{""}, `""`},
+			{GuardAnyScope, []string{"read", "read write"}, `"read write"`},
+			{GuardAudience, nil, "no audiences"},
+			{GuardAudience, []string{"orders", ""}, "an empty audience"},
+		} {
+			t.Run(fmt.Sprintf("%s%q", tc.guard, tc.values), func(t *testing.T) {
+				msg := panicOf(t, func() { router(mw, tc.guard, tc.values...) })
+				prefix := pkg + ": " + string(tc.guard) + ": "
+				if !strings.HasPrefix(msg, prefix) || !strings.Contains(msg, tc.want) {
+					t.Errorf("panic %q, want one that starts with %q and names %s", msg, prefix, tc.want)
+				}
+			})
+		}
+	})
+	t.Run("built", func(t *testing.T) {
+		for _, tc := range []struct {
+			name   string
+			guard  Guard
+			values []string
+			claims introspecttest.Claims
+			status int
+		}{
+			{"all scopes held", GuardScope, []string{"read", "orders:write"}, introspecttest.Claims{Scope: "orders:write admin read"}, http.StatusOK},
+			{"one scope missing", GuardScope, []string{"read", "orders:write"}, introspecttest.Claims{Scope: "read"}, http.StatusForbidden},
+			{"one of the scopes held", GuardAnyScope, []string{"read", "orders:write"}, introspecttest.Claims{Scope: "orders:write"}, http.StatusOK},
+			{"none of the scopes held", GuardAnyScope, []string{"read", "orders:write"}, introspecttest.Claims{Scope: "admin"}, http.StatusForbidden},
+			{"one of the audiences", GuardAudience, []string{"orders", "billing"}, introspecttest.Claims{Audience: []string{"billing"}}, http.StatusOK},
+			{"another audience", GuardAudience, []string{"orders", "billing"}, introspecttest.Claims{Audience: []string{"shipping"}}, http.StatusForbidden},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				tc.claims.Subject = "alice"
+				values := []string{"Bearer " + srv.Issue(tc.claims)}
+				got := Serve(t, router(mw, tc.guard, tc.values...), PathMe, values)
+				if got.Code != tc.status {
+					t.Fatalf("status = %d, want %d; body %q", got.Code, tc.status, got.Body)
+				}
+				var core func(http.Handler) http.Handler
+				switch tc.guard {
+				case GuardScope:
+					core = mw.RequireScope(tc.values...)
+				case GuardAnyScope:
+					core = mw.RequireAnyScope(tc.values...)
+				case GuardAudience:
+					core = mw.RequireAudience(tc.values...)
+				}
+				ok := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+				sameResponse(t, got, Serve(t, mw.Handler(core(ok)), PathMe, values))
+			})
+		}
+	})
+}
+
+// panicOf runs f and returns the text of its panic, failing the test if it
+// does not panic.
+func panicOf(t *testing.T, f func()) (msg string) {
+	t.Helper()
+	defer func() {
+		v := recover()
+		if v == nil {
+			t.Fatalf("no panic")
+		}
+		msg = fmt.Sprint(v)
+	}()
+	f()
+	return ""
+}
+
+// RunRejected checks that an adapter reports each refusal once through
+// [introspect.Hooks].Rejected, with the status it answers, as the core does.
+// router(mw) serves the routes of [RunHTTP].
+func RunRejected(t *testing.T, router func(mw *introspect.Middleware) http.Handler) {
+	t.Helper()
+	srv := NewServer(t)
+	var mu sync.Mutex
+	var reported []int
+	mw := NewMiddleware(t, srv, introspect.WithHooks(&introspect.Hooks{
+		Rejected: func(_ context.Context, status int, _ error) {
+			mu.Lock()
+			defer mu.Unlock()
+			reported = append(reported, status)
+		},
+	}))
+	take := func() []int {
+		mu.Lock()
+		defer mu.Unlock()
+		r := reported
+		reported = nil
+		return r
+	}
+	h := router(mw)
+	for _, tc := range []struct {
+		name   string
+		path   string
+		auth   Auth
+		status int
+	}{
+		{"valid", PathMe, Bearer(introspecttest.Claims{Subject: "alice"}), http.StatusOK},
+		{"missing", PathMe, Raw(), http.StatusUnauthorized},
+		{"malformed", PathMe, Raw("Bearer a b"), http.StatusBadRequest},
+		{"unknown token", PathAdmin, Raw("Bearer never-issued"), http.StatusUnauthorized},
+		{"insufficient scope", PathAdmin, Bearer(introspecttest.Claims{Subject: "alice", Scope: "read"}), http.StatusForbidden},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			values, _ := tc.auth(srv)
+			got := Serve(t, h, tc.path, values).Code
+			reports := take()
+			Serve(t, Core(mw), tc.path, values)
+			core := take()
+			if got != tc.status {
+				t.Fatalf("status = %d, want %d", got, tc.status)
+			}
+			want := []int{}
+			if tc.status != http.StatusOK {
+				want = []int{tc.status}
+			}
+			if fmt.Sprint(reports) != fmt.Sprint(want) || fmt.Sprint(core) != fmt.Sprint(want) {
+				t.Errorf("Rejected reported %v (the core %v), want %v", reports, core, want)
+			}
+		})
+	}
+}
+
+// RunRequire checks an adapter's Require with checks of its own:
+// router(mw, check) must serve [PathMe] behind the adapter's authentication
+// middleware and Require(mw, check), with a handler that answers 200. A
+// check's refusal is answered as the core's Require answers it: 403 for an
+// [*introspect.InsufficientScopeError], 503 for an error that carries no
+// verdict.
+func RunRequire(t *testing.T, router func(mw *introspect.Middleware, check introspect.Check) http.Handler) {
+	t.Helper()
+	srv := NewServer(t)
+	mw := NewMiddleware(t, srv)
+	values := []string{"Bearer " + srv.Issue(introspecttest.Claims{Subject: "alice", Scope: "read"})}
+	for _, tc := range []struct {
+		name   string
+		err    error
+		status int
+	}{
+		{"allowed", nil, http.StatusOK},
+		{"insufficient scope", &introspect.InsufficientScopeError{Scopes: []string{"admin"}}, http.StatusForbidden},
+		{"an error without a verdict", errors.New("the check failed"), http.StatusServiceUnavailable},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			check := func(*introspect.Introspection) error { return tc.err }
+			got := Serve(t, router(mw, check), PathMe, values)
+			if got.Code != tc.status {
+				t.Fatalf("status = %d, want %d; body %q", got.Code, tc.status, got.Body)
+			}
+			ok := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+			sameResponse(t, got, Serve(t, mw.Handler(mw.Require(check)(ok)), PathMe, values))
 		})
 	}
 }
