@@ -1,8 +1,10 @@
 package introspect
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -124,10 +126,24 @@ var registeredErrorCodes = map[string]bool{
 	"invalid_client_metadata": true,
 }
 
-// GoString is Error's text, so that %#v prints nothing the server chose
-// either: Description, and an unregistered ErrorCode, are the server's text,
-// there for a caller who reads them on purpose.
-func (e *ResponseError) GoString() string { return e.Error() }
+// Format prints Error's text whatever the verb, so that %#v or %d print
+// nothing the server chose either: Description, and an unregistered
+// ErrorCode, are the server's text, there for a caller who reads them on
+// purpose.
+func (e *ResponseError) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, e.Error()) }
+
+// MarshalJSON writes the status and, when it is a registered OAuth error
+// code, the error code: no text the server chose.
+func (e *ResponseError) MarshalJSON() ([]byte, error) {
+	v := struct {
+		StatusCode int    `json:"status_code"`
+		ErrorCode  string `json:"error,omitempty"`
+	}{StatusCode: e.StatusCode}
+	if registeredErrorCodes[e.ErrorCode] {
+		v.ErrorCode = e.ErrorCode
+	}
+	return json.Marshal(v)
+}
 
 // Unwrap makes a ResponseError match [ErrUnavailable].
 func (e *ResponseError) Unwrap() error { return ErrUnavailable }

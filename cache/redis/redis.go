@@ -494,6 +494,10 @@ func (c *Cache) report(ctx context.Context, err error) {
 	}
 }
 
+// errClientPanicked is the error of a call during which the Redis client
+// panicked.
+var errClientPanicked = errors.New("introspectredis: the Redis client panicked")
+
 // call runs f under the timeout and returns when f does or when the time is
 // up, whichever comes first. go-redis honours context deadlines only when
 // the client was built with ContextTimeoutEnabled; running f aside makes the
@@ -508,6 +512,14 @@ func call[T any](ctx context.Context, timeout time.Duration, f func(context.Cont
 	}
 	done := make(chan result, 1)
 	go func() {
+		// A panic in the Redis client (a hook of the user's, say) fails the
+		// call instead of the process.
+		defer func() {
+			if p := recover(); p != nil {
+				var zero T
+				done <- result{zero, errClientPanicked}
+			}
+		}()
 		v, err := f(ctx)
 		done <- result{v, err}
 	}()

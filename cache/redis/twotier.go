@@ -84,10 +84,18 @@ func (t *TwoTier) listen(ch <-chan *redis.Message) {
 			continue // not from a replica holding the secret
 		}
 		t.evictions.Add(1)
-		ctx, cancel := context.WithTimeout(context.Background(), t.remote.timeout)
-		_ = t.local.Delete(ctx, key)
-		cancel()
+		t.dropLocal(key)
 	}
+}
+
+// dropLocal deletes key from the local tier for an eviction announcement. A
+// panic in the local cache is recovered, so the listener goes on; the entry
+// then lives at most the local TTL.
+func (t *TwoTier) dropLocal(key introspect.CacheKey) {
+	defer func() { _ = recover() }()
+	ctx, cancel := context.WithTimeout(context.Background(), t.remote.timeout)
+	defer cancel()
+	_ = t.local.Delete(ctx, key)
 }
 
 // Close stops listening for evictions. The cache still works after Close,
@@ -112,7 +120,11 @@ func (t *TwoTier) Close() error {
 // Format prints the cache's prefix and local TTL and nothing of its secrets,
 // whatever the verb.
 func (t *TwoTier) Format(f fmt.State, _ rune) {
-	fmt.Fprintf(f, "introspectredis.TwoTier{prefix: %q, local TTL: %v}", t.remote.prefix, t.localTTL)
+	prefix := ""
+	if t.remote != nil {
+		prefix = t.remote.prefix
+	}
+	fmt.Fprintf(f, "introspectredis.TwoTier{prefix: %q, local TTL: %v}", prefix, t.localTTL)
 }
 
 // Get implements [introspect.Cache]: the local tier, then Redis. An entry
