@@ -233,8 +233,12 @@ func (c *Client) fetch(ctx context.Context, cc ClientContext, token string) (*In
 	}
 
 	form := url.Values{"token": {token}}
-	if c.cfg.hint != "" {
-		form.Set("token_type_hint", c.cfg.hint)
+	hint := c.cfg.hint
+	if c.cfg.hintFunc != nil {
+		hint = c.cfg.hintFunc(token)
+	}
+	if hint != "" {
+		form.Set("token_type_hint", hint)
 	}
 	req := newPost(ctx, u)
 	audience := cc.Endpoint

@@ -87,8 +87,8 @@ func closedPort(t *testing.T) string {
 }
 
 // TestFaultMatrix drives the middleware through every misbehaviour of the
-// authorization server. For each: the DESIGN §4 status within the call
-// timeout plus a margin, a token cached before keeps working, the process
+// authorization server. For each: 503 (no verdict) within the call timeout
+// plus a margin, a token cached before keeps working, the process
 // reads nothing unbounded, nothing secret is logged or answered, and once
 // the server recovers new tokens work and no goroutine is left behind.
 func TestFaultMatrix(t *testing.T) {

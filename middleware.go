@@ -405,7 +405,8 @@ func Authorize(ti *Introspection, check Check) error {
 	return nil
 }
 
-// defaultErrorResponder writes the RFC 6750 §3 responses of DESIGN §4. It
+// defaultErrorResponder writes the RFC 6750 §3 responses: 400 invalid_request,
+// 401 with or without invalid_token, 403 insufficient_scope, 503. It
 // never writes the error's text, the token or the Authorization header.
 func defaultErrorResponder(realm, resourceMetadata string) ErrorResponder {
 	return func(w http.ResponseWriter, r *http.Request, err error) {

@@ -37,6 +37,7 @@ type config struct {
 	timeout      time.Duration
 	maxBody      int64
 	hint         string
+	hintFunc     func(token string) string // WithTokenTypeHintFunc; nil: hint
 	insecureHTTP bool
 	leeway       time.Duration
 	issuer       string
@@ -276,9 +277,25 @@ func WithMaxResponseSize(n int64) Option {
 }
 
 // WithTokenTypeHint sets the token_type_hint sent with each request; "" omits
-// it. Default "access_token".
+// it. It replaces a [WithTokenTypeHintFunc]. Default "access_token".
 func WithTokenTypeHint(hint string) Option {
-	return func(c *config) { c.hint = hint }
+	return func(c *config) { c.hint, c.hintFunc = hint, nil }
+}
+
+// WithTokenTypeHintFunc chooses the token_type_hint per token, for servers
+// that take several kinds (an STS that takes "access_token" or "pct", say):
+// hint is called with the token on each call to the authorization server and
+// returns the hint to send, "" for none. It must depend on the token alone,
+// since the verdict is cached per token, and it must not keep or log it. It
+// replaces a [WithTokenTypeHint]. Default: the fixed hint "access_token".
+func WithTokenTypeHintFunc(hint func(token string) string) Option {
+	return func(c *config) {
+		if hint == nil {
+			c.fail("WithTokenTypeHintFunc: nil function")
+			return
+		}
+		c.hintFunc = hint
+	}
 }
 
 // InsecureAllowHTTP allows a plain http introspection endpoint on a
@@ -438,7 +455,9 @@ func WithSkipper(skip func(r *http.Request) bool) Option {
 // bad request, insufficient scope, authorization server unavailable, and
 // inactive tokens unless [WithInactiveTokenResponder] is set. It must not
 // write err's text or the request's credentials into the response. Default
-// the RFC 6750 responses of DESIGN §4.
+// the RFC 6750 §3 responses: 400 invalid_request, 401 with a Bearer
+// challenge (invalid_token when a token was refused), 403
+// insufficient_scope with the scopes, 503 without a challenge.
 func WithErrorResponder(f ErrorResponder) Option {
 	return func(c *config) {
 		c.middlewareOnly("WithErrorResponder")
