@@ -6,21 +6,33 @@
 // A request goes through these steps, each usable alone:
 //
 //   - Extract: an [Extractor] takes the token off the request (RFC 6750);
-//     [BearerExtractor] is the strict default, [ExtractAuthorization] runs it alone.
+//     [BearerExtractor] is the strict default. [ExtractAuthorization] runs it
+//     as a step of its own; placed in front of [Middleware.Handler], what it
+//     found (or did not) is what the middleware uses, and
+//     [RequireAuthorization] between the two answers 401 to a request without
+//     a token (presence, not validity).
 //   - Resolve the client: static credentials ([WithClientCredentials]), lazy ones
 //     ([WithClientCredentialsFunc]) or one client per request ([ClientStore]).
 //   - Introspect: a [Client] POSTs the token to the introspection endpoint and
 //     parses the answer into an [Introspection].
 //   - Validate: active must be the JSON true; exp, nbf and iat are checked locally
 //     on every request with a leeway; issuer, audience and client allow-lists when
-//     configured; proof-of-possession bindings (cnf).
+//     configured; proof-of-possession bindings (cnf): a certificate binding is
+//     checked against the TLS connection, any other binding is refused.
 //   - Authorize: [Middleware.RequireScope], [Middleware.RequireAudience] or any
 //     predicate with [Middleware.Require].
 //
 // [New] composes the chain into a [Middleware] whose [Middleware.Handler] has the
 // universal shape func(http.Handler) http.Handler. Handlers read the verdict with
-// [FromContext]. Framework adapters wrap [Middleware.Authenticate] and
-// [Middleware.WriteError].
+// [FromContext], or decode it into their own type with [DecodeClaims].
+// Framework adapters wrap [Middleware.Authenticate] and [Middleware.WriteError];
+// callers without an *http.Request (a queue consumer, a websocket) use
+// [Middleware.Verify], which shares the cache, coalescing and hooks.
+//
+// The guards ([Middleware.RequireScope], [AllScopes], ...) panic when they are
+// built with no scopes, an empty scope or one that is not an RFC 6749 scope
+// token, like [regexp.MustCompile]: such a guard would let every token
+// through or none. Everything [New] can check is an error from New.
 //
 // # Authorization servers
 //
@@ -39,7 +51,8 @@
 // never past exp, inactive ones [WithNegativeTTL] in their own space, errors are
 // never cached. [WithStaleIfError] and [WithRefreshAhead] are opt-in;
 // [Middleware.Evict] drops a revoked token at once. [Hooks] and [WithLogger]
-// report what happens, without tokens or secrets.
+// report what happens, without tokens or secrets; [Hooks].Decided is an
+// audit trail of every decision.
 //
 // # Responses
 //
@@ -54,9 +67,22 @@
 //
 // # Security
 //
-// Tokens and client secrets never appear in errors, responses or logs; every
-// read from the network is bounded; calls to the authorization server have a
-// timeout, are bounded in number ([WithMaxConcurrentIntrospections]), never
-// follow redirects and require https except to loopback hosts. Tokens bound to
-// a TLS client certificate or a DPoP key (cnf) are checked by default.
+// Tokens, client secrets, private keys and cache keys never appear in errors,
+// responses or logs, nor when the package's values are printed with fmt, slog
+// or encoding/json; errors carry only text the package wrote, never text the
+// authorization server or the network chose. Every read from the network is
+// bounded; calls to the authorization server have a timeout, are bounded in
+// number ([WithMaxConcurrentIntrospections]), never follow redirects and
+// require https except to loopback hosts. A panic in a callback (a secret
+// function, a cache, a hook) during a call is recovered and reported
+// ([Hooks].Panicked), and the requests waiting for it get 503. Tokens bound to
+// a TLS client certificate (cnf "x5t#S256") are accepted only over a
+// connection presenting it; tokens bound to a DPoP key or by any other cnf
+// method, or whose cnf cannot be checked, are refused.
+//
+// # Examples
+//
+// The Example functions of this package run against the introspecttest package and are
+// executed by the tests; go doc does not print them: read them in
+// example_test.go or on the package's documentation site.
 package introspect
