@@ -6,8 +6,10 @@ SHELL := /bin/bash
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME ?= 30s
 BENCHTIME ?= 1s
+# The version `make release-check` publishes the modules at.
+VERSION ?= v1.0.0-rc.0
 
-.PHONY: test deps lint bench fuzz loadtest soak peers
+.PHONY: test deps lint release-check bench fuzz loadtest soak peers
 
 test: deps
 	@scripts/each-module.sh go test -race -count=1 ./...
@@ -17,6 +19,12 @@ deps:
 
 lint:
 	@scripts/lint.sh $(STATICCHECK)
+
+# Publishes the library modules of the working tree at VERSION into a module
+# proxy in a temporary directory, then builds a new consumer of each with plain
+# `go get` and no replace (RELEASING.md).
+release-check:
+	@scripts/release-check.sh "$(VERSION)"
 
 bench:
 	go test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) .
