@@ -14,14 +14,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log"
 	"math"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -35,6 +32,7 @@ import (
 	"time"
 
 	"github.com/introspect-go/introspect"
+	"github.com/introspect-go/introspect/bench/internal/benchutil"
 	"github.com/introspect-go/introspect/bench/stub"
 )
 
@@ -135,14 +133,14 @@ func (r *runner) run(ctx context.Context) error {
 	}
 
 	// The stub authorization server.
-	asHTTPS, asAdmin := freeAddr(), freeAddr()
+	asHTTPS, asAdmin := benchutil.FreeAddr(), benchutil.FreeAddr()
 	caFile := filepath.Join(r.dir, "ca.pem")
 	if err := r.start(ctx, filepath.Join(r.o.bin, "stubas"), nil, "-https", asHTTPS, "-admin", asAdmin,
 		"-cert-out", caFile, "-latency", r.o.latency.String()); err != nil {
 		return err
 	}
 	admin := "http://" + asAdmin
-	if err := waitHTTP(ctx, admin+"/stats", nil, false); err != nil {
+	if err := benchutil.WaitHTTP(ctx, admin+"/stats", nil, false); err != nil {
 		return fmt.Errorf("stub AS: %w", err)
 	}
 	endpoint := "https://" + asHTTPS + "/introspect"
@@ -151,7 +149,7 @@ func (r *runner) run(ctx context.Context) error {
 	var targets []target
 	for _, name := range []string{"bare", "introspect", "introspect-h1"} {
 		mode, http1 := strings.CutSuffix(name, "-h1")
-		addr := freeAddr()
+		addr := benchutil.FreeAddr()
 		args := []string{"-mode", mode, "-addr", addr}
 		if mode == "introspect" {
 			args = append(args, "-as", endpoint, "-ca", caFile)
@@ -163,7 +161,7 @@ func (r *runner) run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := waitHTTP(ctx, "http://"+addr+"/", nil, true); err != nil {
+		if err := benchutil.WaitHTTP(ctx, "http://"+addr+"/", nil, true); err != nil {
 			return fmt.Errorf("%s server: %w", name, err)
 		}
 		pid := cmd.Process.Pid
@@ -251,7 +249,7 @@ func (r *runner) measure(ctx context.Context, wrk, admin string, t target, sc sc
 	}
 	if sc.warm {
 		hdr := http.Header{"Authorization": {"Bearer " + prefix}}
-		if err := waitHTTP(ctx, t.url+t.path, hdr, false); err != nil {
+		if err := benchutil.WaitHTTP(ctx, t.url+t.path, hdr, false); err != nil {
 			return res, fmt.Errorf("warm-up: %w", err)
 		}
 	}
@@ -506,7 +504,7 @@ func (r *runner) startApache(ctx context.Context, endpoint, caFile string) ([]ta
 	if err := os.MkdirAll(filepath.Join(dir, "htdocs"), 0o755); err != nil {
 		return nil, err
 	}
-	addr := freeAddr()
+	addr := benchutil.FreeAddr()
 	conf := strings.NewReplacer("{{dir}}", dir, "{{addr}}", addr, "{{mods}}", apacheModules,
 		"{{passphrase}}", randHex(16), "{{endpoint}}", endpoint).Replace(apacheConf)
 	ca, err := os.ReadFile(caFile)
@@ -538,7 +536,7 @@ func (r *runner) startApache(ctx context.Context, endpoint, caFile string) ([]ta
 	if err != nil {
 		return nil, err
 	}
-	if err := waitHTTP(ctx, "http://"+addr+"/plain", nil, false); err != nil {
+	if err := benchutil.WaitHTTP(ctx, "http://"+addr+"/plain", nil, false); err != nil {
 		logs, _ := os.ReadFile(filepath.Join(dir, "error.log"))
 		return nil, fmt.Errorf("%w; error.log: %s", err, logs)
 	}
@@ -576,16 +574,7 @@ func (r *runner) start(ctx context.Context, path string, cred *syscall.Credentia
 // SIGKILL after 5 s), and removes the temporary directory.
 func (r *runner) stopAll() {
 	for i := len(r.procs) - 1; i >= 0; i-- {
-		cmd := r.procs[i]
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
+		benchutil.Stop(r.procs[i])
 	}
 	r.procs = nil
 	if r.dir != "" {
@@ -645,45 +634,6 @@ func clockTicks() float64 {
 	return 100
 }
 
-// freeAddr returns a loopback address with a port that was free a moment ago.
-func freeAddr() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// waitHTTP polls url until it answers 2xx (any status when anyStatus), for at
-// most 15 s.
-func waitHTTP(ctx context.Context, url string, hdr http.Header, anyStatus bool) error {
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	var last error
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		for k, v := range hdr {
-			req.Header[k] = v
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode/100 == 2 || anyStatus {
-				return nil
-			}
-			err = fmt.Errorf("status %d", resp.StatusCode)
-		}
-		last = err
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s did not answer 2xx: %w", url, last)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
 func post(ctx context.Context, url string) error {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
 	resp, err := http.DefaultClient.Do(req)
@@ -696,13 +646,7 @@ func post(ctx context.Context, url string) error {
 
 func getStats(ctx context.Context, url string) (stub.Stats, error) {
 	var s stub.Stats
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return s, err
-	}
-	defer resp.Body.Close()
-	return s, json.NewDecoder(resp.Body).Decode(&s)
+	return s, benchutil.GetJSON(ctx, url, &s)
 }
 
 func randHex(n int) string {
@@ -719,7 +663,7 @@ func (r *runner) report(scenarios []scenario, results []result, apacheNote strin
 	fmt.Fprintf(&b, "- Date: %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(&b, "- Machine: %s, %d cores (`nproc`), %s, %s\n", cpuModel(), runtime.NumCPU(), kernel(), runtime.Version())
 	fmt.Fprintf(&b, "- Tools: %s; %s\n", firstLine("wrk", "-v"), apacheVersion())
-	fmt.Fprintf(&b, "- Load average at the end: %s\n", loadAvg())
+	fmt.Fprintf(&b, "- Load average at the end: %s\n", benchutil.LoadAvg())
 	fmt.Fprintf(&b, "- wrk: %d threads, %d connections (herd: 64), %s per run, on loopback; stub AS latency %s per call, https with a self-signed certificate\n",
 		r.o.threads, r.o.connections, r.o.duration, r.o.latency)
 	fmt.Fprintf(&b, "- %d round(s) of every scenario on every server, in alternating order; req/s, latencies and CPU are medians over the rounds, counts are sums\n", r.o.rounds)
@@ -760,7 +704,14 @@ func (r *runner) report(scenarios []scenario, results []result, apacheNote strin
 		}
 		b.WriteString("\n")
 	}
-	b.WriteString("## Targets (DESIGN §7, issue 7)\n\n| target | measured | met |\n| --- | --- | --- |\n")
+	// The targets, one row each. The first two: behind the middleware, a
+	// cached token serves at least 0.9× the bare server's requests/s at no
+	// more than 1.1× its CPU per request. Where Apache ran, the middleware
+	// also serves at least 2× mod_auth_openidc's requests/s at no more than
+	// 0.4× its CPU per request. Then one AS call per distinct token (for an
+	// invalid token, at most one per NegativeTTL window), and misses that
+	// reuse keep-alive connections to the AS.
+	b.WriteString("## Targets\n\n| target | measured | met |\n| --- | --- | --- |\n")
 	check := func(name, measured string, ok bool) {
 		fmt.Fprintf(&b, "| %s | %s | %s |\n", name, measured, map[bool]string{true: "yes", false: "**no**"}[ok])
 	}
@@ -824,15 +775,6 @@ func cpuModel() string {
 func kernel() string {
 	b, _ := os.ReadFile("/proc/sys/kernel/osrelease")
 	return "Linux " + strings.TrimSpace(string(b))
-}
-
-func loadAvg() string {
-	b, _ := os.ReadFile("/proc/loadavg")
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
 }
 
 func firstLine(name string, args ...string) string {

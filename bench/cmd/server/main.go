@@ -14,7 +14,6 @@ import (
 	"errors"
 	"flag"
 	"log"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -25,6 +24,7 @@ import (
 	"time"
 
 	"github.com/introspect-go/introspect"
+	"github.com/introspect-go/introspect/bench/internal/benchutil"
 )
 
 // hello is the trivial handler every server in the load test runs.
@@ -94,14 +94,14 @@ func main() {
 		log.Fatalf("unknown mode %q", *mode)
 	}
 
-	ln, err := listenLoopback(*addr)
+	ln, err := benchutil.ListenLoopback(*addr)
 	if err != nil {
 		log.Fatal(err)
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	var admin *http.Server
 	if *adminAddr != "" {
-		aln, err := listenLoopback(*adminAddr)
+		aln, err := benchutil.ListenLoopback(*adminAddr)
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -154,17 +154,6 @@ func trustingClient(caFile string, http1 bool) (*http.Client, error) {
 	return &http.Client{Transport: t}, nil
 }
 
-// Stats is what GET /stats on the admin address answers.
-type Stats struct {
-	HeapAlloc    uint64 `json:"heap_alloc"`
-	HeapInuse    uint64 `json:"heap_inuse"`
-	Sys          uint64 `json:"sys"`
-	NumGC        uint32 `json:"num_gc"`
-	Goroutines   int    `json:"goroutines"`
-	PeakHeap     uint64 `json:"peak_heap_alloc"` // highest HeapAlloc seen by the sampler
-	PeakRoutines int64  `json:"peak_goroutines"`
-}
-
 // statsHandler samples the heap every 100 ms (for the peak) and serves the
 // figures.
 func statsHandler() http.Handler {
@@ -196,21 +185,9 @@ func statsHandler() http.Handler {
 		}
 		ms := sample()
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(Stats{
+		_ = json.NewEncoder(w).Encode(benchutil.ServerStats{
 			HeapAlloc: ms.HeapAlloc, HeapInuse: ms.HeapInuse, Sys: ms.Sys, NumGC: ms.NumGC,
 			Goroutines: runtime.NumGoroutine(), PeakHeap: peakHeap.Load(), PeakRoutines: peakG.Load(),
 		})
 	})
-}
-
-// listenLoopback listens on addr, which must be a loopback address.
-func listenLoopback(addr string) (net.Listener, error) {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, err
-	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return nil, errors.New("refusing to listen on a non-loopback address " + addr)
-	}
-	return net.Listen("tcp", addr)
 }

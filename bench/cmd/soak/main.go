@@ -14,7 +14,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -36,6 +35,7 @@ import (
 	"time"
 
 	"github.com/introspect-go/introspect"
+	"github.com/introspect-go/introspect/bench/internal/benchutil"
 	"github.com/introspect-go/introspect/bench/stub"
 )
 
@@ -122,7 +122,7 @@ func run(ctx context.Context, o options) (int64, error) {
 	defer asSrv.Close()
 
 	// The server under test, its own process.
-	addr, adminAddr := freeAddr(), freeAddr()
+	addr, adminAddr := benchutil.FreeAddr(), benchutil.FreeAddr()
 	cmd := exec.Command(o.serverBin, "-mode", "introspect", "-addr", addr, "-admin", adminAddr,
 		"-as", "http://"+asLn.Addr().String()+"/introspect", "-timeout", "2s")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
@@ -130,17 +130,7 @@ func run(ctx context.Context, o options) (int64, error) {
 	if err := cmd.Start(); err != nil {
 		return 0, err
 	}
-	defer func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-	}()
+	defer benchutil.Stop(cmd)
 	admin := "http://" + adminAddr + "/stats"
 	if err := waitUp(ctx, admin); err != nil {
 		return 0, err
@@ -320,42 +310,26 @@ func check(ctx context.Context, client *http.Client, url string, j job, t *tally
 	}
 }
 
-type serverStats struct {
-	HeapAlloc    uint64 `json:"heap_alloc"`
-	HeapInuse    uint64 `json:"heap_inuse"`
-	Sys          uint64 `json:"sys"`
-	NumGC        uint32 `json:"num_gc"`
-	Goroutines   int    `json:"goroutines"`
-	PeakHeap     uint64 `json:"peak_heap_alloc"`
-	PeakRoutines int64  `json:"peak_goroutines"`
-}
-
 type sample struct {
 	at time.Duration
-	s  serverStats
+	s  benchutil.ServerStats
 }
 
 // stats reads the server's figures; gc makes it collect first, so HeapAlloc
 // is the live heap.
-func stats(ctx context.Context, url string, gc bool) (serverStats, error) {
-	var s serverStats
+func stats(ctx context.Context, url string, gc bool) (benchutil.ServerStats, error) {
+	var s benchutil.ServerStats
 	if gc {
 		url += "?gc=1"
 	}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return s, err
-	}
-	defer resp.Body.Close()
-	return s, json.NewDecoder(resp.Body).Decode(&s)
+	return s, benchutil.GetJSON(ctx, url, &s)
 }
 
-func summarize(o options, t *tally, a stub.Stats, samples []sample, final serverStats, elapsed time.Duration) string {
+func summarize(o options, t *tally, a stub.Stats, samples []sample, final benchutil.ServerStats, elapsed time.Duration) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Soak (`%s`)\n\n", o.command)
 	fmt.Fprintf(&b, "- Date: %s; machine: %d cores, %s; load average at the end: %s\n",
-		time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.NumCPU(), runtime.Version(), loadAvg())
+		time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.NumCPU(), runtime.Version(), benchutil.LoadAvg())
 	fmt.Fprintf(&b, "- %s at %d req/s (%d sent, %.0f req/s achieved, %d late); %d valid tokens, a tenth of them expiring during the run; 5 %% of requests with %d revoked tokens, 5 %% with never-issued ones\n",
 		elapsed.Round(time.Second), o.rate, t.sent.Load(), float64(t.sent.Load())/elapsed.Seconds(), t.late.Load(), o.tokens, max(o.tokens/20, 1))
 	fmt.Fprintf(&b, "- Server: bench/cmd/server -mode introspect (LRU cache of 100,000, defaults otherwise, call timeout 2 s); stub AS over loopback http, %s latency, failing %.0f %% of calls with 503\n\n",
@@ -380,39 +354,10 @@ func summarize(o options, t *tally, a stub.Stats, samples []sample, final server
 
 func mib(n uint64) float64 { return float64(n) / (1 << 20) }
 
-func loadAvg() string {
-	b, _ := os.ReadFile("/proc/loadavg")
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
-}
-
-func freeAddr() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // waitUp polls url until it answers at all, for at most 15 s.
 func waitUp(ctx context.Context, url string) error {
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return errors.New(url + " did not answer")
-		case <-time.After(100 * time.Millisecond):
-		}
+	if benchutil.WaitHTTP(ctx, url, nil, true) != nil {
+		return errors.New(url + " did not answer")
 	}
+	return nil
 }

@@ -12,13 +12,13 @@ import (
 	"errors"
 	"flag"
 	"log"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
+	"github.com/introspect-go/introspect/bench/internal/benchutil"
 	"github.com/introspect-go/introspect/bench/stub"
 )
 
@@ -51,7 +51,7 @@ func main() {
 	}
 	var servers []*http.Server
 	serve := func(addr, name string, h http.Handler, tlsCfg *tls.Config) {
-		ln, err := listenLoopback(addr)
+		ln, err := benchutil.ListenLoopback(addr)
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -86,16 +86,4 @@ func main() {
 	for _, s := range servers {
 		_ = s.Shutdown(sctx)
 	}
-}
-
-// listenLoopback listens on addr, which must be a loopback address.
-func listenLoopback(addr string) (net.Listener, error) {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, err
-	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return nil, errors.New("refusing to listen on a non-loopback address " + addr)
-	}
-	return net.Listen("tcp", addr)
 }
