@@ -1,7 +1,6 @@
 package introspect_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -9,23 +8,13 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"go/ast"
-	"go/build"
-	"go/parser"
-	gotoken "go/token"
 	"io"
 	"log/slog"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
-	"reflect"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -33,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/introspect-go/introspect"
+	"github.com/introspect-go/introspect/internal/printcheck"
 	"github.com/introspect-go/introspect/introspecttest"
 )
 
@@ -51,12 +41,12 @@ const (
 // fails the test until it has an entry.
 func TestPrintExportedTypes(t *testing.T) {
 	entries, bad := printSamples(t)
-	checkPrintTable(t, exportedTypeNames(t, "."), entries, bad)
+	printcheck.Check(t, ".", entries, bad)
 }
 
 // printSamples builds the table of the package's exported types and the
 // values their printed forms must not contain.
-func printSamples(t *testing.T) (map[string]printEntry, []leak) {
+func printSamples(t *testing.T) (map[string]printcheck.Entry, []printcheck.Leak) {
 	t.Helper()
 	ctx := context.Background()
 	jwtKey := newPrintKey(t)
@@ -137,54 +127,54 @@ func printSamples(t *testing.T) (map[string]printEntry, []leak) {
 	lruCopy := *lru
 	hooksCopy := *hooks
 
-	entries := map[string]printEntry{
-		"AuthMethod": {samples: []any{introspect.PrivateKeyJWT}, reason: "a method name"},
-		"BearerExtractor": {samples: []any{introspect.BearerExtractor{AllowQuery: true, MaxLength: 10}},
-			reason: "limits and switches only"},
-		"Cache":      {reason: "an interface: its implementations have entries of their own (LRUCache, the Redis caches)"},
-		"CacheEntry": {samples: []any{entry, &entry}},
-		"CacheKey":   {samples: []any{key, &key}},
-		"Check":      {reason: "a function type"},
-		"Client": {samples: []any{mwSecret.Client(), &clientCopy, clientCopy, mwKey.Client(), mwCert.Client(),
+	entries := map[string]printcheck.Entry{
+		"AuthMethod": {Samples: []any{introspect.PrivateKeyJWT}, Reason: "a method name"},
+		"BearerExtractor": {Samples: []any{introspect.BearerExtractor{AllowQuery: true, MaxLength: 10}},
+			Reason: "limits and switches only"},
+		"Cache":      {Reason: "an interface: its implementations have entries of their own (LRUCache, the Redis caches)"},
+		"CacheEntry": {Samples: []any{entry, &entry}},
+		"CacheKey":   {Samples: []any{key, &key}},
+		"Check":      {Reason: "a function type"},
+		"Client": {Samples: []any{mwSecret.Client(), &clientCopy, clientCopy, mwKey.Client(), mwCert.Client(),
 			mwStore.Client(), clFunc, clBearer, clJWT, (*introspect.Client)(nil), introspect.Client{}}},
-		"ClientContext":   {samples: []any{ccSecret, &ccSecret, ccKey}},
-		"ClientStore":     {reason: "an interface: StaticClientStore has an entry of its own"},
-		"ClientStoreFunc": {reason: "a function type"},
-		"Confirmation":    {samples: []any{introspect.Confirmation{X5TS256: "abc", JKT: "def"}}, reason: "thumbprints of public keys"},
-		"Credentials":     {samples: []any{credSecret, &credSecret, credKey, &credKey, credFuncs}},
-		"Decision": {samples: []any{introspect.Decision{Allowed: true, Status: http.StatusOK, Introspection: ti},
+		"ClientContext":   {Samples: []any{ccSecret, &ccSecret, ccKey}},
+		"ClientStore":     {Reason: "an interface: StaticClientStore has an entry of its own"},
+		"ClientStoreFunc": {Reason: "a function type"},
+		"Confirmation":    {Samples: []any{introspect.Confirmation{X5TS256: "abc", JKT: "def"}}, Reason: "thumbprints of public keys"},
+		"Credentials":     {Samples: []any{credSecret, &credSecret, credKey, &credKey, credFuncs}},
+		"Decision": {Samples: []any{introspect.Decision{Allowed: true, Status: http.StatusOK, Introspection: ti},
 			introspect.Decision{Status: http.StatusUnauthorized, Err: introspect.ErrTokenExpired}},
-			reason: "a status, an error and claims: no token"},
-		"ErrorResponder":         {reason: "a function type"},
-		"Extractor":              {reason: "an interface: BearerExtractor has an entry of its own"},
-		"ExtractorFunc":          {reason: "a function type"},
-		"FencedCache":            {reason: "an interface: its implementations have entries of their own"},
-		"Hooks":                  {samples: []any{hooks, hooksCopy}, reason: "functions only"},
-		"InactiveTokenResponder": {reason: "a function type"},
-		"InsufficientScopeError": {samples: []any{&introspect.InsufficientScopeError{Scopes: []string{"admin"}}}, reason: "scope names"},
-		"IntrospectDoneInfo":     {samples: []any{done[0], &done[0]}, reason: "the endpoint is redacted and errors never hold a token"},
-		"Introspection":          {samples: []any{ti, *ti, entry.Introspection}, reason: "claims, meant to be logged: no token in them"},
-		"LRUCache":               {samples: []any{lru, &lruCopy, lruCopy, (*introspect.LRUCache)(nil), introspect.LRUCache{}}},
-		"LRUOption":              {reason: "a function type"},
-		"Middleware":             {samples: []any{mwSecret, mwKey, mwCert, mwStore, (*introspect.Middleware)(nil), &introspect.Middleware{}}},
-		"Option":                 {reason: "a function type"},
-		"ProviderMetadata":       {samples: []any{meta, *meta}, reason: "the authorization server's public metadata"},
-		"ResourceMetadata": {samples: []any{introspect.ResourceMetadata{Resource: "https://api.example",
-			AuthorizationServers: []string{as.Issuer}}}, reason: "public metadata"},
-		"ResponseError": {samples: []any{&introspect.ResponseError{StatusCode: 401, ErrorCode: "invalid_client",
-			Description: "unknown client"}}, reason: "the authorization server's answer, sanitized"},
-		"StaticClientStore": {samples: []any{staticStore, &staticStore}},
-		"Token":             {samples: []any{token, &token}},
-		"TokenSource":       {samples: []any{introspect.SourceQuery}, reason: "a place name"},
+			Reason: "a status, an error and claims: no token"},
+		"ErrorResponder":         {Reason: "a function type"},
+		"Extractor":              {Reason: "an interface: BearerExtractor has an entry of its own"},
+		"ExtractorFunc":          {Reason: "a function type"},
+		"FencedCache":            {Reason: "an interface: its implementations have entries of their own"},
+		"Hooks":                  {Samples: []any{hooks, hooksCopy}, Reason: "functions only"},
+		"InactiveTokenResponder": {Reason: "a function type"},
+		"InsufficientScopeError": {Samples: []any{&introspect.InsufficientScopeError{Scopes: []string{"admin"}}}, Reason: "scope names"},
+		"IntrospectDoneInfo":     {Samples: []any{done[0], &done[0]}, Reason: "the endpoint is redacted and errors never hold a token"},
+		"Introspection":          {Samples: []any{ti, *ti, entry.Introspection}, Reason: "claims, meant to be logged: no token in them"},
+		"LRUCache":               {Samples: []any{lru, &lruCopy, lruCopy, (*introspect.LRUCache)(nil), introspect.LRUCache{}}},
+		"LRUOption":              {Reason: "a function type"},
+		"Middleware":             {Samples: []any{mwSecret, mwKey, mwCert, mwStore, (*introspect.Middleware)(nil), &introspect.Middleware{}}},
+		"Option":                 {Reason: "a function type"},
+		"ProviderMetadata":       {Samples: []any{meta, *meta}, Reason: "the authorization server's public metadata"},
+		"ResourceMetadata": {Samples: []any{introspect.ResourceMetadata{Resource: "https://api.example",
+			AuthorizationServers: []string{as.Issuer}}}, Reason: "public metadata"},
+		"ResponseError": {Samples: []any{&introspect.ResponseError{StatusCode: 401, ErrorCode: "invalid_client",
+			Description: "unknown client"}}, Reason: "the authorization server's answer, sanitized"},
+		"StaticClientStore": {Samples: []any{staticStore, &staticStore}},
+		"Token":             {Samples: []any{token, &token}},
+		"TokenSource":       {Samples: []any{introspect.SourceQuery}, Reason: "a place name"},
 	}
 
-	bad := stringForms("client secret", printSecret)
-	bad = append(bad, stringForms("secret in the endpoint's query", printQuerySecret)...)
-	bad = append(bad, stringForms("token", tok)...)
-	bad = append(bad, stringForms("bearer credential", printBearer)...)
-	bad = append(bad, keyForms(t, "client assertion key", jwtKey)...)
-	bad = append(bad, keyForms(t, "client certificate key", certKey)...)
-	bad = append(bad, bytesForms("cache key", key[:])...)
+	bad := printcheck.StringForms("client secret", printSecret)
+	bad = append(bad, printcheck.StringForms("secret in the endpoint's query", printQuerySecret)...)
+	bad = append(bad, printcheck.StringForms("token", tok)...)
+	bad = append(bad, printcheck.StringForms("bearer credential", printBearer)...)
+	bad = append(bad, printcheck.KeyForms(t, "client assertion key", jwtKey)...)
+	bad = append(bad, printcheck.KeyForms(t, "client certificate key", certKey)...)
+	bad = append(bad, printcheck.BytesForms("cache key", key[:])...)
 	return entries, bad
 }
 
@@ -206,193 +196,6 @@ func newPrintCertificate(t *testing.T) (tls.Certificate, *ecdsa.PrivateKey) {
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, k.Public(), k)
 	require.NoError(t, err)
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: k}, k
-}
-
-// The helpers below are the same in every module's print_test.go (a module
-// leaves out those it does not use).
-
-// printEntry is what the printing test knows of one exported type: sample
-// values built through the package's constructors, or the reason the type
-// holds nothing to hide (an interface or a function type, say). An entry
-// may have both.
-type printEntry struct {
-	samples []any
-	reason  string
-}
-
-// leak is a value no printed form may contain. fold compares without
-// regard to case (for hex, which %X prints in upper case).
-type leak struct {
-	name, value string
-	fold        bool
-}
-
-// stringForms are the ways a secret string may show: as is, in hex (%x of
-// a string) and in base64.
-func stringForms(name, s string) []leak {
-	return []leak{
-		{name: name, value: s},
-		{name: name + " in hex", value: hex.EncodeToString([]byte(s)), fold: true},
-		{name: name + " in base64", value: base64.StdEncoding.EncodeToString([]byte(s))},
-	}
-}
-
-// bytesForms are the ways a byte string may show: hex, base64 (standard
-// and URL alphabets), and the decimal, Go-syntax and JSON forms fmt and
-// encoding/json give an array of bytes.
-func bytesForms(name string, b []byte) []leak {
-	arr := reflect.New(reflect.ArrayOf(len(b), reflect.TypeFor[byte]())).Elem()
-	reflect.Copy(arr, reflect.ValueOf(b))
-	goSyntax := fmt.Sprintf("%#v", arr.Interface()) // [32]uint8{0x1, 0x2, ...}
-	js, _ := json.Marshal(arr.Interface())
-	return []leak{
-		{name: name + " in hex", value: hex.EncodeToString(b), fold: true},
-		{name: name + " in base64", value: base64.StdEncoding.EncodeToString(b)},
-		{name: name + " in base64url", value: base64.RawURLEncoding.EncodeToString(b)},
-		{name: name + " in decimal", value: strings.Trim(fmt.Sprint(arr.Interface()), "[]")},
-		{name: name + " in Go syntax", value: strings.TrimSuffix(goSyntax[strings.Index(goSyntax, "{")+1:], "}"), fold: true},
-		{name: name + " in JSON", value: strings.Trim(string(js), "[]")},
-	}
-}
-
-// keyForms are the ways a private key may show: its scalar in decimal and
-// hex, its JWK "d", its PKCS #8 DER in hex and base64 (the body of its PEM).
-func keyForms(t *testing.T, name string, k *ecdsa.PrivateKey) []leak {
-	t.Helper()
-	der, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body := base64.StdEncoding.EncodeToString(der)
-	if !strings.Contains(string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})), body[:48]) {
-		t.Fatal("the PEM body is not the base64 of the DER")
-	}
-	d := k.D.FillBytes(make([]byte, (k.Curve.Params().BitSize+7)/8))
-	out := []leak{
-		{name: name + " scalar", value: k.D.String()},
-		{name: name + " scalar in hex", value: k.D.Text(16), fold: true},
-		{name: name + " JWK d", value: base64.RawURLEncoding.EncodeToString(d)},
-		{name: name + " PEM body", value: body[:48]},
-		{name: name + " DER in hex", value: hex.EncodeToString(der)[:64], fold: true},
-	}
-	return append(out, bytesForms(name+" scalar bytes", d)...)
-}
-
-// exportedTypeNames lists the exported types declared by the non-test Go
-// files of the package in dir.
-func exportedTypeNames(t *testing.T, dir string) []string {
-	t.Helper()
-	pkg, err := build.ImportDir(dir, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fset := gotoken.NewFileSet()
-	var names []string
-	for _, file := range pkg.GoFiles {
-		f, err := parser.ParseFile(fset, filepath.Join(dir, file), nil, parser.SkipObjectResolution)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, d := range f.Decls {
-			gd, ok := d.(*ast.GenDecl)
-			if !ok || gd.Tok != gotoken.TYPE {
-				continue
-			}
-			for _, s := range gd.Specs {
-				if ts := s.(*ast.TypeSpec); ts.Name.IsExported() {
-					names = append(names, ts.Name.Name)
-				}
-			}
-		}
-	}
-	slices.Sort(names)
-	return names
-}
-
-// checkPrintTable requires an entry for every exported type and no entry
-// for a type that does not exist, then prints every sample as is, as the
-// exported field of a struct and as the element of a slice, where fmt walks
-// it from the outside.
-func checkPrintTable(t *testing.T, names []string, entries map[string]printEntry, bad []leak) {
-	t.Helper()
-	for _, name := range names {
-		e, ok := entries[name]
-		switch {
-		case !ok:
-			t.Errorf("exported type %s has no entry in the printing table: add samples, or the reason it holds nothing to hide", name)
-		case len(e.samples) == 0 && e.reason == "":
-			t.Errorf("the entry of %s has neither samples nor a reason", name)
-		}
-	}
-	for name := range entries {
-		if !slices.Contains(names, name) {
-			t.Errorf("the printing table has an entry for %s, which is not an exported type of the package", name)
-		}
-	}
-	for _, name := range names {
-		for i, v := range entries[name].samples {
-			t.Run(fmt.Sprintf("%s/%d %T", name, i, v), func(t *testing.T) {
-				rt := reflect.TypeOf(v)
-				if rt.Kind() == reflect.Pointer {
-					rt = rt.Elem()
-				}
-				if rt.Name() != name {
-					t.Fatalf("the sample is a %T, not a %s", v, name)
-				}
-				rv := reflect.ValueOf(v)
-				st := reflect.New(reflect.StructOf([]reflect.StructField{{Name: "V", Type: rv.Type()}})).Elem()
-				st.Field(0).Set(rv)
-				sl := reflect.MakeSlice(reflect.SliceOf(rv.Type()), 1, 1)
-				sl.Index(0).Set(rv)
-				for how, w := range map[string]any{"as is": v, "in a struct": st.Interface(), "in a slice": sl.Interface()} {
-					for form, out := range printedForms(w) {
-						checkPrinted(t, how+", "+form, out, bad)
-					}
-				}
-			})
-		}
-	}
-}
-
-// printedForms prints w with every fmt verb, with log/slog's text and JSON
-// handlers and with encoding/json.
-func printedForms(w any) map[string]string {
-	outs := map[string]string{}
-	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d"} {
-		outs[verb] = fmt.Sprintf(verb, w)
-	}
-	var buf bytes.Buffer
-	slog.New(slog.NewTextHandler(&buf, nil)).Info("m", "v", w)
-	outs["slog text"] = buf.String()
-	buf.Reset()
-	slog.New(slog.NewJSONHandler(&buf, nil)).Info("m", "v", w)
-	outs["slog JSON"] = buf.String()
-	b, err := json.Marshal(w)
-	outs["encoding/json"] = string(b)
-	if err != nil {
-		outs["encoding/json error"] = err.Error()
-	}
-	return outs
-}
-
-// checkPrinted fails if out contains a forbidden value or reports a panic
-// (fmt prints a panic in Format as %!v(PANIC=...), log/slog one in LogValue
-// as "LogValue panicked").
-func checkPrinted(t *testing.T, form, out string, bad []leak) {
-	t.Helper()
-	short := out
-	if len(short) > 400 {
-		short = short[:400] + "..."
-	}
-	if strings.Contains(out, "PANIC") || strings.Contains(out, "panicked") {
-		t.Errorf("%s: printing panicked: %s", form, short)
-	}
-	lower := strings.ToLower(out)
-	for _, b := range bad {
-		if strings.Contains(out, b.value) || b.fold && strings.Contains(lower, strings.ToLower(b.value)) {
-			t.Errorf("%s: the %s shows: %s", form, b.name, short)
-		}
-	}
 }
 
 // A CacheKey prints as a pseudonym: never the key, but as distinct as the

@@ -1,23 +1,12 @@
 package introspectgin_test
 
 import (
-	"bytes"
-	"encoding/json"
-	"fmt"
-	"go/ast"
-	"go/build"
-	"go/parser"
-	gotoken "go/token"
-	"log/slog"
-	"path/filepath"
-	"reflect"
-	"slices"
-	"strings"
 	"testing"
 
 	"github.com/gin-gonic/gin"
 
 	introspectgin "github.com/introspect-go/introspect/adapters/gin"
+	"github.com/introspect-go/introspect/internal/printcheck"
 )
 
 // TestPrintExportedTypes requires an entry for every exported type of the
@@ -26,145 +15,9 @@ import (
 // samples with every fmt verb, both log/slog handlers and encoding/json, as
 // is, in a struct and in a slice, failing if printing panics.
 func TestPrintExportedTypes(t *testing.T) {
-	entries := map[string]printEntry{
-		"Config": {samples: []any{introspectgin.Config{Skipper: func(*gin.Context) bool { return false }}, introspectgin.Config{}},
-			reason: "a skipper function only; the middleware is not part of it"},
+	entries := map[string]printcheck.Entry{
+		"Config": {Samples: []any{introspectgin.Config{Skipper: func(*gin.Context) bool { return false }}, introspectgin.Config{}},
+			Reason: "a skipper function only; the middleware is not part of it"},
 	}
-	checkPrintTable(t, exportedTypeNames(t, "."), entries, nil)
-}
-
-// The helpers below are the same in every module's print_test.go (a module
-// leaves out those it does not use).
-
-// printEntry is what the printing test knows of one exported type: sample
-// values built through the package's constructors, or the reason the type
-// holds nothing to hide (an interface or a function type, say). An entry
-// may have both.
-type printEntry struct {
-	samples []any
-	reason  string
-}
-
-// leak is a value no printed form may contain. fold compares without
-// regard to case (for hex, which %X prints in upper case).
-type leak struct {
-	name, value string
-	fold        bool
-}
-
-// exportedTypeNames lists the exported types declared by the non-test Go
-// files of the package in dir.
-func exportedTypeNames(t *testing.T, dir string) []string {
-	t.Helper()
-	pkg, err := build.ImportDir(dir, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fset := gotoken.NewFileSet()
-	var names []string
-	for _, file := range pkg.GoFiles {
-		f, err := parser.ParseFile(fset, filepath.Join(dir, file), nil, parser.SkipObjectResolution)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, d := range f.Decls {
-			gd, ok := d.(*ast.GenDecl)
-			if !ok || gd.Tok != gotoken.TYPE {
-				continue
-			}
-			for _, s := range gd.Specs {
-				if ts := s.(*ast.TypeSpec); ts.Name.IsExported() {
-					names = append(names, ts.Name.Name)
-				}
-			}
-		}
-	}
-	slices.Sort(names)
-	return names
-}
-
-// checkPrintTable requires an entry for every exported type and no entry
-// for a type that does not exist, then prints every sample as is, as the
-// exported field of a struct and as the element of a slice, where fmt walks
-// it from the outside.
-func checkPrintTable(t *testing.T, names []string, entries map[string]printEntry, bad []leak) {
-	t.Helper()
-	for _, name := range names {
-		e, ok := entries[name]
-		switch {
-		case !ok:
-			t.Errorf("exported type %s has no entry in the printing table: add samples, or the reason it holds nothing to hide", name)
-		case len(e.samples) == 0 && e.reason == "":
-			t.Errorf("the entry of %s has neither samples nor a reason", name)
-		}
-	}
-	for name := range entries {
-		if !slices.Contains(names, name) {
-			t.Errorf("the printing table has an entry for %s, which is not an exported type of the package", name)
-		}
-	}
-	for _, name := range names {
-		for i, v := range entries[name].samples {
-			t.Run(fmt.Sprintf("%s/%d %T", name, i, v), func(t *testing.T) {
-				rt := reflect.TypeOf(v)
-				if rt.Kind() == reflect.Pointer {
-					rt = rt.Elem()
-				}
-				if rt.Name() != name {
-					t.Fatalf("the sample is a %T, not a %s", v, name)
-				}
-				rv := reflect.ValueOf(v)
-				st := reflect.New(reflect.StructOf([]reflect.StructField{{Name: "V", Type: rv.Type()}})).Elem()
-				st.Field(0).Set(rv)
-				sl := reflect.MakeSlice(reflect.SliceOf(rv.Type()), 1, 1)
-				sl.Index(0).Set(rv)
-				for how, w := range map[string]any{"as is": v, "in a struct": st.Interface(), "in a slice": sl.Interface()} {
-					for form, out := range printedForms(w) {
-						checkPrinted(t, how+", "+form, out, bad)
-					}
-				}
-			})
-		}
-	}
-}
-
-// printedForms prints w with every fmt verb, with log/slog's text and JSON
-// handlers and with encoding/json.
-func printedForms(w any) map[string]string {
-	outs := map[string]string{}
-	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d"} {
-		outs[verb] = fmt.Sprintf(verb, w)
-	}
-	var buf bytes.Buffer
-	slog.New(slog.NewTextHandler(&buf, nil)).Info("m", "v", w)
-	outs["slog text"] = buf.String()
-	buf.Reset()
-	slog.New(slog.NewJSONHandler(&buf, nil)).Info("m", "v", w)
-	outs["slog JSON"] = buf.String()
-	b, err := json.Marshal(w)
-	outs["encoding/json"] = string(b)
-	if err != nil {
-		outs["encoding/json error"] = err.Error()
-	}
-	return outs
-}
-
-// checkPrinted fails if out contains a forbidden value or reports a panic
-// (fmt prints a panic in Format as %!v(PANIC=...), log/slog one in LogValue
-// as "LogValue panicked").
-func checkPrinted(t *testing.T, form, out string, bad []leak) {
-	t.Helper()
-	short := out
-	if len(short) > 400 {
-		short = short[:400] + "..."
-	}
-	if strings.Contains(out, "PANIC") || strings.Contains(out, "panicked") {
-		t.Errorf("%s: printing panicked: %s", form, short)
-	}
-	lower := strings.ToLower(out)
-	for _, b := range bad {
-		if strings.Contains(out, b.value) || b.fold && strings.Contains(lower, strings.ToLower(b.value)) {
-			t.Errorf("%s: the %s shows: %s", form, b.name, short)
-		}
-	}
+	printcheck.Check(t, ".", entries, nil)
 }
