@@ -244,12 +244,20 @@ func isMissing(err error) bool {
 // Canceled, for [ErrRequestCanceled]) and the logger, as Handler does, so
 // adapters that call it report alike.
 func (m *Middleware) WriteError(w http.ResponseWriter, r *http.Request, ti *Introspection, err error) {
-	m.obs.rejected(r, ti, StatusCode(err), err)
+	m.ReportRefusal(r, ti, err)
 	if errors.Is(err, ErrInactiveToken) {
 		m.onInactive(w, r, ti)
 		return
 	}
 	m.onError(w, r, err)
+}
+
+// ReportRefusal reports a refused request through [Hooks].Rejected (or
+// Canceled, for [ErrRequestCanceled]), [Hooks].Decided and the logger,
+// without writing a response: for adapters whose frameworks answer on their
+// own (gRPC). [Middleware.WriteError] calls it before it writes.
+func (m *Middleware) ReportRefusal(r *http.Request, ti *Introspection, err error) {
+	m.obs.rejected(r, ti, StatusCode(err), err)
 }
 
 // RequireScope returns a middleware that lets a request through only if the

@@ -54,10 +54,11 @@
 //
 // The middleware's responders ([introspect.WithErrorResponder],
 // [introspect.WithInactiveTokenResponder]) are HTTP-only and are not used.
-// Neither is [introspect.Middleware.WriteError], which reports the refusals
-// of HTTP requests: a refused call is not reported through [introspect.Hooks]
-// Rejected or Canceled, nor logged as refused. The hooks of the check itself
-// (CacheHit, IntrospectDone and the others) are called as for HTTP.
+// A refused call is reported as an HTTP refusal is
+// ([introspect.Middleware.ReportRefusal]: [introspect.Hooks] Rejected or
+// Canceled, Decided, and the logger), with the request that stands for the
+// call ([Request]); the hooks of the check itself (CacheHit, IntrospectDone
+// and the others) are called as for HTTP.
 //
 // With [introspect.WithOptionalToken], a call without a token goes on with no
 // verdict on its context, unless its method has scope requirements.
@@ -277,7 +278,8 @@ func (i *Interceptors) authenticate(ctx context.Context, fullMethod string) (con
 	if i.skip != nil && i.skip(ctx, fullMethod) {
 		return ctx, nil
 	}
-	ti, err := i.mw.Authenticate(Request(ctx, fullMethod))
+	r := Request(ctx, fullMethod)
+	ti, err := i.mw.Authenticate(r)
 	if err != nil && i.mw.AllowsAnonymous(err) {
 		ti, err = nil, nil
 	}
@@ -287,6 +289,7 @@ func (i *Interceptors) authenticate(ctx context.Context, fullMethod string) (con
 		}
 	}
 	if err != nil {
+		i.mw.ReportRefusal(r, ti, err)
 		return nil, Error(err)
 	}
 	if ti == nil {

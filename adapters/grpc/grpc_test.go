@@ -15,6 +15,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -620,5 +621,61 @@ func TestOptionalToken(t *testing.T) {
 				t.Fatalf("verdict %+v, want subject %q", ti, tc.subject)
 			}
 		})
+	}
+}
+
+// A refused call is reported as an HTTP refusal is: Rejected with the status
+// the code stands for, Decided with the verdict, and the debug log line.
+func TestRefusalsReported(t *testing.T) {
+	as := introspecttest.NewServer(introspecttest.WithClient("rs", "rs-secret"))
+	t.Cleanup(as.Close)
+	var mu sync.Mutex
+	var rejected []int
+	var decided []string
+	mw, err := introspect.New(
+		introspect.WithEndpoint(as.IntrospectionURL()),
+		introspect.WithClientCredentials("rs", "rs-secret"),
+		introspect.WithHooks(&introspect.Hooks{
+			Rejected: func(_ context.Context, status int, _ error) {
+				mu.Lock()
+				defer mu.Unlock()
+				rejected = append(rejected, status)
+			},
+			Decided: func(r *http.Request, d introspect.Decision) {
+				mu.Lock()
+				defer mu.Unlock()
+				decided = append(decided, fmt.Sprintf("%s %d %v", r.URL.Path, d.Status, d.Allowed))
+			},
+		}),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = mw.Close() })
+	client, _ := startServer(t, newInterceptors(t, mw, introspectgrpc.WithMethodScopes(adminList)), nil, nil)
+	tok := as.Issue(introspecttest.Claims{Subject: "alice", Scope: "read"})
+
+	if _, err := invoke(t, client, methodCheck, nil); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("no token: %v", err)
+	}
+	if _, err := invoke(t, client, methodList, []string{"Bearer " + tok}); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("no admin scope: %v", err)
+	}
+	if _, err := invoke(t, client, methodCheck, []string{"Bearer " + tok}); err != nil {
+		t.Fatalf("allowed: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []int{http.StatusUnauthorized, http.StatusForbidden}; !slices.Equal(rejected, want) {
+		t.Errorf("Rejected saw %v, want %v", rejected, want)
+	}
+	want := []string{
+		methodCheck + " 401 false",
+		methodList + " 200 true",  // the token was accepted,
+		methodList + " 403 false", // then the method's rule refused it
+		methodCheck + " 200 true",
+	}
+	if !slices.Equal(decided, want) {
+		t.Errorf("Decided saw %q, want %q", decided, want)
 	}
 }
