@@ -22,7 +22,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v3/jwk"
 )
 
 // AuthMethod names a client authentication method as registered for OAuth
@@ -45,13 +45,46 @@ import (
 // the possible methods, the first possible one is tried anyway. [BearerToken]
 // is used exactly when an access token source is given. An explicit method
 // always wins.
+//
+// # What the constructor checks, and what it cannot know
+//
+// [New] and [NewClient] refuse static credentials that cannot perform their
+// method: an empty client secret for client_secret_basic,
+// client_secret_post or client_secret_jwt, whether the method is explicit or
+// the one a secret is sent with when no method is given (a client without a
+// secret says how it authenticates: [WithAuthMethod] with [None] for a
+// public client); a missing or unsuitable private key; an assertion
+// algorithm that does not suit the key; a TLS method without a certificate;
+// a client ID containing ':' with [WithRawBasicAuth]. Some things the
+// constructor cannot know:
+//
+//   - whether the authorization server is reachable, and, with [WithIssuer],
+//     which method its metadata leads to ([WithEagerDiscovery] fetches the
+//     metadata in the constructor and fails with it);
+//   - whether the server accepts the credentials: a wrong secret, an
+//     unregistered client ID or key, an assertion audience it does not
+//     accept, a method it was not registered with;
+//   - the secret of [WithClientCredentialsFunc], read only when the server
+//     must be asked (an empty one is then an error of that call);
+//   - the credentials a [ClientStore] returns, which are checked as above
+//     before each call to the server and fail that call alone (there a
+//     client ID alone, without AuthMethod, is taken as a public client).
+//
+// Each of these shows when a call to the server fails: the request gets a
+// 503; [Client.Introspect] returns the error (it matches [ErrUnavailable],
+// [ErrClientConfig] for credentials that cannot be used, [ErrDiscovery] for
+// discovery, a [*ResponseError] with status 400 or 401 and invalid_client
+// for credentials the server refused); the middleware passes it to
+// Hooks.IntrospectDone and logs it at WARN level ("introspect:
+// introspection failed") with [WithLogger]. Neither holds the secret.
 type AuthMethod string
 
 // Client authentication methods.
 const (
 	// ClientSecretBasic sends the client ID and secret in an HTTP Basic
 	// Authorization header, each form-encoded before base64 as RFC 6749 §2.3.1
-	// requires (a secret such as "a:b/c+d%e&f=g h" works against a strict AS).
+	// requires (a secret such as "a:b/c+d%e&f=g h" works against a strict AS),
+	// or as they are with [WithRawBasicAuth].
 	ClientSecretBasic AuthMethod = "client_secret_basic"
 	// ClientSecretPost sends client_id and client_secret in the form body.
 	ClientSecretPost AuthMethod = "client_secret_post"
@@ -147,17 +180,25 @@ func chooseAuthMethod(cr Credentials, hasCert bool, supported []string) AuthMeth
 	return first
 }
 
-// checkAuthMaterial reports credentials that cannot perform their method. It
-// runs in the constructor for static credentials and before each call for
-// credentials from a ClientStore. Messages never contain key material.
+// checkAuthMaterial reports credentials that cannot perform their method m.
+// It runs in the constructor for static credentials (m is then the method
+// chosen without metadata, and cr.AuthMethod the one given, if any) and before
+// each call for every client context, a ClientStore's included. Messages
+// never contain a secret or key material.
 func checkAuthMaterial(cr Credentials, m AuthMethod) error {
+	hasSecret := cr.ClientSecret != "" || cr.SecretFunc != nil
+	if cr.RawBasicAuth && strings.Contains(cr.ClientID, ":") {
+		return errors.New("introspect: WithRawBasicAuth: the client ID contains ':', which raw Basic credentials cannot carry (the server would split the pair there): leave them form-encoded (the default) or use another method")
+	}
 	switch m {
-	case ClientSecretJWT:
-		if cr.ClientSecret == "" && cr.SecretFunc == nil {
-			return errors.New("introspect: client_secret_jwt needs a client secret")
+	case ClientSecretBasic, ClientSecretPost, ClientSecretJWT:
+		if !hasSecret {
+			return fmt.Errorf("introspect: %s needs a client secret, and the one given is empty (WithClientCredentials, or the Credentials of a ClientStore)", m)
 		}
-		if _, err := hmacMethod(cr.SigningAlg); err != nil {
-			return err
+		if m == ClientSecretJWT {
+			if _, err := hmacMethod(cr.SigningAlg); err != nil {
+				return err
+			}
 		}
 	case PrivateKeyJWT:
 		if cr.PrivateKey == nil {
@@ -169,6 +210,12 @@ func checkAuthMaterial(cr Credentials, m AuthMethod) error {
 	case BearerToken:
 		if cr.AccessTokenFunc == nil {
 			return errors.New("introspect: bearer_token needs an access token source")
+		}
+	case None:
+		if cr.AuthMethod == "" {
+			// Chosen, not given: the credentials hold a client ID alone, which
+			// in practice is a secret that was meant to be there.
+			return errors.New("introspect: WithClientCredentials: empty client secret, and client_secret_basic, the method a secret is sent with, needs one (a client without a secret says how it authenticates with WithAuthMethod: None for a public client, TLSClientAuth for a certificate on WithHTTPClient's transport)")
 		}
 	}
 	return nil
@@ -188,9 +235,18 @@ func authenticate(ctx context.Context, cr Credentials, audience string, now time
 		if err != nil {
 			return fmt.Errorf("%w: client secret unavailable: %w", ErrClientConfig, err)
 		}
+		if secret == "" {
+			// Only a secret read lazily can be empty here: a static one was
+			// checked before.
+			return fmt.Errorf("%w: %s needs a client secret, and the secret function returned an empty one", ErrClientConfig, method)
+		}
 		switch method {
 		case ClientSecretBasic:
-			req.SetBasicAuth(url.QueryEscape(cr.ClientID), url.QueryEscape(secret))
+			if cr.RawBasicAuth {
+				req.SetBasicAuth(cr.ClientID, secret)
+			} else {
+				req.SetBasicAuth(url.QueryEscape(cr.ClientID), url.QueryEscape(secret))
+			}
 		case ClientSecretPost:
 			form.Set("client_id", cr.ClientID)
 			form.Set("client_secret", secret)
@@ -415,13 +471,14 @@ func parseJWKPrivateKey(data []byte) (crypto.Signer, string, error) {
 		return nil, "", errors.New("introspect: JWK is not a private key")
 	}
 	var raw any
-	if err := k.Raw(&raw); err != nil {
+	if err := jwk.Export(k, &raw); err != nil {
 		return nil, "", errors.New("introspect: JWK does not parse")
 	}
 	if p, ok := raw.(*ed25519.PrivateKey); ok {
 		raw = *p
 	}
-	return asSigner(raw, k.KeyID())
+	kid, _ := k.KeyID()
+	return asSigner(raw, kid)
 }
 
 func asSigner(key any, kid string) (crypto.Signer, string, error) {
@@ -512,4 +569,20 @@ func WithAssertionAudience(aud string) Option {
 		}
 		c.creds.AssertionAudience = aud
 	}
+}
+
+// WithRawBasicAuth sends the client ID and secret of [ClientSecretBasic] as
+// they are, without the form-encoding (application/x-www-form-urlencoded)
+// that RFC 6749 §2.3.1 asks for before base64. It exists for servers that
+// read Basic credentials as a plain HTTP Basic login does, without
+// form-decoding them (curl's -u sends them so too): such a server refuses a
+// secret holding a character that form-encoding changes ('+', '/', '=', ':',
+// '%', '&', a space, ...) unless it comes raw. Letters, digits and "-._~"
+// read the same either way, so only such secrets tell the two apart. A
+// client ID containing ':' cannot be sent raw (the pair would be split
+// there): the constructor refuses it. The other methods are unaffected. A
+// [ClientStore] sets [Credentials.RawBasicAuth] instead. Default off: the
+// client ID and secret are form-encoded.
+func WithRawBasicAuth() Option {
+	return func(c *config) { c.creds.RawBasicAuth = true }
 }

@@ -1,6 +1,7 @@
 package introspect_test
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -14,14 +15,17 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"io"
+	"log/slog"
 	"math/big"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -282,7 +286,7 @@ func TestParsePrivateKey(t *testing.T) {
 	sec1, err := x509.MarshalECPrivateKey(ecKey)
 	require.NoError(t, err)
 	jwkOf := func(k any, kid string) []byte {
-		jk, err := jwk.FromRaw(k)
+		jk, err := jwk.Import(k)
 		require.NoError(t, err)
 		if kid != "" {
 			require.NoError(t, jk.Set(jwk.KeyIDKey, kid))
@@ -327,4 +331,239 @@ func TestParsePrivateKey(t *testing.T) {
 			assert.True(t, tt.want.Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(key.Public()))
 		})
 	}
+}
+
+// An empty secret with a method that needs one is an error from the
+// constructor, naming the option and the method: a secret read from an unset
+// environment variable must not start a service that answers 503 to every
+// request.
+func TestEmptySecretRefused(t *testing.T) {
+	empty := introspect.WithClientCredentials("my-api", "")
+	tests := []struct {
+		name string
+		opts []introspect.Option
+		want []string
+	}{
+		{"no method", []introspect.Option{introspect.WithEndpoint("https://as.example/introspect"), empty},
+			[]string{"WithClientCredentials", "client_secret_basic", "empty", "WithAuthMethod"}},
+		{"no method, discovery", []introspect.Option{introspect.WithIssuer("https://as.example"), empty},
+			[]string{"WithClientCredentials", "client_secret_basic"}},
+		{"client_secret_basic", []introspect.Option{introspect.WithEndpoint("https://as.example/introspect"), empty,
+			introspect.WithAuthMethod(introspect.ClientSecretBasic)}, []string{"WithClientCredentials", "client_secret_basic"}},
+		{"client_secret_post", []introspect.Option{introspect.WithEndpoint("https://as.example/introspect"), empty,
+			introspect.WithAuthMethod(introspect.ClientSecretPost)}, []string{"WithClientCredentials", "client_secret_post"}},
+		{"client_secret_jwt", []introspect.Option{introspect.WithEndpoint("https://as.example/introspect"), empty,
+			introspect.WithAuthMethod(introspect.ClientSecretJWT)}, []string{"WithClientCredentials", "client_secret_jwt"}},
+		{"client_secret_post, discovery", []introspect.Option{introspect.WithIssuer("https://as.example"), empty,
+			introspect.WithAuthMethod(introspect.ClientSecretPost)}, []string{"WithClientCredentials", "client_secret_post"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for name, construct := range map[string]func(...introspect.Option) (io.Closer, error){
+				"New":       func(o ...introspect.Option) (io.Closer, error) { return introspect.New(o...) },
+				"NewClient": func(o ...introspect.Option) (io.Closer, error) { return introspect.NewClient(o...) },
+			} {
+				c, err := construct(tt.opts...)
+				if err == nil {
+					_ = c.Close()
+					t.Fatalf("%s accepted an empty secret", name)
+				}
+				assert.True(t, strings.HasPrefix(err.Error(), "introspect: "), err.Error())
+				for _, w := range tt.want {
+					assert.Contains(t, err.Error(), w, name)
+				}
+			}
+		})
+	}
+}
+
+// What the constructor cannot check about secrets: a public client, a secret
+// read lazily and the credentials of a ClientStore. The last two fail their
+// call with ErrClientConfig, without asking the server.
+func TestEmptySecretNotKnownToNew(t *testing.T) {
+	as := introspecttest.NewServer(introspecttest.WithRegisteredClient(introspecttest.Client{ID: "public", Methods: []string{"none"}}),
+		introspecttest.WithClient("confidential", "s3cret"))
+	t.Cleanup(as.Close)
+	tok := as.Issue(introspecttest.Claims{Subject: "alice"})
+
+	t.Run("public client", func(t *testing.T) {
+		c, err := introspect.NewClient(introspect.WithEndpoint(as.IntrospectionURL()),
+			introspect.WithClientCredentials("public", ""), introspect.WithAuthMethod(introspect.None))
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = c.Close() })
+		assertActive(t, as, c)
+		assert.Equal(t, "none", as.LastRequest().AuthMethod)
+	})
+	for _, m := range []introspect.AuthMethod{"", introspect.ClientSecretBasic, introspect.ClientSecretPost, introspect.ClientSecretJWT} {
+		t.Run("lazy secret turns out empty, "+string(m), func(t *testing.T) {
+			opts := []introspect.Option{introspect.WithEndpoint(as.IntrospectionURL()),
+				introspect.WithClientCredentialsFunc("confidential", func(context.Context) (string, error) { return "", nil })}
+			if m != "" {
+				opts = append(opts, introspect.WithAuthMethod(m))
+			}
+			c, err := introspect.NewClient(opts...)
+			require.NoError(t, err, "a secret read later cannot be checked now")
+			t.Cleanup(func() { _ = c.Close() })
+			before := as.Calls()
+			_, err = c.Introspect(context.Background(), tok)
+			require.ErrorIs(t, err, introspect.ErrClientConfig)
+			assert.Equal(t, http.StatusServiceUnavailable, introspect.StatusCode(err))
+			assert.Contains(t, err.Error(), "secret function returned an empty one")
+			assert.Equal(t, before, as.Calls(), "the server is not asked with an empty secret")
+		})
+	}
+	t.Run("client store", func(t *testing.T) {
+		store := introspect.StaticClientStore{Endpoint: as.IntrospectionURL(),
+			Credentials: introspect.Credentials{ClientID: "confidential", AuthMethod: introspect.ClientSecretPost}}
+		mw, err := introspect.New(introspect.WithClientStore(store))
+		require.NoError(t, err, "a store's credentials are known per request only")
+		t.Cleanup(func() { _ = mw.Close() })
+		before := as.Calls()
+		assert.Equal(t, http.StatusServiceUnavailable, serveBearer(mw.Handler(okHandler), tok))
+		ti, err := mw.VerifyAs(context.Background(), introspect.ClientContext(store), tok)
+		assert.Nil(t, ti)
+		require.ErrorIs(t, err, introspect.ErrClientConfig)
+		assert.Contains(t, err.Error(), "client_secret_post needs a client secret")
+		assert.Equal(t, before, as.Calls())
+	})
+}
+
+// A wrong secret cannot be known before the server is asked: the request
+// gets a 503, and the failure reaches Hooks.IntrospectDone and the WARN log
+// as the server's refusal, without the secret.
+func TestWrongSecretIsReported(t *testing.T) {
+	const wrong = "wrong+secret/with=reserved%chars"
+	as := introspecttest.NewServer(introspecttest.WithClient("rs", "the-right-secret"))
+	t.Cleanup(as.Close)
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	var done []error
+	mw, err := introspect.New(introspect.WithEndpoint(as.IntrospectionURL()),
+		introspect.WithClientCredentials("rs", wrong),
+		introspect.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))),
+		introspect.WithHooks(&introspect.Hooks{IntrospectDone: func(_ context.Context, info introspect.IntrospectDoneInfo) {
+			mu.Lock()
+			defer mu.Unlock()
+			done = append(done, info.Err)
+		}}))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = mw.Close() })
+	assert.Equal(t, http.StatusServiceUnavailable, serveBearer(mw.Handler(okHandler), as.Issue(introspecttest.Claims{Subject: "a"})))
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, done, 1)
+	var re *introspect.ResponseError
+	require.ErrorAs(t, done[0], &re)
+	assert.Equal(t, http.StatusUnauthorized, re.StatusCode)
+	assert.Equal(t, "invalid_client", re.ErrorCode)
+	assert.Contains(t, logs.String(), "level=WARN msg=\"introspect: introspection failed\"")
+	assert.Contains(t, logs.String(), "invalid_client")
+	assert.NotContains(t, logs.String(), wrong)
+	assert.NotContains(t, logs.String(), url.QueryEscape(wrong))
+}
+
+// RFC 6749 §2.3.1 form-encoding is the default; WithRawBasicAuth sends the
+// credentials as they are, for servers that do not form-decode them. A
+// secret with reserved characters tells the two apart: each client works
+// against its kind of server only.
+func TestRawBasicAuth(t *testing.T) {
+	const id = "rs-basic"
+	const secret = "a+b/c=d:e%f&g h%zz-0123456789abcdef"
+	for _, tt := range []struct {
+		name      string
+		rawServer bool
+		rawClient bool
+		ok        bool
+	}{
+		{"form-encoded to a decoding server", false, false, true},
+		{"raw to a server that does not decode", true, true, true},
+		{"form-encoded to a server that does not decode", true, false, false},
+		{"raw to a decoding server", false, true, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			sopts := []introspecttest.Option{introspecttest.WithRegisteredClient(introspecttest.Client{ID: id, Secret: secret,
+				Methods: []string{"client_secret_basic"}})}
+			if tt.rawServer {
+				sopts = append(sopts, introspecttest.WithoutBasicFormDecoding())
+			}
+			as := introspecttest.NewServer(sopts...)
+			t.Cleanup(as.Close)
+			opts := []introspect.Option{introspect.WithEndpoint(as.IntrospectionURL()), introspect.WithClientCredentials(id, secret)}
+			if tt.rawClient {
+				opts = append(opts, introspect.WithRawBasicAuth())
+			}
+			c, err := introspect.NewClient(opts...)
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = c.Close() })
+			tok := as.Issue(introspecttest.Claims{Subject: "alice"})
+			ti, err := c.Introspect(context.Background(), tok)
+			assert.Equal(t, "client_secret_basic", as.LastRequest().AuthMethod)
+			if tt.ok {
+				require.NoError(t, err)
+				assert.True(t, ti.Active)
+				return
+			}
+			var re *introspect.ResponseError
+			require.ErrorAs(t, err, &re)
+			assert.Equal(t, http.StatusUnauthorized, re.StatusCode)
+			assert.NotContains(t, err.Error(), secret)
+		})
+	}
+
+	t.Run("discovery", func(t *testing.T) {
+		as := introspecttest.NewServer(introspecttest.WithClient(id, secret), introspecttest.WithoutBasicFormDecoding())
+		t.Cleanup(as.Close)
+		c := mustDiscoClient(t, as, introspect.WithClientCredentials(id, secret), introspect.WithRawBasicAuth())
+		assertActive(t, as, c)
+		assert.Equal(t, "client_secret_basic", as.LastRequest().AuthMethod)
+	})
+	t.Run("other methods unaffected", func(t *testing.T) {
+		as := introspecttest.NewServer(introspecttest.WithClient(id, secret), introspecttest.WithoutBasicFormDecoding())
+		t.Cleanup(as.Close)
+		c, err := introspect.NewClient(introspect.WithEndpoint(as.IntrospectionURL()), introspect.WithClientCredentials(id, secret),
+			introspect.WithRawBasicAuth(), introspect.WithAuthMethod(introspect.ClientSecretPost))
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = c.Close() })
+		assertActive(t, as, c)
+		assert.Equal(t, "client_secret_post", as.LastRequest().AuthMethod)
+	})
+	t.Run("client ID with a colon", func(t *testing.T) {
+		_, err := introspect.New(introspect.WithEndpoint("https://as.example/introspect"),
+			introspect.WithClientCredentials("urn:rs:api", secret), introspect.WithRawBasicAuth())
+		require.Error(t, err)
+		assert.True(t, strings.HasPrefix(err.Error(), "introspect: WithRawBasicAuth: "), err.Error())
+		assert.Contains(t, err.Error(), "':'")
+		assert.NotContains(t, err.Error(), secret)
+
+		// Form-encoded, the same client ID is fine.
+		as := introspecttest.NewServer(introspecttest.WithClient("urn:rs:api", secret))
+		t.Cleanup(as.Close)
+		c, err := introspect.NewClient(introspect.WithEndpoint(as.IntrospectionURL()), introspect.WithClientCredentials("urn:rs:api", secret))
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = c.Close() })
+		assertActive(t, as, c)
+	})
+	t.Run("client store", func(t *testing.T) {
+		as := introspecttest.NewServer(introspecttest.WithClient(id, secret), introspecttest.WithoutBasicFormDecoding())
+		t.Cleanup(as.Close)
+		tok := as.Issue(introspecttest.Claims{Subject: "alice"})
+		for _, tc := range []struct {
+			clientID string
+			ok       bool
+		}{{id, true}, {"urn:rs:api", false}} {
+			store := introspect.StaticClientStore{Endpoint: as.IntrospectionURL(), Credentials: introspect.Credentials{
+				ClientID: tc.clientID, ClientSecret: secret, AuthMethod: introspect.ClientSecretBasic, RawBasicAuth: true}}
+			mw, err := introspect.New(introspect.WithClientStore(store))
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = mw.Close() })
+			ti, err := mw.VerifyAs(context.Background(), introspect.ClientContext(store), tok)
+			if tc.ok {
+				require.NoError(t, err)
+				assert.True(t, ti.Active)
+				continue
+			}
+			require.ErrorIs(t, err, introspect.ErrClientConfig)
+			assert.Contains(t, err.Error(), "WithRawBasicAuth")
+		}
+	})
 }

@@ -26,6 +26,9 @@ type Credentials struct {
 	// AuthMethod is how the credentials are sent. Empty means chosen by the
 	// order documented on [AuthMethod]: ClientSecretBasic for a secret.
 	AuthMethod AuthMethod
+	// RawBasicAuth sends the client ID and secret of [ClientSecretBasic] as
+	// they are, without RFC 6749 §2.3.1 form-encoding: see [WithRawBasicAuth].
+	RawBasicAuth bool
 
 	// PrivateKey signs [PrivateKeyJWT] client assertions: an *rsa.PrivateKey
 	// (2048 bits or more), an *ecdsa.PrivateKey or an ed25519.PrivateKey

@@ -13,9 +13,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lestrrat-go/jwx/v2/jwa"
-	"github.com/lestrrat-go/jwx/v2/jwk"
-	"github.com/lestrrat-go/jwx/v2/jws"
+	"github.com/lestrrat-go/jwx/v3/jwa"
+	"github.com/lestrrat-go/jwx/v3/jwk"
+	"github.com/lestrrat-go/jwx/v3/jws"
 )
 
 // Media type and JOSE "typ" of a signed introspection answer (RFC 9701 §5).
@@ -41,7 +41,17 @@ var asymmetricAlgs = []string{
 	"ES256", "ES384", "ES512", "EdDSA",
 }
 
-// signingAlgs is the allow-list for signed answers: the server's
+// refusedAlgs are the JOSE signature algorithms never accepted for signed
+// answers, whatever the configuration or the metadata says.
+var refusedAlgs = []string{"none", "HS256", "HS384", "HS512"}
+
+// errAlgorithmsWithoutJWTResponse is recorded by WithJWTResponseAlgorithms
+// and withdrawn by WithJWTResponse, so the constructor reports the option
+// given alone whatever the order of the two.
+var errAlgorithmsWithoutJWTResponse = errors.New("introspect: WithJWTResponseAlgorithms needs WithJWTResponse: it sets the algorithms of signed answers, which are not asked for")
+
+// signingAlgs is the allow-list for signed answers without
+// WithJWTResponseAlgorithms: the server's
 // introspection_signing_alg_values_supported restricted to asymmetric
 // algorithms, or RS256 (the RFC 9701 §6 default of
 // introspection_signed_response_alg) when the server lists none.
@@ -62,15 +72,61 @@ func signingAlgs(advertised []string) []string {
 // request carries Accept: application/token-introspection+jwt, and the
 // answer must be a JWS whose header typ is token-introspection+jwt, whose
 // algorithm is one the server lists in
-// introspection_signing_alg_values_supported (RS256 if it lists none; never
-// none, never HMAC), signed by a key of the server's jwks_uri, with iss equal
-// to the issuer, aud containing our client ID and an iat at most a minute old
-// (plus the leeway). Its token_introspection claim is the answer. A plain
-// JSON answer is then an error, and so is an encrypted one
-// ([ErrEncryptedResponse]); every such error is a 503. It requires
-// [WithIssuer]. Default off.
+// introspection_signing_alg_values_supported (RS256 if it lists none), or one
+// of [WithJWTResponseAlgorithms] when given (never none, never HMAC), signed
+// by a key of the server's jwks_uri, with iss equal to the issuer, aud
+// containing our client ID and an iat at most a minute old (plus the
+// leeway). Its token_introspection claim is the answer. A plain JSON answer
+// is then an error, and so is an encrypted one ([ErrEncryptedResponse]);
+// every such error is a 503. It requires [WithIssuer]. Default off.
 func WithJWTResponse() Option {
-	return func(c *config) { c.jwtResponse = true }
+	return func(c *config) {
+		c.jwtResponse = true
+		c.errs = slices.DeleteFunc(c.errs, func(err error) bool { return err == errAlgorithmsWithoutJWTResponse })
+	}
+}
+
+// WithJWTResponseAlgorithms sets the signature algorithms accepted for the
+// signed answers of [WithJWTResponse], for a server that does not list them
+// in its metadata (introspection_signing_alg_values_supported is optional
+// in RFC 8414, and without it only RS256, the RFC 9701 default, is
+// accepted) or lists them wrongly. The list replaces the server's rather than
+// narrowing it: an answer signed with an algorithm the server lists but algs
+// does not is refused, and one signed with an algorithm of algs is accepted
+// whatever the server lists. Each of algs must be one of RS256, RS384, RS512,
+// PS256, PS384, PS512, ES256, ES384, ES512 and EdDSA; none and the HMAC
+// algorithms (HS256, HS384, HS512) are refused, since an HMAC keyed with the
+// server's public key proves nothing. Any other name, or no name, is an error
+// from the constructor, and so is this option without WithJWTResponse.
+// Default: the algorithms the server lists, RS256 if it lists none.
+func WithJWTResponseAlgorithms(algs ...string) Option {
+	return func(c *config) {
+		if len(algs) == 0 {
+			c.fail("WithJWTResponseAlgorithms: no algorithm")
+			return
+		}
+		list := make([]string, 0, len(algs))
+		ok := true
+		for _, a := range algs {
+			switch {
+			case slices.ContainsFunc(refusedAlgs, func(r string) bool { return strings.EqualFold(r, a) }):
+				c.fail("WithJWTResponseAlgorithms: %s is never accepted for signed answers (none and HMAC prove nothing about the server)", sanitize(a, 16))
+				ok = false
+			case !slices.Contains(asymmetricAlgs, a):
+				c.fail("WithJWTResponseAlgorithms: unknown algorithm %q (want one of %s)", sanitize(a, 32), strings.Join(asymmetricAlgs, ", "))
+				ok = false
+			case !slices.Contains(list, a):
+				list = append(list, a)
+			}
+		}
+		if !ok {
+			return
+		}
+		c.jwtResponseAlgs = list
+		if !c.jwtResponse && !slices.Contains(c.errs, errAlgorithmsWithoutJWTResponse) {
+			c.errs = append(c.errs, errAlgorithmsWithoutJWTResponse)
+		}
+	}
 }
 
 // verifyJWTResponse checks a signed answer and returns its
@@ -194,7 +250,11 @@ func (c *Client) parseJWTResponse(ctx context.Context, st *providerState, client
 // An unknown kid refreshes the key set once, no more often than the refresh
 // limit allows, then fails.
 func (c *Client) verifySignature(ctx context.Context, tok []byte, hdr jwtHeader) ([]byte, error) {
-	alg := jwa.SignatureAlgorithm(hdr.Alg)
+	alg, ok := jwa.LookupSignatureAlgorithm(hdr.Alg)
+	if !ok {
+		// The allow-list holds only algorithms the JOSE library knows.
+		return nil, fmt.Errorf("%w: signed answer: algorithm not allowed", ErrMalformedResponse)
+	}
 	set, err := c.prov.keySet(ctx, false)
 	if err != nil {
 		return nil, discoveryError(err)
@@ -230,10 +290,12 @@ func candidateKeys(set jwk.Set, kid string, alg jwa.SignatureAlgorithm) []jwk.Ke
 	var out []jwk.Key
 	for i := 0; i < set.Len() && len(out) < 8; i++ {
 		k, _ := set.Key(i)
-		if kid != "" && k.KeyID() != kid {
-			continue
+		if kid != "" {
+			if id, _ := k.KeyID(); id != kid {
+				continue
+			}
 		}
-		if ka := k.Algorithm(); ka != nil && ka.String() != "" && ka.String() != alg.String() {
+		if ka, ok := k.Algorithm(); ok && ka.String() != "" && ka.String() != alg.String() {
 			continue
 		}
 		if !keyTypeFits(k.KeyType(), alg) {
@@ -247,11 +309,11 @@ func candidateKeys(set jwk.Set, kid string, alg jwa.SignatureAlgorithm) []jwk.Ke
 func keyTypeFits(kty jwa.KeyType, alg jwa.SignatureAlgorithm) bool {
 	switch a := alg.String(); {
 	case strings.HasPrefix(a, "RS"), strings.HasPrefix(a, "PS"):
-		return kty == jwa.RSA
+		return kty == jwa.RSA()
 	case strings.HasPrefix(a, "ES"):
-		return kty == jwa.EC
+		return kty == jwa.EC()
 	case a == "EdDSA":
-		return kty == jwa.OKP
+		return kty == jwa.OKP()
 	}
 	return false
 }

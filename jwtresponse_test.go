@@ -325,3 +325,85 @@ func TestJWTResponseServerAlgorithms(t *testing.T) {
 		})
 	}
 }
+
+// WithJWTResponseAlgorithms sets the algorithms of a server that does not
+// announce them, and replaces the list of one that does.
+func TestJWTResponseAlgorithmsOption(t *testing.T) {
+	unannounced := introspecttest.WithMetadata(func(m map[string]any) {
+		delete(m, "introspection_signing_alg_values_supported")
+	})
+	tests := []struct {
+		name   string
+		server []introspecttest.Option
+		algs   []string // nil: the option is not given
+		ok     bool
+	}{
+		{name: "PS384 unannounced, default RS256 only", server: []introspecttest.Option{unannounced,
+			introspecttest.WithSigningKey(newRSAKey(t), "PS384")}},
+		{name: "PS384 unannounced, configured", server: []introspecttest.Option{unannounced,
+			introspecttest.WithSigningKey(newRSAKey(t), "PS384")}, algs: []string{"RS256", "PS384"}, ok: true},
+		{name: "ES256 unannounced, configured", server: []introspecttest.Option{unannounced}, algs: []string{"ES256"}, ok: true},
+		{name: "EdDSA unannounced, configured", server: []introspecttest.Option{unannounced,
+			introspecttest.WithSigningKey(newEdKey(t), "EdDSA")}, algs: []string{"EdDSA"}, ok: true},
+		{name: "the list replaces the server's", algs: []string{"PS256"}},
+		{name: "the list replaces an unusable one", server: []introspecttest.Option{introspecttest.WithMetadata(func(m map[string]any) {
+			m["introspection_signing_alg_values_supported"] = []string{"none", "HS256"}
+		})}, algs: []string{"ES256"}, ok: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			as := discoAS(t, tt.server...)
+			var opts []introspect.Option
+			if tt.algs != nil {
+				opts = append(opts, introspect.WithJWTResponseAlgorithms(tt.algs...))
+			}
+			c := jwtClient(t, as, opts...)
+			tok := as.Issue(introspecttest.Claims{Subject: "alice"})
+			ti, err := c.Introspect(context.Background(), tok)
+			if tt.ok {
+				require.NoError(t, err)
+				assert.True(t, ti.Active)
+				return
+			}
+			require.ErrorIs(t, err, introspect.ErrUnavailable)
+			assert.Contains(t, err.Error(), "algorithm not allowed")
+		})
+	}
+}
+
+func TestJWTResponseAlgorithmsMisconfiguration(t *testing.T) {
+	base := []introspect.Option{introspect.WithIssuer("https://as.example"), introspect.WithClientCredentials("a", "b")}
+	tests := []struct {
+		name string
+		opts []introspect.Option
+		want string
+	}{
+		{"none", []introspect.Option{introspect.WithJWTResponse(), introspect.WithJWTResponseAlgorithms("ES256", "none")}, "none is never accepted"},
+		{"HS256", []introspect.Option{introspect.WithJWTResponse(), introspect.WithJWTResponseAlgorithms("HS256")}, "HS256 is never accepted"},
+		{"HS384", []introspect.Option{introspect.WithJWTResponse(), introspect.WithJWTResponseAlgorithms("HS384")}, "HS384 is never accepted"},
+		{"HS512 in lower case", []introspect.Option{introspect.WithJWTResponse(), introspect.WithJWTResponseAlgorithms("hs512")}, "hs512 is never accepted"},
+		{"unknown", []introspect.Option{introspect.WithJWTResponse(), introspect.WithJWTResponseAlgorithms("RS257")}, `unknown algorithm "RS257"`},
+		{"wrong case", []introspect.Option{introspect.WithJWTResponse(), introspect.WithJWTResponseAlgorithms("es256")}, `unknown algorithm "es256"`},
+		{"empty name", []introspect.Option{introspect.WithJWTResponse(), introspect.WithJWTResponseAlgorithms("")}, `unknown algorithm ""`},
+		{"no algorithm", []introspect.Option{introspect.WithJWTResponse(), introspect.WithJWTResponseAlgorithms()}, "no algorithm"},
+		{"without WithJWTResponse", []introspect.Option{introspect.WithJWTResponseAlgorithms("ES256")}, "needs WithJWTResponse"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := introspect.New(append(base, tt.opts...)...)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "introspect: WithJWTResponseAlgorithms")
+			assert.Contains(t, err.Error(), tt.want)
+		})
+	}
+	// WithJWTResponse before or after the algorithms: both fine.
+	for _, opts := range [][]introspect.Option{
+		{introspect.WithJWTResponse(), introspect.WithJWTResponseAlgorithms("ES256")},
+		{introspect.WithJWTResponseAlgorithms("ES256"), introspect.WithJWTResponse()},
+		{introspect.WithJWTResponseAlgorithms("ES256"), introspect.WithJWTResponseAlgorithms("PS256"), introspect.WithJWTResponse()},
+	} {
+		mw, err := introspect.New(append(base, opts...)...)
+		require.NoError(t, err)
+		require.NoError(t, mw.Close())
+	}
+}

@@ -55,6 +55,7 @@ type config struct {
 	clientCert        *tls.Certificate // WithClientCertificate
 	jwtResponse       bool             // WithJWTResponse
 	jwtResponseMaxAge time.Duration    // how old a signed answer's iat may be
+	jwtResponseAlgs   []string         // WithJWTResponseAlgorithms; nil: the metadata's
 
 	// Middleware only.
 	extractor        Extractor

@@ -17,7 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v3/jwk"
 )
 
 // ErrDiscovery: the authorization server's metadata (RFC 8414) or its keys
@@ -80,7 +80,8 @@ func (m *ProviderMetadata) authMethodsSupported() []string {
 // equal iss exactly. It supplies the introspection endpoint (unless
 // [WithEndpoint] overrides it), the client authentication method (unless
 // [WithAuthMethod] fixes it; see [AuthMethod]), the audience of client
-// assertions, and the keys and algorithms of signed answers.
+// assertions, and the keys and (unless [WithJWTResponseAlgorithms] sets
+// them) the algorithms of signed answers.
 //
 // Metadata is refreshed in the background (after the server's Cache-Control
 // max-age, else [WithMetadataRefresh]); while the server fails, the last good
@@ -337,7 +338,10 @@ func (p *provider) newState(data []byte) (*providerState, error) {
 	if st.endpoint = parseEndpoint(st.cc.Endpoint); st.endpoint == nil {
 		return nil, fmt.Errorf("introspect: discovery: bad introspection endpoint")
 	}
-	if cfg.jwtResponse {
+	switch {
+	case cfg.jwtResponse && cfg.jwtResponseAlgs != nil:
+		st.algs = cfg.jwtResponseAlgs // replaces the server's list
+	case cfg.jwtResponse:
 		st.algs = signingAlgs(meta.IntrospectionSigningAlgValuesSupported)
 		if len(st.algs) == 0 {
 			return nil, errors.New("introspect: metadata lists no acceptable introspection_signing_alg_values_supported (none and HMAC are refused)")
@@ -465,7 +469,7 @@ func parseKeys(data []byte) (jwk.Set, error) {
 		if err != nil {
 			continue // a key of a type we cannot use is no reason to refuse the others
 		}
-		if u := k.KeyUsage(); u != "" && u != string(jwk.ForSignature) {
+		if u, _ := k.KeyUsage(); u != "" && u != string(jwk.ForSignature) {
 			continue
 		}
 		if priv, err := jwk.IsPrivateKey(k); err != nil || priv {

@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v3/jwk"
 )
 
 // Hooks into discovery for the external tests.

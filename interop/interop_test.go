@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -93,6 +94,8 @@ func TestSignedResponses(t *testing.T) {
 	}{
 		{"RS256, client_secret_basic", []introspect.Option{introspect.WithClientCredentials("rs-signed-rs256", reservedSecret)}},
 		{"ES256, private_key_jwt", []introspect.Option{introspect.WithPrivateKey("rs-signed-es256", o.ecKey, "rs-ec")}},
+		{"RS256, algorithms configured", []introspect.Option{introspect.WithClientCredentials("rs-signed-rs256", reservedSecret),
+			introspect.WithJWTResponseAlgorithms("PS256", "RS256")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -111,7 +114,22 @@ func TestSignedResponses(t *testing.T) {
 			}
 		})
 	}
+}
 
+// WithJWTResponseAlgorithms replaces the provider's list: an RS256 answer is
+// refused when only ES256 is configured, though the provider lists RS256.
+func TestSignedResponseAlgorithmNotConfigured(t *testing.T) {
+	o := provider(t)
+	c := o.client(t, introspect.WithClientCredentials("rs-signed-rs256", reservedSecret),
+		introspect.WithJWTResponse(), introspect.WithJWTResponseAlgorithms("ES256"))
+	md, _ := c.Metadata()
+	if !slices.Contains(md.IntrospectionSigningAlgValuesSupported, "RS256") {
+		t.Fatalf("the provider does not list RS256: %v", md.IntrospectionSigningAlgValuesSupported)
+	}
+	_, err := c.Introspect(context.Background(), o.issue(t, appID))
+	if !errors.Is(err, introspect.ErrUnavailable) || !strings.Contains(err.Error(), "algorithm not allowed") {
+		t.Fatalf("err = %v, want the algorithm refused", err)
+	}
 }
 
 // contentTypes records the content types of the provider's answers.

@@ -21,7 +21,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v3/jwk"
 )
 
 // Clients registered at the provider.
@@ -186,7 +186,7 @@ func startOP() (*op, func(), error) {
 }
 
 func mustJWK(k crypto.Signer, kid string) map[string]any {
-	jk, err := jwk.FromRaw(k.Public())
+	jk, err := jwk.Import(k.Public())
 	if err != nil {
 		panic(err)
 	}

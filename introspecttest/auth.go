@@ -21,6 +21,16 @@ type AssertionInfo struct {
 
 const assertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
+// WithoutBasicFormDecoding makes the server take the client ID and secret of
+// client_secret_basic as they come out of base64, without the RFC 6749
+// §2.3.1 form-decoding, as servers that treat them like a plain HTTP Basic
+// login do. Such a server refuses a secret holding '+', '/', '=', '%', a
+// space or another character that form-encoding changes when the client
+// form-encodes it. Default: the credentials are form-decoded.
+func WithoutBasicFormDecoding() Option {
+	return func(c *serverConfig) { c.rawBasic = true }
+}
+
 // accepts reports whether the client may authenticate with method.
 func (cl Client) accepts(method string) bool {
 	if len(cl.Methods) > 0 {

@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v3/jwk"
 )
 
 // SignedAnswer is a signed introspection answer (RFC 9701) about to be
@@ -87,7 +87,7 @@ func (s *Server) publicJWKS() (jwk.Set, error) {
 	s.disco.mu.Lock()
 	signer, alg, kid := s.disco.signer, s.disco.alg, s.disco.kid
 	s.disco.mu.Unlock()
-	k, err := jwk.FromRaw(signer.Public())
+	k, err := jwk.Import(signer.Public())
 	if err != nil {
 		return nil, err
 	}

@@ -1,9 +1,9 @@
 // Package introspecttest provides an RFC 7662 authorization server for tests,
 // in the manner of net/http/httptest: it issues and revokes tokens with chosen
 // claims, authenticates clients strictly (client_secret_basic with RFC 6749
-// §2.3.1 form-encoding, client_secret_post, client_secret_jwt and
-// private_key_jwt assertions with replay checks, tls_client_auth, a bearer
-// token, none), serves its metadata (RFC 8414 and OpenID locations), a JWKS
+// §2.3.1 form-encoding, or without it as some servers do;
+// client_secret_post; client_secret_jwt and private_key_jwt assertions with
+// replay checks; tls_client_auth; a bearer token; none), serves its metadata (RFC 8414 and OpenID locations), a JWKS
 // and signed answers (RFC 9701), counts calls and connections, and can be
 // told to misbehave.
 //
@@ -100,6 +100,7 @@ type Server struct {
 	calls     atomic.Int64
 	conns     atomic.Int64
 	now       func() time.Time
+	rawBasic  bool // WithoutBasicFormDecoding
 
 	mu      sync.Mutex // guards clients, tokens, fault and last
 	clients map[string]Client
@@ -125,6 +126,7 @@ type serverConfig struct {
 	metadata   func(map[string]any)
 	signer     crypto.Signer
 	signAlg    string
+	rawBasic   bool
 }
 
 // WithClient registers a client accepting both secret methods.
@@ -163,10 +165,11 @@ func NewServer(opts ...Option) *Server {
 		cfg.now = time.Now
 	}
 	s := &Server{
-		done:    make(chan struct{}),
-		now:     cfg.now,
-		clients: make(map[string]Client),
-		tokens:  make(map[string]*Claims),
+		done:     make(chan struct{}),
+		now:      cfg.now,
+		rawBasic: cfg.rawBasic,
+		clients:  make(map[string]Client),
+		tokens:   make(map[string]*Claims),
 	}
 	for _, cl := range cfg.clients {
 		s.clients[cl.ID] = cl
@@ -360,7 +363,8 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 }
 
 // authenticate checks the client like a strict server: exactly one method,
-// the Basic credentials form-decoded (RFC 6749 §2.3.1).
+// the Basic credentials form-decoded (RFC 6749 §2.3.1) unless
+// WithoutBasicFormDecoding says otherwise.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (method, clientID string, ok bool) {
 	_, hasPostSecret := r.PostForm["client_secret"]
 	user, pass, hasBasic := r.BasicAuth()
@@ -379,6 +383,10 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (method, c
 		return s.authenticateWithoutSecret(w, r)
 	case hasBasic:
 		method = "client_secret_basic"
+		if s.rawBasic {
+			clientID, secret = user, pass
+			break
+		}
 		var err1, err2 error
 		clientID, err1 = url.QueryUnescape(user)
 		secret, err2 = url.QueryUnescape(pass)

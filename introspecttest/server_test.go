@@ -141,6 +141,37 @@ func TestStrictClientAuthentication(t *testing.T) {
 	}
 }
 
+// WithoutBasicFormDecoding: the Basic credentials are taken as they come
+// out of base64, so the raw form succeeds and the form-encoded one fails.
+func TestWithoutBasicFormDecoding(t *testing.T) {
+	const id = "rs-raw"
+	s := startServer(t, introspecttest.WithClient(id, testSecret), introspecttest.WithoutBasicFormDecoding())
+	tok := s.Issue(introspecttest.Claims{Subject: "alice"})
+	tests := []struct {
+		name       string
+		basic      *[2]string
+		wantStatus int
+	}{
+		{"raw, a secret with a colon", &[2]string{id, testSecret}, 200},
+		{"form-encoded", basicEncoded(id, testSecret), 401},
+		{"raw, a secret that does not unescape", &[2]string{id, "%zz"}, 401},
+		{"raw, wrong secret", &[2]string{id, "x"}, 401},
+		{"raw, a client ID with a colon splits the pair", &[2]string{testID, testSecret}, 401},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := do(t, s, call{form: tokenForm(tok), basic: tt.basic})
+			assert.Equal(t, tt.wantStatus, a.status, a.body)
+			if tt.wantStatus == 200 {
+				assert.Equal(t, true, a.json["active"])
+				assert.Equal(t, "client_secret_basic", s.LastRequest().AuthMethod)
+			} else {
+				assert.Equal(t, "invalid_client", a.json["error"])
+			}
+		})
+	}
+}
+
 func TestAddClient(t *testing.T) {
 	s := startServer(t)
 	tok := s.Issue(introspecttest.Claims{})

@@ -6,18 +6,66 @@
 //
 // It prints a curl command with a live token. -demo makes a set of requests
 // against itself and exits 0 only if every answer was as expected. To use a
-// real authorization server instead:
+// real authorization server instead, name its introspection endpoint
+// (-endpoint) or its issuer (-issuer, configured by discovery), the API's
+// client ID, and a credential:
 //
-//	go run ./examples/quickstart -endpoint https://as.example.com/introspect -client-id ID -client-secret SECRET
+//	export INTROSPECT_CLIENT_SECRET=...   # or -client-secret-file FILE
+//	go run ./examples/quickstart -endpoint https://as.example.com/introspect -client-id ID
 //
 // or, by discovery, with a private key and signed answers (RFC 9701):
 //
 //	go run ./examples/quickstart -issuer https://as.example.com -client-id ID -private-key key.pem -jwt-response
+//
+// # Where the credential comes from
+//
+// The client secret is read from the environment variable
+// INTROSPECT_CLIENT_SECRET, or from the file named by -client-secret-file
+// (one line; its line ending is dropped), or from -client-secret. Prefer the
+// first two: a flag's value shows in the process list (ps) to every user of
+// the machine and stays in the shell's history. A flag or a file wins over
+// the environment. Instead of a secret, or besides it:
+//
+//   - -private-key FILE: a private key (PEM or JWK) for private_key_jwt;
+//   - -client-cert FILE and -client-key FILE: a client certificate and its
+//     key (PEM; one file may hold both) for tls_client_auth or
+//     self_signed_tls_client_auth (RFC 8705);
+//   - -bearer-token-file FILE: an access token of the API's own, sent as a
+//     bearer credential; the file is read again on every call to the server,
+//     so a process that refreshes it is picked up;
+//   - -auth-method none: a public client, the client ID alone.
+//
+// Without -auth-method the method is chosen from the credentials and the
+// server's metadata (see introspect.AuthMethod). The other
+// client-authentication flags:
+//
+//   - -assertion-audience: the "aud" of client_secret_jwt and
+//     private_key_jwt assertions; default the issuer with -issuer and the
+//     endpoint URL with -endpoint (some servers accept only their endpoint
+//     URL, or their token endpoint URL);
+//   - -assertion-alg: the "alg" of those assertions (HS256 for a secret,
+//     RS256, PS256, ES256, EdDSA ... for a key);
+//   - -raw-basic-auth: send the client_secret_basic credentials without the
+//     RFC 6749 form-encoding, for servers that do not form-decode them (a
+//     secret with '+', '/', '=', '%' or ':' is refused otherwise);
+//   - -jwt-response-algs: with -jwt-response, the signature algorithms
+//     accepted for signed answers, for a server whose metadata does not list
+//     them (comma-separated, such as PS256,ES256; none and HMAC are refused).
+//
+// With the embedded server (no -endpoint nor -issuer) the client ID and
+// secret are its own: INTROSPECT_CLIENT_SECRET is ignored, and -client-id,
+// -client-secret, -client-secret-file and -bearer-token-file are refused.
+// -private-key and -client-cert register the key or certificate there
+// (-client-cert makes it serve https), -raw-basic-auth makes it a server
+// that does not form-decode, and -demo ends by naming the method the
+// embedded server saw.
 package main
 
 import (
 	"context"
 	"crypto"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -36,6 +84,9 @@ import (
 	"github.com/introspect-go/introspect/introspecttest"
 )
 
+// secretEnv is the environment variable holding the client secret.
+const secretEnv = "INTROSPECT_CLIENT_SECRET"
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -46,18 +97,26 @@ func main() {
 }
 
 type options struct {
-	addr         string
-	endpoint     string
-	clientID     string
-	clientSecret string
-	demo         bool
-	cache        bool
-	maxTTL       time.Duration
-	negativeTTL  time.Duration
-	issuer       string
-	authMethod   string
-	privateKey   string
-	jwtResponse  bool
+	addr              string
+	endpoint          string
+	clientID          string
+	clientSecret      string
+	clientSecretFile  string
+	demo              bool
+	cache             bool
+	maxTTL            time.Duration
+	negativeTTL       time.Duration
+	issuer            string
+	authMethod        string
+	privateKey        string
+	assertionAudience string
+	assertionAlg      string
+	clientCert        string
+	clientKey         string
+	bearerTokenFile   string
+	rawBasicAuth      bool
+	jwtResponse       bool
+	jwtResponseAlgs   string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -66,16 +125,24 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "address of the protected API")
 	fs.StringVar(&o.endpoint, "endpoint", "", "introspection endpoint of a real authorization server (default: an embedded test server)")
-	fs.StringVar(&o.clientID, "client-id", "", "client ID at the authorization server (with -endpoint)")
-	fs.StringVar(&o.clientSecret, "client-secret", "", "client secret at the authorization server (with -endpoint)")
+	fs.StringVar(&o.issuer, "issuer", "", "issuer of a real authorization server, configured by discovery (instead of -endpoint)")
+	fs.StringVar(&o.clientID, "client-id", "", "client ID at the authorization server (with -endpoint or -issuer)")
+	fs.StringVar(&o.clientSecret, "client-secret", "", "client secret (visible in ps and the shell history: prefer $"+secretEnv+" or -client-secret-file)")
+	fs.StringVar(&o.clientSecretFile, "client-secret-file", "", "file holding the client secret (default: $"+secretEnv+")")
+	fs.StringVar(&o.authMethod, "auth-method", "", "client authentication method, e.g. client_secret_post, client_secret_jwt, private_key_jwt, tls_client_auth, none (default: chosen from the credentials and the server's metadata)")
+	fs.StringVar(&o.privateKey, "private-key", "", "file with the client's private key, PEM or JWK, for private_key_jwt")
+	fs.StringVar(&o.assertionAudience, "assertion-audience", "", "\"aud\" of client assertions (default: the issuer with -issuer, the endpoint URL with -endpoint)")
+	fs.StringVar(&o.assertionAlg, "assertion-alg", "", "\"alg\" of client assertions (default: HS256 for a secret, RS256 for RSA, ES256/384/512 by curve, EdDSA)")
+	fs.StringVar(&o.clientCert, "client-cert", "", "file with the client certificate (PEM) for tls_client_auth or self_signed_tls_client_auth")
+	fs.StringVar(&o.clientKey, "client-key", "", "file with the private key of -client-cert (PEM; default: the -client-cert file)")
+	fs.StringVar(&o.bearerTokenFile, "bearer-token-file", "", "file holding an access token of the API's own, sent as a bearer credential; read on every call")
+	fs.BoolVar(&o.rawBasicAuth, "raw-basic-auth", false, "send client_secret_basic credentials without form-encoding, for servers that do not form-decode them")
+	fs.BoolVar(&o.jwtResponse, "jwt-response", false, "ask for signed introspection answers (RFC 9701); needs -issuer or the embedded server")
+	fs.StringVar(&o.jwtResponseAlgs, "jwt-response-algs", "", "with -jwt-response, comma-separated signature algorithms to accept, for a server that does not list them (default: the server's list, else RS256)")
 	fs.BoolVar(&o.demo, "demo", false, "make a set of requests against the API, print the outcomes and exit")
 	fs.BoolVar(&o.cache, "cache", true, "cache verdicts in memory")
 	fs.DurationVar(&o.maxTTL, "max-ttl", introspect.DefaultMaxTTL, "longest time an active verdict is cached (bounds how long a revoked token keeps working)")
 	fs.DurationVar(&o.negativeTTL, "negative-ttl", introspect.DefaultNegativeTTL, "how long an inactive verdict is cached (0: never)")
-	fs.StringVar(&o.issuer, "issuer", "", "issuer of a real authorization server, configured by discovery (instead of -endpoint)")
-	fs.StringVar(&o.authMethod, "auth-method", "", "client authentication method, e.g. client_secret_post, client_secret_jwt, private_key_jwt (default: chosen from the credentials and the server's metadata)")
-	fs.StringVar(&o.privateKey, "private-key", "", "file with the client's private key, PEM or JWK, for private_key_jwt")
-	fs.BoolVar(&o.jwtResponse, "jwt-response", false, "ask for signed introspection answers (RFC 9701); needs -issuer or the embedded server")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -83,11 +150,35 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
 	external := o.endpoint != "" || o.issuer != ""
-	if external && (o.clientID == "" || o.clientSecret == "" && o.privateKey == "" && o.authMethod != string(introspect.None)) {
-		return o, errors.New("-endpoint and -issuer need -client-id and -client-secret or -private-key")
+	if o.clientSecret != "" && o.clientSecretFile != "" {
+		return o, errors.New("give the client secret once: -client-secret or -client-secret-file")
 	}
-	if !external && (o.clientID != "" || o.clientSecret != "") {
-		return o, errors.New("-client-id and -client-secret need -endpoint or -issuer")
+	if !external && (o.clientID != "" || o.clientSecret != "" || o.clientSecretFile != "") {
+		return o, errors.New("-client-id, -client-secret and -client-secret-file need -endpoint or -issuer")
+	}
+	if !external && o.bearerTokenFile != "" {
+		return o, errors.New("-bearer-token-file needs -endpoint or -issuer: the token must come from that server")
+	}
+	if o.clientKey != "" && o.clientCert == "" {
+		return o, errors.New("-client-key needs -client-cert")
+	}
+	if o.clientSecretFile != "" {
+		data, err := os.ReadFile(o.clientSecretFile)
+		if err != nil {
+			return o, fmt.Errorf("-client-secret-file: %w", err)
+		}
+		o.clientSecret = strings.TrimRight(string(data), "\r\n")
+		if o.clientSecret == "" {
+			return o, errors.New("-client-secret-file: the file is empty")
+		}
+	} else if o.clientSecret == "" && external {
+		o.clientSecret = os.Getenv(secretEnv)
+	}
+	hasCredential := o.clientSecret != "" || o.privateKey != "" || o.clientCert != "" || o.bearerTokenFile != "" ||
+		o.authMethod == string(introspect.None)
+	if external && (o.clientID == "" || !hasCredential) {
+		return o, errors.New("-endpoint and -issuer need -client-id and a credential: a client secret ($" + secretEnv +
+			", -client-secret-file or -client-secret), -private-key, -client-cert, -bearer-token-file, or -auth-method none")
 	}
 	if o.demo && external {
 		return o, errors.New("-demo needs the embedded authorization server: leave out -endpoint and -issuer")
@@ -95,7 +186,39 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if o.jwtResponse && o.endpoint != "" && o.issuer == "" {
 		return o, errors.New("-jwt-response needs -issuer: the keys come from discovery")
 	}
+	if o.jwtResponseAlgs != "" && !o.jwtResponse {
+		return o, errors.New("-jwt-response-algs needs -jwt-response")
+	}
 	return o, nil
+}
+
+// loadClientCert reads the client certificate and its key (PEM).
+func loadClientCert(certFile, keyFile string) (*tls.Certificate, error) {
+	if keyFile == "" {
+		keyFile = certFile
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("-client-cert: %w", err)
+	}
+	if cert.Leaf == nil {
+		if cert.Leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
+			return nil, fmt.Errorf("-client-cert: %w", err)
+		}
+	}
+	return &cert, nil
+}
+
+// bearerToken returns the token source of -bearer-token-file: the file's
+// content, read on each call so a refreshed token is picked up.
+func bearerToken(file string) func(context.Context) (string, error) {
+	return func(context.Context) (string, error) {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return "", err
+		}
+		return strings.TrimSpace(string(data)), nil
+	}
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -116,16 +239,51 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	var cert *tls.Certificate
+	if o.clientCert != "" {
+		if cert, err = loadClientCert(o.clientCert, o.clientKey); err != nil {
+			return err
+		}
+	}
+	if o.bearerTokenFile != "" {
+		// Read once now, so a missing file stops the start rather than
+		// failing every request.
+		tok, err := bearerToken(o.bearerTokenFile)(ctx)
+		if err != nil {
+			return fmt.Errorf("-bearer-token-file: %w", err)
+		}
+		if tok == "" {
+			return errors.New("-bearer-token-file: the file is empty")
+		}
+	}
 
+	opts := []introspect.Option{
+		introspect.WithRealm("quickstart"),
+		introspect.WithLogger(logger),
+	}
 	var as *introspecttest.Server
 	if o.endpoint == "" && o.issuer == "" {
-		o.clientID, o.clientSecret = "quickstart-api", exampledemo.Secret()
+		// The embedded server's secret holds characters that form-encoding
+		// changes, so it tells whether the Basic credentials are encoded.
+		o.clientID, o.clientSecret = "quickstart-api", exampledemo.Secret()+"+/=:%"
 		cl := introspecttest.Client{ID: o.clientID, Secret: o.clientSecret}
+		var asOpts []introspecttest.Option
 		if key != nil {
 			cl.PublicKey = key.Public()
 		}
-		as = introspecttest.NewServer(introspecttest.WithRegisteredClient(cl))
+		if cert != nil {
+			cl.Certificate = cert.Leaf
+			asOpts = append(asOpts, introspecttest.WithTLS())
+		}
+		asOpts = append(asOpts, introspecttest.WithRegisteredClient(cl))
+		if o.rawBasicAuth {
+			asOpts = append(asOpts, introspecttest.WithoutBasicFormDecoding())
+		}
+		as = introspecttest.NewServer(asOpts...)
 		defer as.Close()
+		if cert != nil {
+			opts = append(opts, introspect.WithHTTPClient(as.HTTPClient())) // trusts its certificate
+		}
 		if o.jwtResponse {
 			o.issuer = as.Issuer // signed answers need the keys from discovery
 		} else {
@@ -134,27 +292,48 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		logger.Info("embedded authorization server started", "issuer", as.Issuer, "introspection_endpoint", as.IntrospectionURL())
 	}
 
-	opts := []introspect.Option{
-		introspect.WithRealm("quickstart"),
-		introspect.WithLogger(logger),
-	}
 	if o.issuer != "" {
 		opts = append(opts, introspect.WithIssuer(o.issuer))
 	}
 	if o.endpoint != "" {
 		opts = append(opts, introspect.WithEndpoint(o.endpoint))
 	}
-	if o.clientSecret != "" || key == nil {
+	switch {
+	case o.clientSecret != "":
 		opts = append(opts, introspect.WithClientCredentials(o.clientID, o.clientSecret))
+	case key == nil && cert == nil && o.bearerTokenFile == "":
+		opts = append(opts, introspect.WithClientCredentials(o.clientID, "")) // a public client
 	}
 	if key != nil {
 		opts = append(opts, introspect.WithPrivateKey(o.clientID, key, keyID))
 	}
+	if cert != nil {
+		opts = append(opts, introspect.WithClientCertificate(o.clientID, *cert))
+	}
+	if o.bearerTokenFile != "" {
+		opts = append(opts, introspect.WithBearerCredentials(o.clientID, bearerToken(o.bearerTokenFile)))
+	}
 	if o.authMethod != "" {
 		opts = append(opts, introspect.WithAuthMethod(introspect.AuthMethod(o.authMethod)))
 	}
+	if o.assertionAudience != "" {
+		opts = append(opts, introspect.WithAssertionAudience(o.assertionAudience))
+	}
+	if o.assertionAlg != "" {
+		opts = append(opts, introspect.WithAssertionSigningAlg(o.assertionAlg))
+	}
+	if o.rawBasicAuth {
+		opts = append(opts, introspect.WithRawBasicAuth())
+	}
 	if o.jwtResponse {
 		opts = append(opts, introspect.WithJWTResponse())
+	}
+	if o.jwtResponseAlgs != "" {
+		algs := strings.Split(o.jwtResponseAlgs, ",")
+		for i := range algs {
+			algs[i] = strings.TrimSpace(algs[i])
+		}
+		opts = append(opts, introspect.WithJWTResponseAlgorithms(algs...))
 	}
 	if o.cache {
 		cache, err := introspect.NewLRUCache(100_000)
@@ -221,7 +400,7 @@ func demo(ctx context.Context, base string, as *introspecttest.Server, mw *intro
 	reader := exampledemo.Bearer(as.Issue(introspecttest.Claims{Subject: "alice", ClientID: "quickstart-app", Scope: "read"}))
 	admin := exampledemo.Bearer(as.Issue(introspecttest.Claims{Subject: "root", ClientID: "quickstart-app", Scope: "read admin"}))
 	revoked := as.Issue(introspecttest.Claims{Subject: "mallory", ClientID: "quickstart-app", Scope: "read"})
-	return exampledemo.Run(ctx, base, []exampledemo.Step{
+	err := exampledemo.Run(ctx, base, []exampledemo.Step{
 		{Name: "valid token", Path: "/api/me", Auth: reader, Want: 200},
 		{Name: "missing token", Path: "/api/me", Want: 401},
 		{Name: "malformed header", Path: "/api/me", Auth: "Bearer not a b64token!", Want: 400},
@@ -234,4 +413,9 @@ func demo(ctx context.Context, base string, as *introspecttest.Server, mw *intro
 		{Name: "insufficient scope", Path: "/api/admin", Auth: reader, Want: 403},
 		{Name: "admin scope", Path: "/api/admin", Auth: admin, Want: 200},
 	}, out)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "The embedded server authenticated the API by %s.\n", as.LastRequest().AuthMethod)
+	return nil
 }
