@@ -173,8 +173,9 @@ func chooseAuthMethod(cr Credentials, hasCert bool, supported []string) AuthMeth
 		}
 	}
 	if first == "" {
-		// Only a client ID, and the server lists no "none": the historical
-		// default, Basic with an empty secret.
+		// No method suits the credentials (the None method always suits
+		// bare ones, so this does not happen): Basic, whose checks then
+		// refuse the missing secret.
 		return ClientSecretBasic
 	}
 	return first

@@ -47,6 +47,24 @@ type Middleware struct {
 // New returns a middleware configured by opts. It needs an endpoint and client
 // credentials ([WithEndpoint] and [WithClientCredentials] or
 // [WithClientCredentialsFunc]) or a [WithClientStore].
+//
+// Every mistake New can see is an error from it: a missing endpoint or
+// credentials, options that contradict each other or are out of range, a
+// cache policy option without [WithCache], and static credentials that
+// cannot perform their method (an empty client secret for
+// client_secret_basic, client_secret_post or client_secret_jwt, explicit or
+// chosen; a missing or unsuitable private key; a TLS method without a
+// certificate; a client ID with ':' under [WithRawBasicAuth]).
+//
+// New cannot know whether the authorization server is reachable
+// ([WithEagerDiscovery] checks discovery at once), whether it accepts the
+// credentials (a wrong secret, an unregistered client or key, an assertion
+// audience it refuses), the secret a [WithClientCredentialsFunc] function
+// will return, or the credentials a [ClientStore] will. Each of those shows
+// as a 503 for the requests: the error reaches [Hooks].IntrospectDone (a
+// [*ResponseError] 400/401 invalid_client for refused credentials,
+// [ErrClientConfig], [ErrDiscovery]), and [WithLogger] logs it at warn
+// level, never with the secret.
 func New(opts ...Option) (*Middleware, error) {
 	cfg := newConfig(opts)
 	if err := cfg.checkCache(); err != nil {

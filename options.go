@@ -188,7 +188,10 @@ func WithEndpoint(endpoint string) Option {
 }
 
 // WithClientCredentials sets a static client ID and secret, sent with
-// client_secret_basic unless [WithAuthMethod] says otherwise. No default.
+// client_secret_basic unless [WithAuthMethod] says otherwise. An empty secret
+// (an unset environment variable, say) is an error from [New] for a method
+// that needs one; a public client says so with WithAuthMethod([None]). No
+// default.
 func WithClientCredentials(clientID, clientSecret string) Option {
 	return func(c *config) {
 		c.creds.ClientID, c.creds.ClientSecret, c.creds.SecretFunc = clientID, clientSecret, nil
@@ -211,8 +214,9 @@ func WithClientCredentialsFunc(clientID string, secret func(ctx context.Context)
 	}
 }
 
-// WithAuthMethod sets how static credentials are sent. Default
-// [ClientSecretBasic].
+// WithAuthMethod sets how static credentials are sent. Default: chosen from
+// the credentials and, with discovery, the methods the server announces, in
+// the order documented on [AuthMethod] (client_secret_basic for a secret).
 func WithAuthMethod(m AuthMethod) Option {
 	return func(c *config) {
 		if !m.valid() {
