@@ -2,11 +2,8 @@ package introspect
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -607,33 +604,6 @@ func (c *Client) validate(ti *Introspection, now time.Time) error {
 	}
 	if len(c.cfg.clientIDs) > 0 && !slices.Contains(c.cfg.clientIDs, ti.ClientID) {
 		return ErrClientNotAllowed
-	}
-	return nil
-}
-
-// checkBinding enforces the token's proof-of-possession binding for a request
-// (nil: no request, so no binding can be satisfied).
-func checkBinding(r *http.Request, tok Token, ti *Introspection) error {
-	cnf := ti.Confirmation
-	if cnf == nil {
-		return nil
-	}
-	// No DPoP proof is verified here, whatever the scheme the extractor
-	// reports (RFC 9449 §7.2); a binding method this package does not know,
-	// or one given as null, empty or not a string (kept in Extra), cannot be
-	// enforced; nor can a "cnf" that names no method at all: each fails
-	// closed. What is left is a certificate binding alone.
-	if cnf.JKT != "" || len(cnf.Extra) > 0 || cnf.X5TS256 == "" {
-		return ErrTokenBinding
-	}
-	if r == nil || r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
-		return ErrTokenBinding
-	}
-	sum := sha256.Sum256(r.TLS.PeerCertificates[0].Raw)
-	var buf [43]byte
-	base64.RawURLEncoding.Encode(buf[:], sum[:])
-	if subtle.ConstantTimeCompare(buf[:], []byte(cnf.X5TS256)) != 1 {
-		return ErrTokenBinding
 	}
 	return nil
 }

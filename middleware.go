@@ -221,7 +221,7 @@ func (m *Middleware) check(ctx context.Context, cc ClientContext, tok Token, r *
 		return ti, err
 	}
 	if !m.cfg.skipBinding {
-		if err := checkBinding(r, tok, ti); err != nil {
+		if err := m.checkBinding(r, tok, ti); err != nil {
 			return ti, err
 		}
 	}
