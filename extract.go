@@ -104,6 +104,14 @@ type BearerExtractor struct {
 	// AllowQuery accepts an access_token query parameter (RFC 6750 §2.3). Tokens
 	// in URLs end up in logs and Referer headers: avoid it. Default false.
 	AllowQuery bool
+	// AllowDPoP accepts the DPoP scheme in the Authorization header (RFC
+	// 9449 §7.1) next to Bearer, with the same token syntax; the token's
+	// Scheme says which it was. A DPoP token is only half of a credential:
+	// its proof must be checked, as the middleware does ([WithDPoP]), so set
+	// this only for a consumer that checks it. The middleware sets it on its
+	// extractor unless DPoP is off. Default false (DPoP counts as another
+	// scheme, no bearer token).
+	AllowDPoP bool
 }
 
 var _ Extractor = BearerExtractor{}
@@ -116,7 +124,7 @@ func (e BearerExtractor) Extract(r *http.Request) (Token, error) {
 	if max <= 0 {
 		max = DefaultMaxTokenLength
 	}
-	tok, err := fromHeader(r.Header, max)
+	tok, err := fromHeader(r.Header, max, e.AllowDPoP)
 	if err != nil {
 		return Token{}, err
 	}
@@ -154,8 +162,9 @@ func pick(have Token, v string, src TokenSource) (Token, error) {
 	return Token{Value: v, Scheme: "Bearer", Source: src}, nil
 }
 
-// fromHeader returns the zero Token when there is no bearer Authorization header.
-func fromHeader(h http.Header, max int) (Token, error) {
+// fromHeader returns the zero Token when there is no bearer (or, with dpop
+// set, DPoP) Authorization header.
+func fromHeader(h http.Header, max int, dpop bool) (Token, error) {
 	vs := h["Authorization"]
 	switch len(vs) {
 	case 0:
@@ -165,13 +174,16 @@ func fromHeader(h http.Header, max int) (Token, error) {
 		return Token{}, invalidRequest("more than one Authorization header")
 	}
 	v := vs[0]
-	const scheme = "bearer"
+	scheme, canonical := "bearer", "Bearer"
+	if dpop && len(v) >= len("dpop") && asciiEqualFold(v[:len("dpop")], "dpop") {
+		scheme, canonical = "dpop", "DPoP"
+	}
 	if len(v) < len(scheme) || !asciiEqualFold(v[:len(scheme)], scheme) {
 		return Token{}, nil // another scheme
 	}
 	rest := v[len(scheme):]
 	if rest == "" {
-		return Token{}, invalidRequest("bearer scheme without a token")
+		return Token{}, invalidRequest(scheme + " scheme without a token")
 	}
 	if rest[0] != ' ' {
 		if isTokenChar(rest[0]) {
@@ -187,7 +199,7 @@ func fromHeader(h http.Header, max int) (Token, error) {
 	if err := checkToken(t, max); err != nil {
 		return Token{}, err
 	}
-	return Token{Value: t, Scheme: "Bearer", Source: SourceHeader}, nil
+	return Token{Value: t, Scheme: canonical, Source: SourceHeader}, nil
 }
 
 // checkToken enforces the size limit and the b64token syntax of RFC 6750 §2.1:
