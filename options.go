@@ -67,6 +67,9 @@ type config struct {
 	onInactive       InactiveTokenResponder
 	mwOnly           []string // names of middleware-only options given, refused by NewClient
 
+	// The client certificate header of a TLS-terminating proxy (mtls.go).
+	certHeader *certHeader // WithClientCertificateHeader; nil: the TLS connection's certificate only
+
 	// Verdict cache, coalescing and observability (lookup.go, hooks.go).
 	cache         Cache
 	maxTTL        time.Duration
