@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"time"
 )
 
@@ -59,6 +60,49 @@ type Hooks struct {
 	// was passed to panic, stack the panicking goroutine's stack. A panic
 	// in Panicked itself is recovered and dropped.
 	Panicked func(ctx context.Context, value any, stack []byte)
+	// BulkheadFull: a call to the authorization server was not made because
+	// the calls in flight filled the bulkhead
+	// ([WithMaxConcurrentIntrospections]) until the call's deadline. The
+	// requests waiting for the call get 503.
+	BulkheadFull func(ctx context.Context)
+	// DiscoveryDone: a fetch of the authorization server's metadata or keys
+	// ([WithIssuer]) ended. Err is nil when a good copy was fetched; after a
+	// failure the last good copy, if any, is kept.
+	DiscoveryDone func(ctx context.Context, info DiscoveryInfo)
+	// StartSpan wraps each call to the authorization server and each fetch
+	// of its metadata or keys, for tracing. It is called as the work
+	// begins, before IntrospectStart, with the work's context: for a call,
+	// one derived from the context of the request that started it (its
+	// values kept, its cancellation not); for a fetch, the client's own
+	// background context, whatever request waits for it. It returns the
+	// context the work runs with, derived from ctx: the HTTP request to the
+	// authorization server carries it (so a transport's own spans nest
+	// under the one StartSpan started), and IntrospectStart, IntrospectDone,
+	// DiscoveryDone and the callbacks the work runs (a SecretFunc, say)
+	// receive it. end, if not nil, is called once when the work ends, after
+	// IntrospectDone or DiscoveryDone, with the work's error (nil for a
+	// verdict or a good copy), also when a callback panicked during the
+	// work.
+	StartSpan func(ctx context.Context, info SpanInfo) (context.Context, func(err error))
+}
+
+// SpanInfo describes the work a [Hooks].StartSpan hook wraps.
+type SpanInfo struct {
+	// Op is "introspect" for a call to the introspection endpoint,
+	// "metadata" or "jwks" for a fetch of the authorization server's
+	// metadata or keys.
+	Op string
+	// Endpoint is the introspection URL without user info, query or
+	// fragment for "introspect"; empty for a fetch.
+	Endpoint string
+}
+
+// DiscoveryInfo describes a finished fetch of the authorization server's
+// metadata or keys.
+type DiscoveryInfo struct {
+	Document string // "metadata" or "jwks"
+	Duration time.Duration
+	Err      error // nil when a good copy was fetched; else it matches [ErrDiscovery]
 }
 
 // Decision is what the middleware decided on a request.
@@ -108,6 +152,137 @@ func WithLogger(l *slog.Logger) Option {
 		}
 		c.logger = l
 	}
+}
+
+// Chain returns hooks that call, for each event, the hooks of hs that are
+// set, in the order of hs; nil elements of hs are skipped. It reads hs
+// now: later changes to them are not seen. StartSpan hooks nest: each gets
+// the context the one before it returned, and their end functions are
+// called in the reverse order. A panic in one hook skips the ones after it.
+// It combines hooks of your own with an instrumentation's:
+//
+//	introspect.WithHooks(introspect.Chain(mine, instrumentation))
+func Chain(hs ...*Hooks) *Hooks {
+	var c Hooks
+	ctxOnly := func(get func(*Hooks) func(context.Context)) func(context.Context) {
+		fs := hooksOf(hs, get)
+		if fs == nil {
+			return nil
+		}
+		return func(ctx context.Context) {
+			for _, f := range fs {
+				f(ctx)
+			}
+		}
+	}
+	withErr := func(get func(*Hooks) func(context.Context, error)) func(context.Context, error) {
+		fs := hooksOf(hs, get)
+		if fs == nil {
+			return nil
+		}
+		return func(ctx context.Context, err error) {
+			for _, f := range fs {
+				f(ctx, err)
+			}
+		}
+	}
+	c.CacheMiss = ctxOnly(func(h *Hooks) func(context.Context) { return h.CacheMiss })
+	c.Coalesced = ctxOnly(func(h *Hooks) func(context.Context) { return h.Coalesced })
+	c.RefreshAhead = ctxOnly(func(h *Hooks) func(context.Context) { return h.RefreshAhead })
+	c.BulkheadFull = ctxOnly(func(h *Hooks) func(context.Context) { return h.BulkheadFull })
+	c.StaleServed = withErr(func(h *Hooks) func(context.Context, error) { return h.StaleServed })
+	c.Canceled = withErr(func(h *Hooks) func(context.Context, error) { return h.Canceled })
+	if fs := hooksOf(hs, func(h *Hooks) func(context.Context, bool) { return h.CacheHit }); fs != nil {
+		c.CacheHit = func(ctx context.Context, negative bool) {
+			for _, f := range fs {
+				f(ctx, negative)
+			}
+		}
+	}
+	if fs := hooksOf(hs, func(h *Hooks) func(context.Context, string, error) { return h.CacheError }); fs != nil {
+		c.CacheError = func(ctx context.Context, op string, err error) {
+			for _, f := range fs {
+				f(ctx, op, err)
+			}
+		}
+	}
+	if fs := hooksOf(hs, func(h *Hooks) func(context.Context, string) { return h.IntrospectStart }); fs != nil {
+		c.IntrospectStart = func(ctx context.Context, endpoint string) {
+			for _, f := range fs {
+				f(ctx, endpoint)
+			}
+		}
+	}
+	if fs := hooksOf(hs, func(h *Hooks) func(context.Context, IntrospectDoneInfo) { return h.IntrospectDone }); fs != nil {
+		c.IntrospectDone = func(ctx context.Context, info IntrospectDoneInfo) {
+			for _, f := range fs {
+				f(ctx, info)
+			}
+		}
+	}
+	if fs := hooksOf(hs, func(h *Hooks) func(context.Context, int, error) { return h.Rejected }); fs != nil {
+		c.Rejected = func(ctx context.Context, status int, err error) {
+			for _, f := range fs {
+				f(ctx, status, err)
+			}
+		}
+	}
+	if fs := hooksOf(hs, func(h *Hooks) func(*http.Request, Decision) { return h.Decided }); fs != nil {
+		c.Decided = func(r *http.Request, d Decision) {
+			for _, f := range fs {
+				f(r, d)
+			}
+		}
+	}
+	if fs := hooksOf(hs, func(h *Hooks) func(context.Context, any, []byte) { return h.Panicked }); fs != nil {
+		c.Panicked = func(ctx context.Context, value any, stack []byte) {
+			for _, f := range fs {
+				f(ctx, value, stack)
+			}
+		}
+	}
+	if fs := hooksOf(hs, func(h *Hooks) func(context.Context, DiscoveryInfo) { return h.DiscoveryDone }); fs != nil {
+		c.DiscoveryDone = func(ctx context.Context, info DiscoveryInfo) {
+			for _, f := range fs {
+				f(ctx, info)
+			}
+		}
+	}
+	if fs := hooksOf(hs, func(h *Hooks) func(context.Context, SpanInfo) (context.Context, func(error)) { return h.StartSpan }); fs != nil {
+		c.StartSpan = func(ctx context.Context, info SpanInfo) (context.Context, func(error)) {
+			ends := make([]func(error), 0, len(fs))
+			for _, f := range fs {
+				next, end := f(ctx, info)
+				if next != nil {
+					ctx = next
+				}
+				if end != nil {
+					ends = append(ends, end)
+				}
+			}
+			return ctx, func(err error) {
+				for i := len(ends) - 1; i >= 0; i-- {
+					ends[i](err)
+				}
+			}
+		}
+	}
+	return &c
+}
+
+// hooksOf returns the hooks get reads from the elements of hs, in order,
+// leaving out nil elements and unset hooks; nil if none is set.
+func hooksOf[F any](hs []*Hooks, get func(*Hooks) F) []F {
+	var fs []F
+	for _, h := range hs {
+		if h == nil {
+			continue
+		}
+		if f := get(h); !reflect.ValueOf(f).IsNil() {
+			fs = append(fs, f)
+		}
+	}
+	return fs
 }
 
 // observer fans events out to the hooks and the logger. Its zero value does
@@ -223,3 +398,33 @@ func (o observer) panicked(ctx context.Context, v any, stack []byte) {
 		}()
 	}
 }
+
+func (o observer) bulkheadFull(ctx context.Context) {
+	if o.h != nil && o.h.BulkheadFull != nil {
+		o.h.BulkheadFull(ctx)
+	}
+}
+
+func (o observer) discoveryDone(ctx context.Context, info DiscoveryInfo) {
+	if o.h != nil && o.h.DiscoveryDone != nil {
+		o.h.DiscoveryDone(ctx, info)
+	}
+}
+
+// startSpan calls the StartSpan hook. It returns the context the work runs
+// with and the function to call when the work ends, never nil.
+func (o observer) startSpan(ctx context.Context, info SpanInfo) (context.Context, func(error)) {
+	if o.h == nil || o.h.StartSpan == nil {
+		return ctx, noEnd
+	}
+	next, end := o.h.StartSpan(ctx, info)
+	if next == nil {
+		next = ctx
+	}
+	if end == nil {
+		end = noEnd
+	}
+	return next, end
+}
+
+func noEnd(error) {}

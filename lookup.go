@@ -413,13 +413,18 @@ func (m *Middleware) introspect(ctx context.Context, cc ClientContext, token str
 		if err := ctx.Err(); errors.Is(err, context.Canceled) {
 			return nil, callerDone(err)
 		}
+		m.obs.bulkheadFull(ctx)
 		return nil, fmt.Errorf("%w: too many calls in flight: %w", ErrUnavailable, ctx.Err())
 	}
 	defer func() { <-m.sem }()
 	endpoint := redactURL(cc.Endpoint)
+	ctx, end := m.obs.startSpan(ctx, SpanInfo{Op: "introspect", Endpoint: endpoint})
+	err := errCallPanicked // what end is told if a callback panics during the call
+	defer func() { end(err) }()
 	m.obs.introspectStart(ctx, endpoint)
 	start := time.Now()
-	ti, err := m.client.fetch(ctx, cc, token)
+	var ti *Introspection
+	ti, err = m.client.fetch(ctx, cc, token)
 	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
 		// The caller went away (only a call on the request's own context can
 		// see that): not the authorization server's failure.

@@ -185,11 +185,13 @@ func newProvider(c *Client) *provider {
 	p.meta = &refresher[providerState]{
 		load: p.loadMetadata, now: cfg.now, base: ctx, timeout: cfg.timeout,
 		defaultTTL: cfg.metadataRefresh, forceLimit: cfg.keyRefreshLimit, panicked: panicked,
+		doc: "metadata", obs: obs,
 	}
 	if cfg.jwtResponse {
 		p.keys = &refresher[jwk.Set]{
 			load: p.loadKeys, now: cfg.now, base: ctx, timeout: cfg.timeout,
 			defaultTTL: cfg.metadataRefresh, forceLimit: cfg.keyRefreshLimit, panicked: panicked,
+			doc: "jwks", obs: obs,
 		}
 	}
 	return p
@@ -548,6 +550,10 @@ type refresher[T any] struct {
 	// panicked reports a panic recovered in load (a callback of the HTTP
 	// client's transport, say).
 	panicked func(v any, stack []byte)
+	// doc names the document to the hooks ("metadata" or "jwks"), which obs
+	// calls.
+	doc string
+	obs observer
 
 	cur atomic.Pointer[T]
 
@@ -627,7 +633,14 @@ func (r *refresher[T]) refresh(ctx context.Context, force bool) (*T, error) {
 }
 
 func (r *refresher[T]) run(call *refreshCall) {
-	v, age, err := r.loadRecovered()
+	ctx, end := r.base, noEnd
+	r.hook(func() { ctx, end = r.obs.startSpan(ctx, SpanInfo{Op: r.doc}) })
+	start := time.Now()
+	v, age, err := r.loadRecovered(ctx)
+	r.hook(func() {
+		r.obs.discoveryDone(ctx, DiscoveryInfo{Document: r.doc, Duration: time.Since(start), Err: err})
+	})
+	r.hook(func() { end(err) })
 	r.mu.Lock()
 	now := r.now()
 	if err != nil {
@@ -649,10 +662,22 @@ func (r *refresher[T]) run(call *refreshCall) {
 	close(call.done)
 }
 
-// loadRecovered runs load under the timeout. It runs at the top of a
+// hook runs f, which calls hooks, on the refresher's goroutine, where
+// nothing else would recover a panic: a panic in f is recovered and
+// reported.
+func (r *refresher[T]) hook(f func()) {
+	defer func() {
+		if p := recover(); p != nil && r.panicked != nil {
+			r.panicked(p, debug.Stack())
+		}
+	}()
+	f()
+}
+
+// loadRecovered runs load on ctx under the timeout. It runs at the top of a
 // goroutine of its own: a panic in it is recovered, reported and made a
 // failed fetch.
-func (r *refresher[T]) loadRecovered() (v *T, age time.Duration, err error) {
+func (r *refresher[T]) loadRecovered(ctx context.Context) (v *T, age time.Duration, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			v, age, err = nil, 0, errFetchPanicked
@@ -661,7 +686,7 @@ func (r *refresher[T]) loadRecovered() (v *T, age time.Duration, err error) {
 			}
 		}
 	}()
-	ctx, cancel := context.WithTimeout(r.base, r.timeout)
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	return r.load(ctx)
 }

@@ -2,8 +2,8 @@
 # Checks what consumers get from a release, before any tag is pushed.
 #
 # Publishes every library module of the working tree (the root, adapters/gin,
-# adapters/echo, adapters/grpc, cache/redis) at one version (first argument,
-# else $VERSION, else v1.0.0-rc.0) into a module proxy in a temporary
+# adapters/echo, adapters/grpc, cache/redis, otel) at one version (first
+# argument, else $VERSION, else v1.0.0-rc.0) into a module proxy in a temporary
 # directory, as tags would publish them: each dependent go.mod requires the
 # root at that version and has no replace directive (scripts/releaseproxy).
 # Then, for each module, a new consumer module outside the repository runs
@@ -25,7 +25,7 @@ version=${1:-${VERSION:-v1.0.0-rc.0}}
 root_module=github.com/introspect-go/introspect
 
 # Library modules, published with one tag each; the root first.
-published=(. adapters/gin adapters/echo adapters/grpc cache/redis)
+published=(. adapters/gin adapters/echo adapters/grpc cache/redis otel)
 # Modules of the repository that are never published.
 unpublished_re='^(examples/[^/]+|interop|bench|bench/peers|scripts/releaseproxy)$'
 
@@ -264,6 +264,38 @@ func main() {
 		introspect.WithEndpoint("https://as.example.com/introspect"),
 		introspect.WithClientCredentials("api", "api-secret"),
 		introspect.WithCache(cache),
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("ok: %T\n", mw)
+}
+EOF
+    ;;
+  otel)
+    cat <<'EOF'
+package main
+
+import (
+	"context"
+	"fmt"
+	"log"
+
+	"github.com/introspect-go/introspect"
+	introspectotel "github.com/introspect-go/introspect/otel"
+)
+
+func main() {
+	// The global meter and tracer providers: no-op until the program sets them.
+	hooks, err := introspectotel.New(introspectotel.WithEndpointHostAttribute())
+	if err != nil {
+		log.Fatal(err)
+	}
+	mine := &introspect.Hooks{CacheMiss: func(context.Context) {}}
+	mw, err := introspect.New(
+		introspect.WithEndpoint("https://as.example.com/introspect"),
+		introspect.WithClientCredentials("api", "api-secret"),
+		introspect.WithHooks(introspect.Chain(mine, hooks)),
 	)
 	if err != nil {
 		log.Fatal(err)
