@@ -8,12 +8,15 @@ import (
 // checkBinding enforces the token's proof-of-possession binding (cnf) for a
 // request (nil: no request, so no binding can be satisfied).
 func (m *Middleware) checkBinding(r *http.Request, tok Token, ti *Introspection) error {
+	if isDPoP(tok) {
+		return m.checkDPoP(r, tok, ti)
+	}
 	cnf := ti.Confirmation
 	if cnf == nil {
 		return nil
 	}
-	// No DPoP proof is verified here, whatever the scheme the extractor
-	// reports (RFC 9449 §7.2); a binding method this package does not know,
+	// A token bound to a DPoP key presented as Bearer is refused (RFC 9449
+	// §7.2: its proof is not looked for); a binding method this package does not know,
 	// or one given as null, empty or not a string (kept in Extra), cannot be
 	// enforced; nor can a "cnf" that names no method at all: each fails
 	// closed. What is left is a certificate binding alone.

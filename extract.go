@@ -353,7 +353,7 @@ func ExtractAuthorization(ex Extractor, onError ErrorResponder) func(http.Handle
 		ex = BearerExtractor{}
 	}
 	if onError == nil {
-		onError = defaultErrorResponder("", "")
+		onError = defaultErrorResponder("", "", DPoPOff, nil)
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -382,7 +382,7 @@ func ExtractAuthorization(ex Extractor, onError ErrorResponder) func(http.Handle
 //	ExtractAuthorization(ex, nil)(RequireAuthorization(nil)(mw.Handler(api)))
 func RequireAuthorization(onError ErrorResponder) func(http.Handler) http.Handler {
 	if onError == nil {
-		onError = defaultErrorResponder("", "")
+		onError = defaultErrorResponder("", "", DPoPOff, nil)
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

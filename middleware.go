@@ -33,6 +33,7 @@ type Middleware struct {
 	onInactive InactiveTokenResponder
 	obs        observer
 	flights    flights        // coalesces calls per cache key
+	dpop       *DPoPVerifier  // nil when DPoP is off
 	lru        *LRUCache      // the cache, when it is the in-memory one
 	fenced     FencedCache    // the cache, when it is fenced (shared by processes)
 	sem        chan struct{}  // the bulkhead: one slot per call in flight
@@ -82,10 +83,18 @@ func New(opts ...Option) (*Middleware, error) {
 		obs: observer{h: cfg.hooks, log: cfg.logger},
 		sem: make(chan struct{}, cfg.maxConcurrent),
 	}
+	if err := m.setUpDPoP(); err != nil {
+		_ = c.Close()
+		return nil, err
+	}
 	m.lru, _ = cfg.cache.(*LRUCache)
 	m.fenced, _ = cfg.cache.(FencedCache)
 	if m.onError == nil {
-		m.onError = defaultErrorResponder(cfg.realm, cfg.resourceMetadata)
+		var algs []string
+		if m.dpop != nil {
+			algs = m.dpop.Algorithms()
+		}
+		m.onError = defaultErrorResponder(cfg.realm, cfg.resourceMetadata, cfg.dpopMode, algs)
 	}
 	if m.onInactive == nil {
 		m.onInactive = func(w http.ResponseWriter, r *http.Request, _ *Introspection) {
@@ -212,6 +221,9 @@ func (m *Middleware) VerifyAs(ctx context.Context, cc ClientContext, token strin
 // check asks for the verdict on tok and applies the local checks; r is the
 // request for the binding checks, nil when there is none.
 func (m *Middleware) check(ctx context.Context, cc ClientContext, tok Token, r *http.Request) (*Introspection, error) {
+	if m.cfg.dpopMode == DPoPRequired && !m.cfg.skipBinding && !isDPoP(tok) {
+		return nil, ErrDPoPRequired // no call for a token that cannot pass
+	}
 	now := m.cfg.now()
 	ti, err := m.verdict(ctx, cc, tok.Value, now)
 	if err != nil {
@@ -263,7 +275,10 @@ func isMissing(err error) bool {
 // adapters that call it report alike.
 func (m *Middleware) WriteError(w http.ResponseWriter, r *http.Request, ti *Introspection, err error) {
 	m.ReportRefusal(r, ti, err)
-	if errors.Is(err, ErrInactiveToken) {
+	// A bad DPoP proof is about the request, not the token: its answer
+	// (invalid_dpop_proof, use_dpop_nonce with a nonce) is the error
+	// responder's.
+	if errors.Is(err, ErrInactiveToken) && !errors.Is(err, ErrInvalidDPoPProof) {
 		m.onInactive(w, r, ti)
 		return
 	}
@@ -432,9 +447,12 @@ func Authorize(ti *Introspection, check Check) error {
 }
 
 // defaultErrorResponder writes the RFC 6750 §3 responses: 400 invalid_request,
-// 401 with or without invalid_token, 403 insufficient_scope, 503. It
-// never writes the error's text, the token or the Authorization header.
-func defaultErrorResponder(realm, resourceMetadata string) ErrorResponder {
+// 401 with or without invalid_token, 403 insufficient_scope, 503; and, unless
+// dpop is DPoPOff, the RFC 9449 §7.1 DPoP challenge (with algs) next to the
+// Bearer one, or alone when DPoP is required. The challenge of the scheme the
+// request used carries the error. It never writes the error's text, the
+// token or the Authorization header.
+func defaultErrorResponder(realm, resourceMetadata string, dpop DPoPMode, algs []string) ErrorResponder {
 	return func(w http.ResponseWriter, r *http.Request, err error) {
 		status := StatusCode(err)
 		h := w.Header()
@@ -460,7 +478,25 @@ func defaultErrorResponder(realm, resourceMetadata string) ErrorResponder {
 			if status == http.StatusUnauthorized {
 				meta = resourceMetadata
 			}
-			h.Set("WWW-Authenticate", Challenge(realm, code, desc, scopes, meta))
+			dpopErr := dpop == DPoPRequired || dpop == DPoPAllowed && requestScheme(r) == "DPoP"
+			if dpop != DPoPRequired {
+				if dpopErr {
+					h.Add("WWW-Authenticate", Challenge(realm, "", "", nil, meta))
+				} else {
+					h.Add("WWW-Authenticate", Challenge(realm, code, desc, scopes, meta))
+				}
+			}
+			if dpop != DPoPOff {
+				if dpopErr {
+					h.Add("WWW-Authenticate", DPoPChallenge(realm, code, desc, scopes, algs))
+				} else {
+					h.Add("WWW-Authenticate", DPoPChallenge(realm, "", "", nil, algs))
+				}
+			}
+			var ne *DPoPNonceError
+			if errors.As(err, &ne) && ne.Nonce != "" {
+				h.Set("DPoP-Nonce", ne.Nonce)
+			}
 		}
 		if code == "" {
 			w.WriteHeader(status)
@@ -479,6 +515,8 @@ var descriptions = map[string]string{
 	"invalid_request":    "the request is malformed",
 	"invalid_token":      "the access token is not valid",
 	"insufficient_scope": "the access token does not grant access to this resource",
+	"invalid_dpop_proof": "the DPoP proof is not valid",
+	"use_dpop_nonce":     "the DPoP proof must carry the server's nonce",
 }
 
 // ErrorCode is the RFC 6750 §3.1 error code for err: "invalid_request" (400),
@@ -490,8 +528,13 @@ func ErrorCode(err error) string {
 	case http.StatusBadRequest:
 		return "invalid_request"
 	case http.StatusUnauthorized:
-		if isMissing(err) {
+		switch {
+		case isMissing(err):
 			return ""
+		case errors.Is(err, ErrUseDPoPNonce):
+			return "use_dpop_nonce"
+		case errors.Is(err, ErrInvalidDPoPProof):
+			return "invalid_dpop_proof"
 		}
 		return "invalid_token"
 	case http.StatusForbidden:

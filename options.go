@@ -63,6 +63,8 @@ type config struct {
 	resourceMetadata string
 	optional         bool
 	skip             func(*http.Request) bool // WithSkipper
+	dpopMode         DPoPMode                 // WithDPoP; default DPoPAllowed (zero)
+	dpopOpts         []DPoPOption             // WithDPoP
 	onError          ErrorResponder
 	onInactive       InactiveTokenResponder
 	mwOnly           []string // names of middleware-only options given, refused by NewClient

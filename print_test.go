@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -58,9 +59,29 @@ func printSamples(t *testing.T) (map[string]printcheck.Entry, []printcheck.Leak)
 	tok := as.Issue(introspecttest.Claims{Subject: "alice", Scope: "read", Audience: []string{"api"}})
 
 	var done []introspect.IntrospectDoneInfo
+	var (
+		spansMu     sync.Mutex // the discovery hooks run on the client's goroutine
+		spans       []introspect.SpanInfo
+		discoveries []introspect.DiscoveryInfo
+	)
+	startSpan := func(ctx context.Context, info introspect.SpanInfo) (context.Context, func(error)) {
+		spansMu.Lock()
+		defer spansMu.Unlock()
+		spans = append(spans, info)
+		return ctx, nil
+	}
 	hooks := &introspect.Hooks{
 		CacheMiss:      func(context.Context) {},
 		IntrospectDone: func(_ context.Context, i introspect.IntrospectDoneInfo) { done = append(done, i) },
+		StartSpan:      startSpan,
+	}
+	discoveryHooks := &introspect.Hooks{
+		StartSpan: startSpan,
+		DiscoveryDone: func(_ context.Context, i introspect.DiscoveryInfo) {
+			spansMu.Lock()
+			defer spansMu.Unlock()
+			discoveries = append(discoveries, i)
+		},
 	}
 	lru, err := introspect.NewLRUCache(100)
 	require.NoError(t, err)
@@ -98,11 +119,16 @@ func printSamples(t *testing.T) (map[string]printcheck.Entry, []printcheck.Leak)
 	// A middleware with a private key, discovery and signed answers, after a
 	// request.
 	mwKey := newMW(introspect.WithIssuer(as.Issuer), introspect.WithPrivateKey("rs-key", jwtKey, "kid-1"),
-		introspect.WithJWTResponse(), introspect.WithEagerDiscovery())
+		introspect.WithJWTResponse(), introspect.WithEagerDiscovery(), introspect.WithHooks(discoveryHooks))
 	_, err = mwKey.Client().Introspect(ctx, tok)
 	require.NoError(t, err)
 	meta, ok := mwKey.Client().Metadata()
 	require.True(t, ok)
+	spansMu.Lock()
+	spanSamples := []any{spans[0], &spans[0], spans[len(spans)-1]}
+	discoverySamples := []any{discoveries[0], &discoveries[0], discoveries[len(discoveries)-1],
+		introspect.DiscoveryInfo{Document: "jwks", Err: introspect.ErrDiscovery}}
+	spansMu.Unlock()
 
 	mwCert := newMW(introspect.WithEndpoint(endpoint), introspect.WithClientCertificate("rs-cert", cert))
 	staticStore := introspect.StaticClientStore{Endpoint: endpoint,
@@ -126,6 +152,7 @@ func printSamples(t *testing.T) (map[string]printcheck.Entry, []printcheck.Leak)
 	clientCopy := *mwSecret.Client()
 	lruCopy := *lru
 	hooksCopy := *hooks
+	dpopEntries, dpopBad := dpopPrintSamples(t)
 
 	entries := map[string]printcheck.Entry{
 		"AuthMethod": {Samples: []any{introspect.PrivateKeyJWT}, Reason: "a method name"},
@@ -134,7 +161,9 @@ func printSamples(t *testing.T) (map[string]printcheck.Entry, []printcheck.Leak)
 		"Cache":      {Reason: "an interface: its implementations have entries of their own (LRUCache, the Redis caches)"},
 		"CacheEntry": {Samples: []any{entry, &entry}},
 		"CacheKey":   {Samples: []any{key, &key}},
-		"Check":      {Reason: "a function type"},
+		"CertHeaderFormat": {Samples: []any{introspect.CertHeaderXFCC, introspect.CertHeaderFormat(0)},
+			Reason: "a format name"},
+		"Check": {Reason: "a function type"},
 		"Client": {Samples: []any{mwSecret.Client(), &clientCopy, clientCopy, mwKey.Client(), mwCert.Client(),
 			mwStore.Client(), clFunc, clBearer, clJWT, (*introspect.Client)(nil), introspect.Client{}}},
 		"ClientContext":   {Samples: []any{ccSecret, &ccSecret, ccKey}},
@@ -142,9 +171,16 @@ func printSamples(t *testing.T) (map[string]printcheck.Entry, []printcheck.Leak)
 		"ClientStoreFunc": {Reason: "a function type"},
 		"Confirmation":    {Samples: []any{introspect.Confirmation{X5TS256: "abc", JKT: "def"}}, Reason: "thumbprints of public keys"},
 		"Credentials":     {Samples: []any{credSecret, &credSecret, credKey, &credKey, credFuncs}},
+		"DiscoveryInfo":   {Samples: discoverySamples, Reason: "a document name, a duration and an error of the package's own words"},
 		"Decision": {Samples: []any{introspect.Decision{Allowed: true, Status: http.StatusOK, Introspection: ti},
 			introspect.Decision{Status: http.StatusUnauthorized, Err: introspect.ErrTokenExpired}},
 			Reason: "a status, an error and claims: no token"},
+		"DPoPMode":               {Samples: []any{introspect.DPoPRequired, introspect.DPoPMode(9)}, Reason: "a mode name"},
+		"DPoPMemoryReplayCache":  dpopEntries["DPoPMemoryReplayCache"],
+		"DPoPNonceError":         dpopEntries["DPoPNonceError"],
+		"DPoPOption":             dpopEntries["DPoPOption"],
+		"DPoPReplayCache":        dpopEntries["DPoPReplayCache"],
+		"DPoPVerifier":           dpopEntries["DPoPVerifier"],
 		"ErrorResponder":         {Reason: "a function type"},
 		"Extractor":              {Reason: "an interface: BearerExtractor has an entry of its own"},
 		"ExtractorFunc":          {Reason: "a function type"},
@@ -163,6 +199,7 @@ func printSamples(t *testing.T) (map[string]printcheck.Entry, []printcheck.Leak)
 			AuthorizationServers: []string{as.Issuer}}}, Reason: "public metadata"},
 		"ResponseError": {Samples: []any{&introspect.ResponseError{StatusCode: 401, ErrorCode: "invalid_client",
 			Description: "unknown client"}}, Reason: "the authorization server's answer, sanitized"},
+		"SpanInfo":          {Samples: spanSamples, Reason: "an operation name and the endpoint, redacted"},
 		"StaticClientStore": {Samples: []any{staticStore, &staticStore}},
 		"Token":             {Samples: []any{token, &token}},
 		"TokenSource":       {Samples: []any{introspect.SourceQuery}, Reason: "a place name"},
@@ -175,6 +212,7 @@ func printSamples(t *testing.T) (map[string]printcheck.Entry, []printcheck.Leak)
 	bad = append(bad, printcheck.KeyForms(t, "client assertion key", jwtKey)...)
 	bad = append(bad, printcheck.KeyForms(t, "client certificate key", certKey)...)
 	bad = append(bad, printcheck.BytesForms("cache key", key[:])...)
+	bad = append(bad, dpopBad...)
 	return entries, bad
 }
 

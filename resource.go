@@ -24,6 +24,12 @@ type ResourceMetadata struct {
 	ResourceDocumentation  string   `json:"resource_documentation,omitempty"`
 	// TLSClientCertificateBoundAccessTokens announces RFC 8705 support.
 	TLSClientCertificateBoundAccessTokens bool `json:"tls_client_certificate_bound_access_tokens,omitempty"`
+	// DPoPSigningAlgValuesSupported lists the algorithms accepted for DPoP
+	// proofs (RFC 9449); [Middleware.ResourceMetadata] fills it in.
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported,omitempty"`
+	// DPoPBoundAccessTokensRequired says that only DPoP-bound tokens are
+	// accepted; [Middleware.ResourceMetadata] sets it under [DPoPRequired].
+	DPoPBoundAccessTokensRequired bool `json:"dpop_bound_access_tokens_required,omitempty"`
 }
 
 // ResourceMetadataURL is where RFC 9728 §3.1 puts the metadata of resource:

@@ -7,10 +7,15 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -28,6 +33,7 @@ import (
 const (
 	appID     = "app" // obtains tokens with client_credentials
 	appSecret = "app-secret-0123456789abcdef0123456789"
+	mtlsAppID = "app-mtls"  // its tokens are bound to its TLS client certificate
 	shortID   = "short-app" // its tokens live 2 s
 	// reservedSecret has every character RFC 6749 §2.3.1's form-encoding
 	// changes.
@@ -40,6 +46,10 @@ type op struct {
 	issuer string
 	rsaKey *rsa.PrivateKey
 	ecKey  *ecdsa.PrivateKey
+	// mtlsURL is the origin of the provider's TLS listener, which asks
+	// clients for a certificate; mtlsRoots trusts its certificate.
+	mtlsURL   string
+	mtlsRoots *x509.CertPool
 }
 
 var (
@@ -91,6 +101,10 @@ func startOP() (*op, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	tlsKey, tlsCert, err := serverCertificate()
+	if err != nil {
+		return nil, nil, err
+	}
 	rsaJWKS := map[string]any{"keys": []any{mustJWK(rsaKey, "rs-rsa")}}
 	ecJWKS := map[string]any{"keys": []any{mustJWK(ecKey, "rs-ec")}}
 
@@ -107,8 +121,12 @@ func startOP() (*op, func(), error) {
 	cfg := map[string]any{
 		"port":       0,
 		"shortLived": []string{shortID},
+		"mtls":       map[string]string{"key": tlsKey, "cert": tlsCert},
 		"clients": []any{
 			map[string]any{"client_id": appID, "client_secret": appSecret, "scope": "api",
+				"grant_types": []string{"client_credentials"}, "response_types": []string{}, "redirect_uris": []string{}},
+			map[string]any{"client_id": mtlsAppID, "client_secret": appSecret, "scope": "api",
+				"tls_client_certificate_bound_access_tokens": true,
 				"grant_types": []string{"client_credentials"}, "response_types": []string{}, "redirect_uris": []string{}},
 			map[string]any{"client_id": shortID, "client_secret": appSecret, "scope": "api",
 				"grant_types": []string{"client_credentials"}, "response_types": []string{}, "redirect_uris": []string{}},
@@ -162,20 +180,30 @@ func startOP() (*op, func(), error) {
 		}
 		_ = os.RemoveAll(dir)
 	}
-	ready := make(chan string, 1)
+	ready := make(chan [2]string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
+		var mtlsURL string
 		for sc.Scan() {
 			line := sc.Text()
+			if u, ok := strings.CutPrefix(line, "MTLS "); ok {
+				mtlsURL = u
+			}
 			if iss, ok := strings.CutPrefix(line, "READY "); ok {
-				ready <- iss
+				ready <- [2]string{iss, mtlsURL}
 			}
 		}
 		_, _ = io.Copy(io.Discard, stdout)
 	}()
 	select {
-	case iss := <-ready:
-		return &op{issuer: iss, rsaKey: rsaKey, ecKey: ecKey}, stop, nil
+	case r := <-ready:
+		if r[1] == "" {
+			stop()
+			return nil, nil, errors.New("node announced no TLS listener")
+		}
+		roots := x509.NewCertPool()
+		roots.AppendCertsFromPEM([]byte(tlsCert))
+		return &op{issuer: r[0], rsaKey: rsaKey, ecKey: ecKey, mtlsURL: r[1], mtlsRoots: roots}, stop, nil
 	case <-exited:
 		stop()
 		return nil, nil, errors.New("node exited before it was ready")
@@ -183,6 +211,34 @@ func startOP() (*op, func(), error) {
 		stop()
 		return nil, nil, errors.New("node was not ready within 30 s")
 	}
+}
+
+// serverCertificate returns a key and a self-signed certificate for
+// 127.0.0.1, in PEM, for the provider's TLS listener.
+func serverCertificate() (keyPEM, certPEM string, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", "", err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "interop provider"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return "", "", err
+	}
+	pk, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return "", "", err
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk})),
+		string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), nil
 }
 
 func mustJWK(k crypto.Signer, kid string) map[string]any {

@@ -3,12 +3,19 @@
 //   node server.mjs CONFIG.json
 //
 // CONFIG.json: {"port": 0, "clients": [...oidc-provider client metadata],
-// "shortLived": ["client ids whose client_credentials tokens live 2 s"]}.
-// The server listens on 127.0.0.1 only, prints "READY <issuer>" on stdout
-// once it serves, and exits on SIGTERM, SIGINT or when stdin closes (so it
-// never outlives the test that started it).
+// "shortLived": ["client ids whose client_credentials tokens live 2 s"],
+// "mtls": {"key": "PEM", "cert": "PEM"}}.
+// The server listens on 127.0.0.1 only. With "mtls" it also serves the
+// provider over TLS with that key and certificate on a second port, asking
+// every client for a certificate, and prints "MTLS <origin>" on stdout; a
+// token requested there by a client registered with
+// tls_client_certificate_bound_access_tokens is bound to the certificate of
+// the connection (RFC 8705). It prints "READY <issuer>" once it serves, and
+// exits on SIGTERM, SIGINT or when stdin closes (so it never outlives the
+// test that started it).
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { createServer as createTLSServer } from 'node:https';
 import { generateKeyPairSync } from 'node:crypto';
 import Provider from 'oidc-provider';
 
@@ -22,9 +29,23 @@ const signingKey = (type, options, alg) => ({
   use: 'sig',
 });
 
+// The certificate a client presented on the TLS connection of the request,
+// if any. The TLS listener accepts any certificate: binding a token to it
+// needs proof of possession of its key, which the handshake gives, not a
+// chain to a trusted CA.
+const clientCertificate = (ctx) => (ctx.socket?.encrypted ? ctx.socket.getPeerX509Certificate() : undefined);
+
+const listen = (srv, port) => new Promise((resolve) => {
+  srv.listen(port, '127.0.0.1', () => resolve(srv.address().port));
+});
+
 const server = createServer();
-server.listen(config.port ?? 0, '127.0.0.1', () => {
-  const { port } = server.address();
+const tlsServer = config.mtls
+  ? createTLSServer({ key: config.mtls.key, cert: config.mtls.cert, requestCert: true, rejectUnauthorized: false })
+  : undefined;
+
+{
+  const port = await listen(server, config.port ?? 0);
   const issuer = `http://127.0.0.1:${port}`;
   const provider = new Provider(issuer, {
     clients: config.clients,
@@ -46,6 +67,14 @@ server.listen(config.port ?? 0, '127.0.0.1', () => {
         allowedPolicy: async (ctx, client) => client.clientAuthMethod !== 'none',
       },
       jwtIntrospection: { enabled: true },
+      // A token request with a DPoP proof gets a token bound to its key
+      // (cnf "jkt", token_type DPoP).
+      dPoP: { enabled: true },
+      mTLS: {
+        enabled: true,
+        certificateBoundAccessTokens: true,
+        getCertificate: clientCertificate,
+      },
     },
     enabledJWA: {
       clientAuthSigningAlgValues: ['HS256', 'HS384', 'HS512', 'RS256', 'PS256', 'ES256', 'EdDSA'],
@@ -56,10 +85,17 @@ server.listen(config.port ?? 0, '127.0.0.1', () => {
   });
   provider.on('server_error', (ctx, err) => console.error('server_error', err));
   server.on('request', provider.callback());
+  if (tlsServer) {
+    tlsServer.on('request', provider.callback());
+    console.log(`MTLS https://127.0.0.1:${await listen(tlsServer, 0)}`);
+  }
   console.log(`READY ${issuer}`);
-});
+}
 
-const stop = () => server.close(() => process.exit(0));
+const stop = () => {
+  tlsServer?.close();
+  server.close(() => process.exit(0));
+};
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
 process.stdin.on('end', () => process.exit(0));

@@ -2,8 +2,10 @@ package introspecttest_test
 
 import (
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"math/big"
@@ -61,6 +63,18 @@ func TestPrintExportedTypes(t *testing.T) {
 		Claims: map[string]any{"iss": srv.Issuer, "token_introspection": map[string]any{"active": true}}, Alg: "ES256", Key: answerKey}
 	withHMAC := introspecttest.SignedAnswer{Alg: "HS256", Key: []byte(printHMACSecret), Body: "x.y.z"}
 	fault := introspecttest.Latency(time.Millisecond)
+	dpopEC, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	dpopKey, err := introspecttest.NewDPoPKeyFrom(dpopEC, "")
+	require.NoError(t, err)
+	_, dpopEd, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	dpopEdKey, err := introspecttest.NewDPoPKeyFrom(dpopEd, "")
+	require.NoError(t, err)
+	dpopRSA, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err)
+	dpopRSAKey, err := introspecttest.NewDPoPKeyFrom(dpopRSA, "RS256")
+	require.NoError(t, err)
 
 	entries := map[string]printcheck.Entry{
 		"AssertionInfo": {Samples: []any{last.Assertion, introspecttest.AssertionInfo{Alg: "ES256", KeyID: "k", JWTID: "j"}},
@@ -72,6 +86,9 @@ func TestPrintExportedTypes(t *testing.T) {
 		"Request":      {Samples: []any{last, &last}, Reason: "the last request, without the token or the secret"},
 		"Server":       {Samples: []any{srv, (*introspecttest.Server)(nil)}},
 		"SignedAnswer": {Samples: []any{withKey, *withKey, withHMAC, &withHMAC}},
+		"DPoPKey": {Samples: []any{dpopKey, *dpopKey, dpopEdKey, dpopRSAKey, *dpopRSAKey, (*introspecttest.DPoPKey)(nil),
+			&introspecttest.DPoPKey{}}},
+		"DPoPProofOption": {Reason: "a function type"},
 	}
 	bad := printcheck.StringForms("client secret", printSecret)
 	bad = append(bad, printcheck.StringForms("HMAC key", printHMACSecret)...)
@@ -79,5 +96,10 @@ func TestPrintExportedTypes(t *testing.T) {
 	bad = append(bad, printcheck.KeyForms(t, "client key", clientKey)...)
 	bad = append(bad, printcheck.KeyForms(t, "signed answer key", answerKey)...)
 	bad = append(bad, printcheck.KeyForms(t, "server signing key", serverKey)...)
+	bad = append(bad, printcheck.KeyForms(t, "DPoP key", dpopEC)...)
+	bad = append(bad, printcheck.BytesForms("DPoP Ed25519 seed", dpopEd.Seed())...)
+	bad = append(bad, printcheck.BytesForms("DPoP RSA private exponent", dpopRSA.D.Bytes())...)
+	bad = append(bad, printcheck.BytesForms("DPoP RSA prime", dpopRSA.Primes[0].Bytes())...)
+	bad = append(bad, printcheck.StringForms("DPoP RSA prime in decimal", dpopRSA.Primes[0].String())...)
 	printcheck.Check(t, ".", entries, bad)
 }

@@ -39,13 +39,29 @@
 // check (cnf "x5t#S256", RFC 8705) sees the client certificate. The request
 // has no body. It must be treated as read-only.
 //
+// # DPoP
+//
+// A DPoP-bound token (RFC 9449) comes with the DPoP scheme in the
+// "authorization" metadata ("DPoP <token>") and its proof in the "dpop"
+// metadata, a new proof for each call (a stream is one call). The proof is
+// checked against the request that stands for the call: the client signs
+// htm "POST" and an htu of "https://" ("http://" without TLS), the call's
+// :authority and the full method name, such as
+// "https://orders.example.com/shop.v1.Orders/Cancel" (a default port counts
+// as none). grpc-go sends the target's host and port as :authority unless
+// grpc.WithAuthority says otherwise. Behind a proxy that terminates TLS or
+// changes the authority, set [introspect.WithDPoPExternalURL]: htu is then
+// that URL and the full method name. A refused proof is
+// codes.Unauthenticated; the nonce of a use_dpop_nonce refusal is not sent,
+// so server nonces ([introspect.WithDPoPNonces]) do not suit gRPC clients.
+//
 // # Status codes
 //
 // The HTTP statuses of [introspect.StatusCode] map to: 400 →
 // codes.InvalidArgument (malformed authorization metadata), 401 →
 // codes.Unauthenticated (no token, or a token that is not active or that a
-// local check such as expiry or the token binding refused), 403 →
-// codes.PermissionDenied (a scope requirement failed), 503 →
+// local check such as expiry, the token binding or the DPoP proof refused),
+// 403 → codes.PermissionDenied (a scope requirement failed), 503 →
 // codes.Unavailable (no verdict was possible; the call fails closed). Status
 // messages are fixed texts: they never contain the token, the metadata or the
 // authorization server's answer.
@@ -352,8 +368,11 @@ func Error(err error) error {
 	case http.StatusBadRequest:
 		return status.Error(codes.InvalidArgument, "introspect: malformed authorization metadata")
 	case http.StatusUnauthorized:
-		if introspect.ErrorCode(err) == "invalid_token" {
+		switch introspect.ErrorCode(err) {
+		case "invalid_token":
 			return status.Error(codes.Unauthenticated, "introspect: the access token is not valid")
+		case "invalid_dpop_proof", "use_dpop_nonce":
+			return status.Error(codes.Unauthenticated, "introspect: the DPoP proof is not valid")
 		}
 		return status.Error(codes.Unauthenticated, "introspect: no bearer token")
 	case http.StatusForbidden:

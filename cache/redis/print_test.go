@@ -13,9 +13,9 @@ import (
 // TestPrintExportedTypes prints a sample of every exported type of the
 // package with every fmt verb, both log/slog handlers and encoding/json, as
 // is, in a struct and in a slice, and fails if the secret, the encryption
-// key, a key derived from them, a token or a cache key shows, or if
-// printing panics. A new exported type fails the test until it has an
-// entry. No Redis server is needed: printing never calls Redis.
+// key, a key derived from them (the replay cache's too), a token or a cache
+// key shows, or if printing panics. A new exported type fails the test until
+// it has an entry. No Redis server is needed: printing never calls Redis.
 func TestPrintExportedTypes(t *testing.T) {
 	secret := []byte("s3cr3t-redis-Wm4Kq8Zt-0123456789abcdef")
 	encKey := []byte("s3cr3t-enc-Jr5Vb-0123456789abcdef")[:32]
@@ -50,10 +50,17 @@ func TestPrintExportedTypes(t *testing.T) {
 		t.Fatal("the local tier holds no entry")
 	}
 
+	replay, err := NewReplayCache(rdb, secret, WithReplayPrefix("svc:dpop:"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	entries := map[string]printcheck.Entry{
-		"Cache":   {Samples: []any{plain, sealed, (*Cache)(nil)}},
-		"Option":  {Reason: "a function type"},
-		"TwoTier": {Samples: []any{twoTier, (*TwoTier)(nil)}},
+		"Cache":        {Samples: []any{plain, sealed, (*Cache)(nil)}},
+		"Option":       {Reason: "a function type"},
+		"ReplayCache":  {Samples: []any{replay, *replay, (*ReplayCache)(nil)}},
+		"ReplayOption": {Reason: "a function type"},
+		"TwoTier":      {Samples: []any{twoTier, (*TwoTier)(nil)}},
 	}
 	bad := printcheck.StringForms("secret", string(secret))
 	bad = append(bad, printcheck.BytesForms("secret", secret)...)
@@ -62,6 +69,7 @@ func TestPrintExportedTypes(t *testing.T) {
 		bad = append(bad, printcheck.BytesForms("name key", c.keys.name)...)
 		bad = append(bad, printcheck.BytesForms("value key", c.keys.value)...)
 	}
+	bad = append(bad, printcheck.BytesForms("replay name key", replay.mac)...)
 	bad = append(bad, printcheck.StringForms("token", token)...)
 	bad = append(bad, printcheck.BytesForms("cache key", key[:])...)
 	printcheck.Check(t, ".", entries, bad)

@@ -117,6 +117,7 @@ type options struct {
 	rawBasicAuth      bool
 	jwtResponse       bool
 	jwtResponseAlgs   string
+	dpop              introspect.DPoPMode
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -139,6 +140,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.rawBasicAuth, "raw-basic-auth", false, "send client_secret_basic credentials without form-encoding, for servers that do not form-decode them")
 	fs.BoolVar(&o.jwtResponse, "jwt-response", false, "ask for signed introspection answers (RFC 9701); needs -issuer or the embedded server")
 	fs.StringVar(&o.jwtResponseAlgs, "jwt-response-algs", "", "with -jwt-response, comma-separated signature algorithms to accept, for a server that does not list them (default: the server's list, else RS256)")
+	fs.Func("dpop", "DPoP-bound tokens (RFC 9449): off, allowed (Bearer and DPoP) or required (DPoP only) (default allowed)", func(s string) error {
+		m, err := introspect.ParseDPoPMode(s)
+		o.dpop = m
+		return err
+	})
 	fs.BoolVar(&o.demo, "demo", false, "make a set of requests against the API, print the outcomes and exit")
 	fs.BoolVar(&o.cache, "cache", true, "cache verdicts in memory")
 	fs.DurationVar(&o.maxTTL, "max-ttl", introspect.DefaultMaxTTL, "longest time an active verdict is cached (bounds how long a revoked token keeps working)")
@@ -335,6 +341,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		opts = append(opts, introspect.WithJWTResponseAlgorithms(algs...))
 	}
+	opts = append(opts, introspect.WithDPoP(o.dpop))
 	if o.cache {
 		cache, err := introspect.NewLRUCache(100_000)
 		if err != nil {
@@ -352,7 +359,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return exampledemo.Serve(ctx, o.addr, routes(mw), func(base string) (bool, error) {
 		logger.Info("protected API listening", "url", base, "cache", o.cache)
 		if o.demo {
-			return true, demo(ctx, base, as, mw, stdout)
+			return true, demo(ctx, base, as, mw, o.dpop, stdout)
 		}
 		if as != nil {
 			sample := as.Issue(introspecttest.Claims{Subject: "alice", ClientID: "quickstart-app", Username: "alice", Scope: "read"})
@@ -396,11 +403,36 @@ func writeJSON(w http.ResponseWriter, v any) {
 }
 
 // demo makes requests against the API and prints each outcome, never a token.
-func demo(ctx context.Context, base string, as *introspecttest.Server, mw *introspect.Middleware, out io.Writer) error {
+func demo(ctx context.Context, base string, as *introspecttest.Server, mw *introspect.Middleware, mode introspect.DPoPMode, out io.Writer) error {
 	reader := exampledemo.Bearer(as.Issue(introspecttest.Claims{Subject: "alice", ClientID: "quickstart-app", Scope: "read"}))
 	admin := exampledemo.Bearer(as.Issue(introspecttest.Claims{Subject: "root", ClientID: "quickstart-app", Scope: "read admin"}))
 	revoked := as.Issue(introspecttest.Claims{Subject: "mallory", ClientID: "quickstart-app", Scope: "read"})
-	err := exampledemo.Run(ctx, base, []exampledemo.Step{
+	key, err := introspecttest.NewDPoPKey("ES256")
+	if err != nil {
+		return err
+	}
+	bound := as.Issue(key.Bind(introspecttest.Claims{Subject: "dora", ClientID: "quickstart-app", Scope: "read"}))
+	proof := func(method, url string) string { return key.Proof(method, url, bound) }
+	// What each mode answers: a Bearer token, and a DPoP-bound token with
+	// its proof and presented as Bearer.
+	bearerWant, dpopWant := 200, 200
+	switch mode {
+	case introspect.DPoPRequired:
+		bearerWant = 401
+	case introspect.DPoPOff:
+		dpopWant = 401
+	}
+	dpopSteps := []exampledemo.Step{
+		{Name: "DPoP-bound token, proof", Path: "/api/me", Auth: "DPoP " + bound, Proof: proof, Want: dpopWant},
+		{Name: "DPoP-bound, bearer scheme", Path: "/api/me", Auth: exampledemo.Bearer(bound), Want: 401},
+		{Name: "DPoP proof for another URL", Path: "/api/me", Auth: "DPoP " + bound,
+			Proof: func(method, _ string) string { return key.Proof(method, base+"/api/admin", bound) }, Want: 401},
+	}
+	if mode == introspect.DPoPRequired {
+		steps := append([]exampledemo.Step{{Name: "bearer scheme, DPoP required", Path: "/api/me", Auth: reader, Want: bearerWant}}, dpopSteps...)
+		return exampledemo.Run(ctx, base, steps, out)
+	}
+	err = exampledemo.Run(ctx, base, append([]exampledemo.Step{
 		{Name: "valid token", Path: "/api/me", Auth: reader, Want: 200},
 		{Name: "missing token", Path: "/api/me", Want: 401},
 		{Name: "malformed header", Path: "/api/me", Auth: "Bearer not a b64token!", Want: 400},
@@ -412,7 +444,7 @@ func demo(ctx context.Context, base string, as *introspecttest.Server, mw *intro
 		}},
 		{Name: "insufficient scope", Path: "/api/admin", Auth: reader, Want: 403},
 		{Name: "admin scope", Path: "/api/admin", Auth: admin, Want: 200},
-	}, out)
+	}, dpopSteps...), out)
 	if err != nil {
 		return err
 	}

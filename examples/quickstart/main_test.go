@@ -33,7 +33,21 @@ func TestDemoPasses(t *testing.T) {
 		{"-demo", "-addr", "127.0.0.1:0", "-auth-method", "client_secret_jwt"},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
-			demotest.Demo(t, run, args, "8 passed, 0 failed")
+			demotest.Demo(t, run, args, "11 passed, 0 failed")
+		})
+	}
+}
+
+// -dpop: DPoP-bound tokens pass with their proof unless DPoP is off; with
+// DPoP required, Bearer tokens are refused.
+func TestDemoDPoPModes(t *testing.T) {
+	for _, tt := range []struct{ mode, want string }{
+		{"allowed", "11 passed, 0 failed"},
+		{"off", "11 passed, 0 failed"},
+		{"required", "4 passed, 0 failed"},
+	} {
+		t.Run(tt.mode, func(t *testing.T) {
+			demotest.Demo(t, run, []string{"-demo", "-addr", "127.0.0.1:0", "-dpop", tt.mode}, tt.want)
 		})
 	}
 }
@@ -60,7 +74,7 @@ func TestDemoClientAuthentication(t *testing.T) {
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			args := append([]string{"-demo", "-addr", "127.0.0.1:0"}, tt.args...)
-			demotest.Demo(t, run, args, "8 passed, 0 failed\nThe embedded server authenticated the API by "+tt.want+".")
+			demotest.Demo(t, run, args, "11 passed, 0 failed\nThe embedded server authenticated the API by "+tt.want+".")
 		})
 	}
 }
@@ -120,6 +134,7 @@ func TestFlagErrors(t *testing.T) {
 		{"-jwt-response", "-jwt-response-algs", "HS256"},
 		{"-jwt-response", "-jwt-response-algs", "none"},
 		{"-jwt-response", "-jwt-response-algs", "ES256,"},
+		{"-dpop", "on"},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 )
@@ -27,6 +28,9 @@ type Step struct {
 	Want int // expected status
 	// Before, if set, runs first (say, to revoke a token).
 	Before func() error
+	// Proof, if set, makes the DPoP header for the request's method and
+	// URL (RFC 9449).
+	Proof func(method, url string) string
 }
 
 // Bearer is the Authorization value for token.
@@ -46,7 +50,11 @@ func Run(ctx context.Context, base string, steps []Step, out io.Writer) error {
 		if method == "" {
 			method = http.MethodGet
 		}
-		got, challenge, err := Do(ctx, method, base+s.Path, s.Auth)
+		var header http.Header
+		if s.Proof != nil {
+			header = http.Header{"Dpop": {s.Proof(method, base+s.Path)}}
+		}
+		got, challenge, err := DoWith(ctx, method, base+s.Path, s.Auth, header)
 		verdict := "ok  "
 		if err != nil || got != s.Want {
 			verdict = "FAIL"
@@ -71,9 +79,18 @@ func Run(ctx context.Context, base string, steps []Step, out io.Writer) error {
 // Do sends one request with the Authorization value auth (none if empty) and
 // returns the status and the WWW-Authenticate header.
 func Do(ctx context.Context, method, url, auth string) (int, string, error) {
+	return DoWith(ctx, method, url, auth, nil)
+}
+
+// DoWith is Do with more request headers. The challenges of all
+// WWW-Authenticate headers are returned joined by ", ".
+func DoWith(ctx context.Context, method, url, auth string, header http.Header) (int, string, error) {
 	req, err := http.NewRequestWithContext(ctx, method, url, nil)
 	if err != nil {
 		return 0, "", err
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
 	}
 	if auth != "" {
 		req.Header.Set("Authorization", auth)
@@ -84,7 +101,7 @@ func Do(ctx context.Context, method, url, auth string) (int, string, error) {
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-	return resp.StatusCode, resp.Header.Get("WWW-Authenticate"), nil
+	return resp.StatusCode, strings.Join(resp.Header.Values("WWW-Authenticate"), ", "), nil
 }
 
 // Secret returns a random client secret for an embedded test server.
