@@ -729,8 +729,19 @@ func TestClientConcurrentCallsAndConnectionReuse(t *testing.T) {
 	assert.Zero(t, failures.Load())
 	assert.EqualValues(t, n, srv.Calls(), "a Client does not cache")
 
-	// Sequential calls reuse an idle connection.
+	// Sequential calls reuse an idle connection. Dials the transport
+	// started for the concurrent calls may still be landing (it keeps a dial
+	// that a freed connection made unnecessary): wait until the count holds
+	// still before taking it.
 	conns := srv.Connections()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		now := srv.Connections()
+		if now == conns {
+			break
+		}
+		conns = now
+	}
 	for range 20 {
 		_, err := c.Introspect(t.Context(), tok)
 		require.NoError(t, err)
