@@ -39,6 +39,10 @@ const (
 	defaultKeyRefreshLimit = 30 * time.Second
 	// maxBackoff bounds the wait between attempts while the server fails.
 	maxBackoff = 5 * time.Minute
+	// maxFirstBackoff bounds it while there has never been a good copy: a
+	// resource server started before its authorization server serves within
+	// seconds of the server coming up.
+	maxFirstBackoff = 5 * time.Second
 	// maxJWKSKeys bounds the number of keys taken from a JWKS.
 	maxJWKSKeys = 100
 )
@@ -646,7 +650,11 @@ func (r *refresher[T]) run(call *refreshCall) {
 	if err != nil {
 		r.failures++
 		r.lastErr = err
-		r.retryAt = now.Add(backoff(r.failures))
+		limit := maxBackoff
+		if r.cur.Load() == nil {
+			limit = maxFirstBackoff
+		}
+		r.retryAt = now.Add(backoff(r.failures, limit))
 	} else {
 		r.cur.Store(v)
 		r.failures, r.lastErr = 0, nil
@@ -691,12 +699,12 @@ func (r *refresher[T]) loadRecovered(ctx context.Context) (v *T, age time.Durati
 	return r.load(ctx)
 }
 
-// backoff is the wait after n consecutive failures: 1 s doubling up to 5
-// min, with up to 10 % jitter so a fleet does not retry in step.
-func backoff(n int) time.Duration {
-	d := maxBackoff
+// backoff is the wait after n consecutive failures: 1 s doubling up to
+// limit, with up to 10 % jitter so a fleet does not retry in step.
+func backoff(n int, limit time.Duration) time.Duration {
+	d := limit
 	if n < 20 {
-		d = min(time.Second<<(n-1), maxBackoff)
+		d = min(time.Second<<(n-1), limit)
 	}
 	return d + rand.N(d/10+1)
 }

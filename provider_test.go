@@ -426,3 +426,29 @@ func TestDiscoveryMisconfiguration(t *testing.T) {
 	require.NoError(t, mw.Close())
 	assert.False(t, errors.Is(err, introspect.ErrDiscovery))
 }
+
+// While discovery has never succeeded, the backoff between attempts stays
+// short (a few seconds, not the minutes used once a good copy exists): a
+// resource server started before its authorization server serves within
+// seconds of the server coming up, however long it waited.
+func TestDiscoveryFirstBackoffIsShort(t *testing.T) {
+	clk := newFakeClock()
+	as := discoAS(t)
+	as.SetDiscoveryFault(introspecttest.Respond(http.StatusServiceUnavailable, "application/json", `{}`))
+	tok := as.Issue(introspecttest.Claims{Subject: "alice", NoExpiry: true}) // the clock runs ahead
+	mw, err := introspect.New(
+		introspect.WithIssuer(as.Issuer),
+		introspect.WithClientCredentials(discoClientID, discoSecret),
+		introspect.WithClock(clk.Now),
+	)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = mw.Close() })
+	h := mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	for range 15 { // 15 failed attempts: a doubling backoff would be at its 5-minute cap
+		clk.Advance(10 * time.Minute)
+		require.Equal(t, http.StatusServiceUnavailable, serveBearer(h, tok))
+	}
+	as.SetDiscoveryFault(introspecttest.Fault{})
+	clk.Advance(6 * time.Second)
+	assert.Equal(t, http.StatusNoContent, serveBearer(h, tok), "served within seconds of the server coming up")
+}
