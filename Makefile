@@ -9,7 +9,7 @@ BENCHTIME ?= 1s
 # The version `make release-check` publishes the modules at.
 VERSION ?= v1.0.0-rc.0
 
-.PHONY: test deps lint release-check bench fuzz loadtest soak peers
+.PHONY: test deps lint release-check bench bench-compare fuzz loadtest soak peers
 
 test: deps
 	@scripts/each-module.sh go test -race -count=1 ./...
@@ -28,6 +28,14 @@ release-check:
 
 bench:
 	go test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) .
+
+# The micro-benchmarks of the working tree against those of REF (default
+# HEAD), COUNT rounds each, as a benchstat table: REF=main~1 BENCH=BenchmarkMiddleware.
+REF ?= HEAD
+BENCH ?= BenchmarkMiddleware
+COUNT ?= 10
+bench-compare:
+	@BENCHTIME=$(BENCHTIME) scripts/bench-compare.sh "$(REF)" "$(BENCH)" "$(COUNT)"
 
 # Each fuzz target of the root package for FUZZTIME.
 fuzz:
