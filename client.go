@@ -125,7 +125,7 @@ func checkClientConfig(cfg *config) error {
 			errs = append(errs, fmt.Errorf("introspect: %s needs a client certificate: use WithClientCertificate or WithHTTPClient", cr.AuthMethod))
 		}
 	}
-	return errors.Join(cfg.check(), errors.Join(errs...))
+	return errors.Join(cfg.check(), errors.Join(errs...), cfg.checkValidation(cfg.validation.usesJWT()))
 }
 
 // withCertificate returns a copy of rt that presents cert to servers asking

@@ -33,6 +33,12 @@ type Introspection struct {
 	Confirmation *Confirmation
 	// Extra holds every other member as raw JSON; decode one with [Introspection.Claim].
 	Extra map[string]json.RawMessage
+	// Source says which validator produced the verdict: the authorization
+	// server's answer ([VerdictIntrospection], the zero value) or a JWT
+	// access token validated locally ([VerdictJWT], [VerdictJWTIntrospected];
+	// see [WithValidation]). It is no member of the RFC 7662 form:
+	// MarshalJSON leaves it out and UnmarshalJSON leaves it zero.
+	Source VerdictSource
 }
 
 // Confirmation is the proof-of-possession binding of a token.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // ErrorResponder writes the response to a refused request. err matches one of
@@ -34,6 +35,7 @@ type Middleware struct {
 	obs        observer
 	flights    flights        // coalesces calls per cache key
 	dpop       *DPoPVerifier  // nil when DPoP is off
+	jwt        *JWTValidator  // nil when JWTs are not validated locally (WithValidation)
 	lru        *LRUCache      // the cache, when it is the in-memory one
 	fenced     FencedCache    // the cache, when it is fenced (shared by processes)
 	sem        chan struct{}  // the bulkhead: one slot per call in flight
@@ -82,6 +84,9 @@ func New(opts ...Option) (*Middleware, error) {
 		cfg: cfg, client: c, onError: cfg.onError, onInactive: cfg.onInactive,
 		obs: observer{h: cfg.hooks, log: cfg.logger},
 		sem: make(chan struct{}, cfg.maxConcurrent),
+	}
+	if cfg.validation.usesJWT() {
+		m.jwt = newJWTValidator(c)
 	}
 	if err := m.setUpDPoP(); err != nil {
 		_ = c.Close()
@@ -225,11 +230,22 @@ func (m *Middleware) check(ctx context.Context, cc ClientContext, tok Token, r *
 		return nil, ErrDPoPRequired // no call for a token that cannot pass
 	}
 	now := m.cfg.now()
-	ti, err := m.verdict(ctx, cc, tok.Value, now)
-	if err != nil {
-		return ti, err
+	var ti *Introspection
+	var err error
+	switch mode := m.cfg.validation; mode {
+	case ValidateIntrospect:
+		ti, err = m.introspected(ctx, cc, tok.Value, now)
+	case ValidateJWTAndIntrospect:
+		ti, err = m.jwtAndIntrospected(ctx, cc, tok.Value, now)
+	default:
+		var ours bool
+		ti, ours, err = m.jwt.validate(ctx, tok.Value, now)
+		if mode == ValidateHybrid && !ours {
+			// Not a JWT of the issuer: the authorization server decides.
+			ti, err = m.introspected(ctx, cc, tok.Value, now)
+		}
 	}
-	if err := m.client.validate(ti, now); err != nil {
+	if err != nil {
 		return ti, err
 	}
 	if !m.cfg.skipBinding {
@@ -237,6 +253,36 @@ func (m *Middleware) check(ctx context.Context, cc ClientContext, tok Token, r *
 			return ti, err
 		}
 	}
+	return ti, nil
+}
+
+// introspected is the authorization server's verdict on token (cached or
+// not) with the local checks applied.
+func (m *Middleware) introspected(ctx context.Context, cc ClientContext, token string, now time.Time) (*Introspection, error) {
+	ti, err := m.verdict(ctx, cc, token, now)
+	if err != nil {
+		return ti, err
+	}
+	return ti, m.client.validate(ti, now)
+}
+
+// jwtAndIntrospected validates token locally, then asks the authorization
+// server (through the cache), which must say it is active: the claims of
+// the JWT are the verdict. A token refused locally costs no call.
+func (m *Middleware) jwtAndIntrospected(ctx context.Context, cc ClientContext, token string, now time.Time) (*Introspection, error) {
+	ti, _, err := m.jwt.validate(ctx, token, now)
+	if err != nil {
+		return ti, err
+	}
+	if cc.Endpoint == "" && m.cfg.store == nil {
+		// Taken before discovery succeeded, which the keys needed: the
+		// discovered context names the endpoint, as the cache key must.
+		cc = m.client.staticContext()
+	}
+	if answer, err := m.introspected(ctx, cc, token, now); err != nil {
+		return answer, err
+	}
+	ti.Source = VerdictJWTIntrospected
 	return ti, nil
 }
 

@@ -57,6 +57,14 @@ type config struct {
 	jwtResponseMaxAge time.Duration    // how old a signed answer's iat may be
 	jwtResponseAlgs   []string         // WithJWTResponseAlgorithms; nil: the metadata's
 
+	// Local validation of JWT access tokens (jwtmode.go, jwtvalidator.go).
+	validation  ValidationMode // WithValidation; ValidateJWT for a JWTValidator
+	jwtAudience string         // WithJWTAudience
+	jwtAlgs     []string       // WithJWTAlgorithms; nil: asymmetricAlgs
+	jwtPlain    bool           // WithPlainJWT
+	jwtMaxSize  int            // WithMaxJWTSize; 0: DefaultMaxJWTSize
+	jwtOpts     []string       // names of the JWT validation options given
+
 	// Middleware only.
 	extractor        Extractor
 	realm            string
@@ -121,6 +129,8 @@ func (c *config) check() error {
 	switch {
 	case c.store != nil && (c.endpoint != "" || c.credsSet):
 		c.fail("WithClientStore cannot be combined with WithEndpoint or client credentials options")
+	case !c.validation.introspects():
+		// Nothing is introspected: checkValidation has the rules.
 	case c.store == nil && c.endpoint == "" && c.discoveryIssuer == "":
 		c.fail("no introspection endpoint: use WithEndpoint, WithIssuer or WithClientStore")
 	case c.store == nil && !c.credsSet:

@@ -149,6 +149,13 @@ func printSamples(t *testing.T) (map[string]printcheck.Entry, []printcheck.Leak)
 	ccSecret := introspect.ClientContext{Endpoint: endpoint, Credentials: credSecret}
 	ccKey := introspect.ClientContext{Endpoint: "https://rs:" + printSecret + "@as.example/i", Credentials: credKey}
 	token := introspect.Token{Value: tok, Scheme: "Bearer", Source: introspect.SourceHeader}
+	jwtValidator, err := introspect.NewJWTValidator(introspect.WithIssuer(as.Issuer),
+		introspect.WithJWTAudience("https://api.example"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = jwtValidator.Close() })
+	jwtTok := as.IssueJWT(introspecttest.Claims{Subject: "alice", Audience: []string{"https://api.example"}})
+	_, err = jwtValidator.Validate(ctx, jwtTok)
+	require.NoError(t, err)
 	clientCopy := *mwSecret.Client()
 	lruCopy := *lru
 	hooksCopy := *hooks
@@ -190,11 +197,18 @@ func printSamples(t *testing.T) (map[string]printcheck.Entry, []printcheck.Leak)
 		"InsufficientScopeError": {Samples: []any{&introspect.InsufficientScopeError{Scopes: []string{"admin"}}}, Reason: "scope names"},
 		"IntrospectDoneInfo":     {Samples: []any{done[0], &done[0]}, Reason: "the endpoint is redacted and errors never hold a token"},
 		"Introspection":          {Samples: []any{ti, *ti, entry.Introspection}, Reason: "claims, meant to be logged: no token in them"},
-		"LRUCache":               {Samples: []any{lru, &lruCopy, lruCopy, (*introspect.LRUCache)(nil), introspect.LRUCache{}}},
-		"LRUOption":              {Reason: "a function type"},
-		"Middleware":             {Samples: []any{mwSecret, mwKey, mwCert, mwStore, (*introspect.Middleware)(nil), &introspect.Middleware{}}},
-		"Option":                 {Reason: "a function type"},
-		"ProviderMetadata":       {Samples: []any{meta, *meta}, Reason: "the authorization server's public metadata"},
+		"JWTError": {Samples: []any{&introspect.JWTError{Reason: "bad signature"},
+			&introspect.JWTError{Reason: "token is not active: expired", Err: introspect.ErrTokenExpired}},
+			Reason: "a reason in the package's words: no token, no value the token chose"},
+		"JWTValidator": {Samples: []any{jwtValidator, (*introspect.JWTValidator)(nil), &introspect.JWTValidator{}},
+			Reason: "the issuer, the audience and limits: its client holds no credentials"},
+		"ValidationMode":   {Samples: []any{introspect.ValidateHybrid, introspect.ValidationMode(9)}, Reason: "a mode name"},
+		"VerdictSource":    {Samples: []any{introspect.VerdictJWT, introspect.VerdictSource(9)}, Reason: "a source name"},
+		"LRUCache":         {Samples: []any{lru, &lruCopy, lruCopy, (*introspect.LRUCache)(nil), introspect.LRUCache{}}},
+		"LRUOption":        {Reason: "a function type"},
+		"Middleware":       {Samples: []any{mwSecret, mwKey, mwCert, mwStore, (*introspect.Middleware)(nil), &introspect.Middleware{}}},
+		"Option":           {Reason: "a function type"},
+		"ProviderMetadata": {Samples: []any{meta, *meta}, Reason: "the authorization server's public metadata"},
 		"ResourceMetadata": {Samples: []any{introspect.ResourceMetadata{Resource: "https://api.example",
 			AuthorizationServers: []string{as.Issuer}}}, Reason: "public metadata"},
 		"ResponseError": {Samples: []any{&introspect.ResponseError{StatusCode: 401, ErrorCode: "invalid_client",
@@ -208,6 +222,7 @@ func printSamples(t *testing.T) (map[string]printcheck.Entry, []printcheck.Leak)
 	bad := printcheck.StringForms("client secret", printSecret)
 	bad = append(bad, printcheck.StringForms("secret in the endpoint's query", printQuerySecret)...)
 	bad = append(bad, printcheck.StringForms("token", tok)...)
+	bad = append(bad, printcheck.StringForms("JWT access token", jwtTok)...)
 	bad = append(bad, printcheck.StringForms("bearer credential", printBearer)...)
 	bad = append(bad, printcheck.KeyForms(t, "client assertion key", jwtKey)...)
 	bad = append(bad, printcheck.KeyForms(t, "client certificate key", certKey)...)

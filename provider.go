@@ -49,8 +49,10 @@ const (
 
 // ProviderMetadata is the part of an authorization server's metadata (RFC
 // 8414 §2, RFC 8705 §5, RFC 9701 §7) the library uses. Only issuer is
-// required; introspection_endpoint too, unless [WithEndpoint] is given, and
-// jwks_uri when [WithJWTResponse] is. OpenID-only members are never required.
+// required; introspection_endpoint too, unless [WithEndpoint] is given or
+// nothing is introspected ([ValidateJWT]), and jwks_uri when
+// [WithJWTResponse] or local JWT validation ([WithValidation],
+// [NewJWTValidator]) is on. OpenID-only members are never required.
 type ProviderMetadata struct {
 	Issuer                                    string
 	IntrospectionEndpoint                     string
@@ -103,10 +105,11 @@ func WithIssuer(iss string) Option {
 	}
 }
 
-// WithEagerDiscovery makes [New] and [NewClient] fetch the metadata (and the
-// keys, with [WithJWTResponse]) and fail when they cannot. Default off: the
-// constructor succeeds while the authorization server is down, and requests
-// answer 503 until discovery succeeds.
+// WithEagerDiscovery makes [New], [NewClient] and [NewJWTValidator] fetch
+// the metadata (and the keys, with [WithJWTResponse] or local JWT
+// validation) and fail when they cannot. Default off: the constructor
+// succeeds while the authorization server is down, and requests answer 503
+// until discovery succeeds.
 func WithEagerDiscovery() Option {
 	return func(c *config) { c.eagerDiscovery = true }
 }
@@ -156,13 +159,17 @@ func metadataURLs(iss string) []string {
 	return []string{oauthURL, oidcURL}
 }
 
+// needsKeys reports whether the issuer's JWKS is used: for signed answers
+// or for JWT access tokens validated locally.
+func (c *config) needsKeys() bool { return c.jwtResponse || c.validation.usesJWT() }
+
 // provider holds the discovered state and refreshes it in the background.
 type provider struct {
 	c      *Client
 	issuer string
 
 	meta *refresher[providerState]
-	keys *refresher[jwk.Set] // nil unless JWT responses are on
+	keys *refresher[jwk.Set] // nil unless signed answers or local JWT validation are on
 
 	ctx    context.Context // cancelled by close
 	cancel context.CancelFunc
@@ -191,7 +198,7 @@ func newProvider(c *Client) *provider {
 		defaultTTL: cfg.metadataRefresh, forceLimit: cfg.keyRefreshLimit, panicked: panicked,
 		doc: "metadata", obs: obs,
 	}
-	if cfg.jwtResponse {
+	if cfg.needsKeys() {
 		p.keys = &refresher[jwk.Set]{
 			load: p.loadKeys, now: cfg.now, base: ctx, timeout: cfg.timeout,
 			defaultTTL: cfg.metadataRefresh, forceLimit: cfg.keyRefreshLimit, panicked: panicked,
@@ -325,8 +332,8 @@ func (p *provider) newState(data []byte) (*providerState, error) {
 		return nil
 	}
 	if err := errors.Join(
-		check("introspection_endpoint", meta.IntrospectionEndpoint, cfg.endpoint == ""),
-		check("jwks_uri", meta.JWKSURI, cfg.jwtResponse),
+		check("introspection_endpoint", meta.IntrospectionEndpoint, cfg.endpoint == "" && cfg.validation.introspects()),
+		check("jwks_uri", meta.JWKSURI, cfg.needsKeys()),
 		check("mtls_endpoint_aliases.introspection_endpoint", meta.MTLSIntrospectionEndpoint, false),
 	); err != nil {
 		return nil, err
@@ -341,7 +348,7 @@ func (p *provider) newState(data []byte) (*providerState, error) {
 			st.cc.Endpoint = meta.MTLSIntrospectionEndpoint
 		}
 	}
-	if st.endpoint = parseEndpoint(st.cc.Endpoint); st.endpoint == nil {
+	if st.endpoint = parseEndpoint(st.cc.Endpoint); st.endpoint == nil && cfg.validation.introspects() {
 		return nil, fmt.Errorf("introspect: discovery: bad introspection endpoint")
 	}
 	switch {

@@ -121,6 +121,7 @@ func startOP() (*op, func(), error) {
 	cfg := map[string]any{
 		"port":       0,
 		"shortLived": []string{shortID},
+		"resources":  map[string]string{resourceRS256: "RS256", resourceES256: "ES256"},
 		"mtls":       map[string]string{"key": tlsKey, "cert": tlsCert},
 		"clients": []any{
 			map[string]any{"client_id": appID, "client_secret": appSecret, "scope": "api",

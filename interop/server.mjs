@@ -4,7 +4,10 @@
 //
 // CONFIG.json: {"port": 0, "clients": [...oidc-provider client metadata],
 // "shortLived": ["client ids whose client_credentials tokens live 2 s"],
-// "mtls": {"key": "PEM", "cert": "PEM"}}.
+// "mtls": {"key": "PEM", "cert": "PEM"},
+// "resources": {"resource indicator": "JWS alg of its JWT access tokens"}}.
+// A token requested with a "resource" of "resources" (RFC 8707) is an RFC
+// 9068 JWT access token for it, signed with that algorithm.
 // The server listens on 127.0.0.1 only. With "mtls" it also serves the
 // provider over TLS with that key and certificate on a second port, asking
 // every client for a certificate, and prints "MTLS <origin>" on stdout; a
@@ -17,10 +20,11 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { createServer as createTLSServer } from 'node:https';
 import { generateKeyPairSync } from 'node:crypto';
-import Provider from 'oidc-provider';
+import Provider, { errors } from 'oidc-provider';
 
 const config = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const shortLived = new Set(config.shortLived ?? []);
+const resources = config.resources ?? {};
 
 const signingKey = (type, options, alg) => ({
   ...generateKeyPairSync(type, options).privateKey.export({ format: 'jwk' }),
@@ -74,6 +78,19 @@ const tlsServer = config.mtls
         enabled: true,
         certificateBoundAccessTokens: true,
         getCertificate: clientCertificate,
+      },
+      resourceIndicators: {
+        enabled: true,
+        getResourceServerInfo: (ctx, resource, client) => {
+          if (!Object.hasOwn(resources, resource)) throw new errors.InvalidTarget();
+          return {
+            scope: 'api',
+            audience: resource,
+            accessTokenTTL: shortLived.has(client.clientId) ? 2 : 600,
+            accessTokenFormat: 'jwt',
+            jwt: { sign: { alg: resources[resource] } },
+          };
+        },
       },
     },
     enabledJWA: {

@@ -20,6 +20,7 @@ import (
 //	list Scopes, list Audience
 //	extra Extra
 //	when flagConfirmation: string X5TS256, string JKT, extra Extra
+//	when flagSource: uvarint Source (not zero)
 //
 // where a string is a uvarint length and the bytes, a list a uvarint count
 // and as many strings, an extra a uvarint count and as many (string name,
@@ -27,9 +28,18 @@ import (
 // zero time) or the uvarint nanoseconds+1 and the varint Unix seconds.
 // Unlike the RFC 7662 JSON form it keeps dates to the nanosecond and costs
 // no parsing beyond bounds checks.
+//
+// flagSource came with Introspection.Source. An entry whose Source is the
+// zero value (VerdictIntrospection: every entry the middleware caches, since
+// it caches the authorization server's answers only) is written without it,
+// byte for byte as before, so replicas of either version share entries and
+// the key label's version ("v2", see seal.go) stays. An older replica
+// refuses a payload with the flag as malformed: a cache miss, never a
+// verdict read wrong.
 const (
 	flagActive = 1 << iota
 	flagConfirmation
+	flagSource
 )
 
 var errMalformed = errors.New("malformed payload")
@@ -45,6 +55,9 @@ func appendEntry(b []byte, e introspect.CacheEntry) []byte {
 	if ti.Confirmation != nil {
 		flags |= flagConfirmation
 	}
+	if ti.Source != introspect.VerdictIntrospection {
+		flags |= flagSource
+	}
 	b = binary.AppendUvarint(b, flags)
 	for _, s := range [...]string{ti.ClientID, ti.Username, ti.TokenType, ti.Subject, ti.Issuer, ti.JWTID} {
 		b = appendString(b, s)
@@ -59,6 +72,9 @@ func appendEntry(b []byte, e introspect.CacheEntry) []byte {
 		b = appendString(b, c.X5TS256)
 		b = appendString(b, c.JKT)
 		b = appendExtra(b, c.Extra)
+	}
+	if flags&flagSource != 0 {
+		b = binary.AppendUvarint(b, uint64(ti.Source))
 	}
 	return b
 }
@@ -131,7 +147,16 @@ func decodeEntry(b []byte) (introspect.CacheEntry, error) {
 		c.Extra = d.extra()
 		ti.Confirmation = c
 	}
-	if d.err == nil && (flags&^(flagActive|flagConfirmation) != 0 || d.off != len(d.b)) {
+	if flags&flagSource != 0 {
+		// Zero is written without the flag, and a value beyond a byte is
+		// no VerdictSource.
+		if src := d.uvarint(); src == 0 || src > 0xff {
+			d.fail()
+		} else {
+			ti.Source = introspect.VerdictSource(src)
+		}
+	}
+	if d.err == nil && (flags&^(flagActive|flagConfirmation|flagSource) != 0 || d.off != len(d.b)) {
 		d.err = errMalformed
 	}
 	if d.err != nil {

@@ -58,6 +58,15 @@ func TestCodecRoundTrip(t *testing.T) {
 			Introspection: &introspect.Introspection{Active: true, Expiry: time.Unix(maxUnix, 0).UTC()},
 			Expiry:        time.Unix(1, 0).UTC(), StaleUntil: time.Unix(maxUnix, 999999999).UTC(),
 		}},
+		{"local JWT verdict", introspect.CacheEntry{
+			Introspection: &introspect.Introspection{Active: true, Subject: "s", Source: introspect.VerdictJWT},
+			Expiry:        t0, StaleUntil: t0,
+		}},
+		{"full, JWT and introspected", func() introspect.CacheEntry {
+			e := fullEntry()
+			e.Introspection.Source = introspect.VerdictJWTIntrospected
+			return e
+		}()},
 		{"unicode and empty strings", introspect.CacheEntry{
 			Introspection: &introspect.Introspection{Active: true, Subject: "élan ✓", Scopes: []string{"a"}, Audience: []string{""}},
 			Expiry:        t0, StaleUntil: t0,
@@ -104,7 +113,7 @@ func TestDecodeRejectsDamage(t *testing.T) {
 		name string
 		b    []byte
 	}{
-		{"unknown flag", []byte{0, 0, 4}},
+		{"unknown flag", []byte{0, 0, 8}},
 		{"count beyond the payload", []byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}},
 		{"nanoseconds out of range", []byte{0xff, 0xff, 0xff, 0xff, 0x0f, 0}},
 		{"year past 9999", append([]byte{1}, varint(maxUnix+1)...)},
@@ -161,4 +170,40 @@ func FuzzDecodeEntry(f *testing.F) {
 			t.Fatalf("re-encoded entry differs:\n%+v\n%+v", again, e)
 		}
 	})
+}
+
+// An entry of the authorization server's answer (Source zero, all the
+// middleware caches) is written as before Source existed: replicas of both
+// versions share it. A Source is written behind a flag older versions
+// refuse, and a zero or out-of-range Source behind the flag is malformed.
+func TestCodecSource(t *testing.T) {
+	e := fullEntry()
+	plain := appendEntry(nil, e)
+	e.Introspection.Source = introspect.VerdictJWT
+	withSource := appendEntry(nil, e)
+	if len(withSource) != len(plain)+1 {
+		t.Fatalf("a Source costs %d bytes, want 1", len(withSource)-len(plain))
+	}
+	// The flags follow the two cache dates; both forms share everything else.
+	flagsAt := 0
+	d := decoder{b: plain, s: string(plain)}
+	d.time()
+	d.time()
+	flagsAt = d.off
+	if plain[flagsAt]&flagSource != 0 {
+		t.Fatal("a zero Source sets the flag")
+	}
+	if withSource[flagsAt] != plain[flagsAt]|flagSource || string(withSource[flagsAt+1:len(plain)]) != string(plain[flagsAt+1:]) {
+		t.Fatal("the Source changes more than its flag and its trailing byte")
+	}
+	for _, src := range []byte{0, 0x80} {
+		bad := append(append([]byte(nil), withSource[:len(withSource)-1]...), src)
+		if _, err := decodeEntry(bad); err == nil {
+			t.Errorf("a payload with Source byte %#x decoded", src)
+		}
+	}
+	got, err := decodeEntry(plain)
+	if err != nil || got.Introspection.Source != introspect.VerdictIntrospection {
+		t.Fatalf("decoding the form without Source: %v, %v", err, got.Introspection.Source)
+	}
 }

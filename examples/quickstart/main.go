@@ -59,6 +59,21 @@
 // (-client-cert makes it serve https), -raw-basic-auth makes it a server
 // that does not form-decode, and -demo ends by naming the method the
 // embedded server saw.
+//
+// # JWT access tokens
+//
+// -validate chooses how tokens are validated: introspect (the default: the
+// server is asked about every token, through the cache), jwt (JWT access
+// tokens, RFC 9068, validated locally against the issuer's keys; the server
+// is never asked, and no client credentials are needed), hybrid (JWTs of
+// the issuer locally, every other token by introspection) or
+// jwt+introspect (both, to see a revocation at once). Every mode but
+// introspect needs -issuer (or the embedded server) and -resource, the
+// identifier of this API that a JWT must name in its "aud" (default with
+// the embedded server: https://api.quickstart.example). With the embedded
+// server the tokens of -demo and of the sample curl are then JWTs (hybrid
+// adds JWTs to its opaque tokens), and -demo also sends JWTs for another
+// audience, expired and unsigned.
 package main
 
 import (
@@ -118,7 +133,12 @@ type options struct {
 	jwtResponse       bool
 	jwtResponseAlgs   string
 	dpop              introspect.DPoPMode
+	validate          introspect.ValidationMode
+	resource          string
 }
+
+// embeddedResource is the API's identifier with the embedded server.
+const embeddedResource = "https://api.quickstart.example"
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
@@ -145,6 +165,12 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		o.dpop = m
 		return err
 	})
+	fs.Func("validate", "how tokens are validated: introspect, jwt (JWT access tokens validated locally), hybrid (JWTs of the issuer locally, others by introspection) or jwt+introspect (default introspect)", func(s string) error {
+		m, err := introspect.ParseValidationMode(s)
+		o.validate = m
+		return err
+	})
+	fs.StringVar(&o.resource, "resource", "", "with -validate other than introspect, the identifier of this API, which a JWT access token must name in its \"aud\" (default with the embedded server: "+embeddedResource+")")
 	fs.BoolVar(&o.demo, "demo", false, "make a set of requests against the API, print the outcomes and exit")
 	fs.BoolVar(&o.cache, "cache", true, "cache verdicts in memory")
 	fs.DurationVar(&o.maxTTL, "max-ttl", introspect.DefaultMaxTTL, "longest time an active verdict is cached (bounds how long a revoked token keeps working)")
@@ -156,6 +182,21 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
 	external := o.endpoint != "" || o.issuer != ""
+	localOnly := o.validate == introspect.ValidateJWT
+	switch {
+	case o.resource != "" && o.validate == introspect.ValidateIntrospect:
+		return o, errors.New("-resource needs -validate jwt, hybrid or jwt+introspect")
+	case o.validate != introspect.ValidateIntrospect && o.endpoint != "":
+		return o, errors.New("-validate " + o.validate.String() + " needs -issuer (the keys come from discovery), not -endpoint")
+	case o.validate != introspect.ValidateIntrospect && external && o.resource == "":
+		return o, errors.New("-validate " + o.validate.String() + " needs -resource: the identifier a JWT access token must name in its \"aud\"")
+	case localOnly && (o.clientID != "" || o.clientSecret != "" || o.clientSecretFile != "" || o.privateKey != "" ||
+		o.clientCert != "" || o.bearerTokenFile != "" || o.authMethod != "" || o.jwtResponse):
+		return o, errors.New("-validate jwt never introspects: leave out -client-id, the credentials, -auth-method and -jwt-response")
+	}
+	if o.resource == "" && o.validate != introspect.ValidateIntrospect {
+		o.resource = embeddedResource
+	}
 	if o.clientSecret != "" && o.clientSecretFile != "" {
 		return o, errors.New("give the client secret once: -client-secret or -client-secret-file")
 	}
@@ -177,12 +218,12 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		if o.clientSecret == "" {
 			return o, errors.New("-client-secret-file: the file is empty")
 		}
-	} else if o.clientSecret == "" && external {
+	} else if o.clientSecret == "" && external && !localOnly {
 		o.clientSecret = os.Getenv(secretEnv)
 	}
 	hasCredential := o.clientSecret != "" || o.privateKey != "" || o.clientCert != "" || o.bearerTokenFile != "" ||
 		o.authMethod == string(introspect.None)
-	if external && (o.clientID == "" || !hasCredential) {
+	if external && !localOnly && (o.clientID == "" || !hasCredential) {
 		return o, errors.New("-endpoint and -issuer need -client-id and a credential: a client secret ($" + secretEnv +
 			", -client-secret-file or -client-secret), -private-key, -client-cert, -bearer-token-file, or -auth-method none")
 	}
@@ -290,8 +331,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if cert != nil {
 			opts = append(opts, introspect.WithHTTPClient(as.HTTPClient())) // trusts its certificate
 		}
-		if o.jwtResponse {
-			o.issuer = as.Issuer // signed answers need the keys from discovery
+		if o.jwtResponse || o.validate != introspect.ValidateIntrospect {
+			o.issuer = as.Issuer // signed answers and JWTs need the keys from discovery
 		} else {
 			o.endpoint = as.IntrospectionURL()
 		}
@@ -305,15 +346,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		opts = append(opts, introspect.WithEndpoint(o.endpoint))
 	}
 	switch {
+	case o.validate == introspect.ValidateJWT:
+		// Nothing is introspected: no client credentials.
 	case o.clientSecret != "":
 		opts = append(opts, introspect.WithClientCredentials(o.clientID, o.clientSecret))
 	case key == nil && cert == nil && o.bearerTokenFile == "":
 		opts = append(opts, introspect.WithClientCredentials(o.clientID, "")) // a public client
 	}
-	if key != nil {
+	if key != nil && o.validate != introspect.ValidateJWT {
 		opts = append(opts, introspect.WithPrivateKey(o.clientID, key, keyID))
 	}
-	if cert != nil {
+	if cert != nil && o.validate != introspect.ValidateJWT {
 		opts = append(opts, introspect.WithClientCertificate(o.clientID, *cert))
 	}
 	if o.bearerTokenFile != "" {
@@ -342,6 +385,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		opts = append(opts, introspect.WithJWTResponseAlgorithms(algs...))
 	}
 	opts = append(opts, introspect.WithDPoP(o.dpop))
+	if o.validate != introspect.ValidateIntrospect {
+		opts = append(opts, introspect.WithValidation(o.validate), introspect.WithJWTAudience(o.resource))
+	}
 	if o.cache {
 		cache, err := introspect.NewLRUCache(100_000)
 		if err != nil {
@@ -357,12 +403,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer mw.Close()
 
 	return exampledemo.Serve(ctx, o.addr, routes(mw), func(base string) (bool, error) {
-		logger.Info("protected API listening", "url", base, "cache", o.cache)
+		logger.Info("protected API listening", "url", base, "cache", o.cache, "validate", o.validate.String())
 		if o.demo {
-			return true, demo(ctx, base, as, mw, o.dpop, stdout)
+			return true, demo(ctx, base, as, mw, o, stdout)
 		}
 		if as != nil {
-			sample := as.Issue(introspecttest.Claims{Subject: "alice", ClientID: "quickstart-app", Username: "alice", Scope: "read"})
+			sample := issuer(as, o)(introspecttest.Claims{Subject: "alice", ClientID: "quickstart-app", Username: "alice", Scope: "read"})
 			fmt.Fprintf(stdout, "\nA token with scope \"read\" (valid for one hour):\n\n"+
 				"  curl -H 'Authorization: Bearer %s' %s/api/me\n\n"+
 				"/api/admin needs scope \"admin\": the same token gets 403 there. Ctrl-C stops.\n", sample, base)
@@ -387,6 +433,7 @@ func routes(mw *introspect.Middleware) http.Handler {
 			"username":  ti.Username,
 			"scope":     strings.Join(ti.Scopes, " "),
 			"exp":       ti.Expiry.Unix(),
+			"validated": ti.Source.String(),
 		})
 	})
 	api.Handle("GET /api/admin", mw.RequireScope("admin")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -402,16 +449,33 @@ func writeJSON(w http.ResponseWriter, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
+// issuer returns how the embedded server issues the tokens of the demo and
+// the sample: JWT access tokens for the API's resource when they are
+// validated locally only (jwt, jwt+introspect), opaque tokens otherwise
+// (hybrid introspects them, and the demo adds JWTs).
+func issuer(as *introspecttest.Server, o options) func(introspecttest.Claims) string {
+	switch o.validate {
+	case introspect.ValidateJWT, introspect.ValidateJWTAndIntrospect:
+		return func(c introspecttest.Claims) string {
+			c.Audience = []string{o.resource}
+			return as.IssueJWT(c)
+		}
+	}
+	return as.Issue
+}
+
 // demo makes requests against the API and prints each outcome, never a token.
-func demo(ctx context.Context, base string, as *introspecttest.Server, mw *introspect.Middleware, mode introspect.DPoPMode, out io.Writer) error {
-	reader := exampledemo.Bearer(as.Issue(introspecttest.Claims{Subject: "alice", ClientID: "quickstart-app", Scope: "read"}))
-	admin := exampledemo.Bearer(as.Issue(introspecttest.Claims{Subject: "root", ClientID: "quickstart-app", Scope: "read admin"}))
-	revoked := as.Issue(introspecttest.Claims{Subject: "mallory", ClientID: "quickstart-app", Scope: "read"})
+func demo(ctx context.Context, base string, as *introspecttest.Server, mw *introspect.Middleware, o options, out io.Writer) error {
+	mode := o.dpop
+	issue := issuer(as, o)
+	reader := exampledemo.Bearer(issue(introspecttest.Claims{Subject: "alice", ClientID: "quickstart-app", Scope: "read"}))
+	admin := exampledemo.Bearer(issue(introspecttest.Claims{Subject: "root", ClientID: "quickstart-app", Scope: "read admin"}))
+	revoked := issue(introspecttest.Claims{Subject: "mallory", ClientID: "quickstart-app", Scope: "read"})
 	key, err := introspecttest.NewDPoPKey("ES256")
 	if err != nil {
 		return err
 	}
-	bound := as.Issue(key.Bind(introspecttest.Claims{Subject: "dora", ClientID: "quickstart-app", Scope: "read"}))
+	bound := issue(key.Bind(introspecttest.Claims{Subject: "dora", ClientID: "quickstart-app", Scope: "read"}))
 	proof := func(method, url string) string { return key.Proof(method, url, bound) }
 	// What each mode answers: a Bearer token, and a DPoP-bound token with
 	// its proof and presented as Bearer.
@@ -432,22 +496,56 @@ func demo(ctx context.Context, base string, as *introspecttest.Server, mw *intro
 		steps := append([]exampledemo.Step{{Name: "bearer scheme, DPoP required", Path: "/api/me", Auth: reader, Want: bearerWant}}, dpopSteps...)
 		return exampledemo.Run(ctx, base, steps, out)
 	}
-	err = exampledemo.Run(ctx, base, append([]exampledemo.Step{
+	// A JWT validated locally only stays valid until its exp: revocation
+	// reaches it only through introspection.
+	revokedWant := 401
+	revokedName := "revoked token"
+	if o.validate == introspect.ValidateJWT {
+		revokedWant, revokedName = 200, "revoked JWT (local: until exp)"
+	}
+	steps := []exampledemo.Step{
 		{Name: "valid token", Path: "/api/me", Auth: reader, Want: 200},
 		{Name: "missing token", Path: "/api/me", Want: 401},
 		{Name: "malformed header", Path: "/api/me", Auth: "Bearer not a b64token!", Want: 400},
 		{Name: "unknown token", Path: "/api/me", Auth: exampledemo.Bearer("never-issued"), Want: 401},
 		{Name: "token used before revocation", Path: "/api/me", Auth: exampledemo.Bearer(revoked), Want: 200},
-		{Name: "revoked token", Path: "/api/me", Auth: exampledemo.Bearer(revoked), Want: 401, Before: func() error {
+		{Name: revokedName, Path: "/api/me", Auth: exampledemo.Bearer(revoked), Want: revokedWant, Before: func() error {
 			as.Revoke(revoked)
 			return mw.Evict(ctx, revoked) // as a revocation event handler would
 		}},
 		{Name: "insufficient scope", Path: "/api/admin", Auth: reader, Want: 403},
 		{Name: "admin scope", Path: "/api/admin", Auth: admin, Want: 200},
-	}, dpopSteps...), out)
-	if err != nil {
+	}
+	if o.validate != introspect.ValidateIntrospect {
+		steps = append(steps, jwtSteps(as, o.resource)...)
+	}
+	if err = exampledemo.Run(ctx, base, append(steps, dpopSteps...), out); err != nil {
 		return err
+	}
+	if o.validate == introspect.ValidateJWT {
+		fmt.Fprintf(out, "The API validated every token locally: the embedded server was asked %d times.\n", as.Calls())
+		return nil
 	}
 	fmt.Fprintf(out, "The embedded server authenticated the API by %s.\n", as.LastRequest().AuthMethod)
 	return nil
+}
+
+// jwtSteps are the demo's JWT access tokens: a good one, and ones the local
+// validator refuses.
+func jwtSteps(as *introspecttest.Server, resource string) []exampledemo.Step {
+	claims := func() introspecttest.Claims {
+		return introspecttest.Claims{Subject: "jay", ClientID: "quickstart-app", Scope: "read", Audience: []string{resource}}
+	}
+	good := as.IssueJWT(claims())
+	other := claims()
+	other.Audience = []string{"https://another-api.example"}
+	expired := claims()
+	expired.Expiry = time.Now().Add(-time.Hour)
+	unsigned := as.IssueJWTFunc(claims(), func(h, _ map[string]any) { h["alg"] = "none" })
+	return []exampledemo.Step{
+		{Name: "JWT access token", Path: "/api/me", Auth: exampledemo.Bearer(good), Want: 200},
+		{Name: "JWT for another audience", Path: "/api/me", Auth: exampledemo.Bearer(as.IssueJWT(other)), Want: 401},
+		{Name: "expired JWT", Path: "/api/me", Auth: exampledemo.Bearer(as.IssueJWT(expired)), Want: 401},
+		{Name: "unsigned JWT (alg none)", Path: "/api/me", Auth: exampledemo.Bearer(unsigned), Want: 401},
+	}
 }

@@ -38,6 +38,25 @@ func TestDemoPasses(t *testing.T) {
 	}
 }
 
+// -validate: JWT access tokens validated locally, alone, next to opaque
+// tokens, or with introspection; the demo's JWT steps pass and, in jwt mode,
+// the embedded server is never asked.
+func TestDemoValidationModes(t *testing.T) {
+	for _, tt := range []struct{ args, want string }{
+		{"-validate introspect", "11 passed, 0 failed"},
+		{"-validate jwt", "15 passed, 0 failed\nThe API validated every token locally: the embedded server was asked 0 times."},
+		{"-validate hybrid", "15 passed, 0 failed\nThe embedded server authenticated the API by client_secret_basic."},
+		{"-validate jwt+introspect", "15 passed, 0 failed\nThe embedded server authenticated the API by client_secret_basic."},
+		{"-validate jwt -resource urn:example:api", "15 passed, 0 failed"},
+		{"-validate jwt+introspect -cache=false", "15 passed, 0 failed"},
+		{"-validate jwt -dpop required", "4 passed, 0 failed"},
+	} {
+		t.Run(tt.args, func(t *testing.T) {
+			demotest.Demo(t, run, append([]string{"-demo", "-addr", "127.0.0.1:0"}, strings.Fields(tt.args)...), tt.want)
+		})
+	}
+}
+
 // -dpop: DPoP-bound tokens pass with their proof unless DPoP is off; with
 // DPoP required, Bearer tokens are refused.
 func TestDemoDPoPModes(t *testing.T) {
@@ -135,6 +154,14 @@ func TestFlagErrors(t *testing.T) {
 		{"-jwt-response", "-jwt-response-algs", "none"},
 		{"-jwt-response", "-jwt-response-algs", "ES256,"},
 		{"-dpop", "on"},
+		// Local validation of JWT access tokens.
+		{"-validate", "local"},
+		{"-resource", "https://api.example"},
+		{"-validate", "hybrid", "-endpoint", ep, "-client-id", "a", "-client-secret", "b", "-resource", "https://api.example"},
+		{"-validate", "hybrid", "-issuer", "https://as.example.com", "-client-id", "a", "-client-secret", "b"},
+		{"-validate", "jwt", "-issuer", "https://as.example.com", "-client-id", "a", "-resource", "https://api.example"},
+		{"-validate", "jwt", "-jwt-response"},
+		{"-validate", "jwt", "-resource", "has space\x01"},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
