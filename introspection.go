@@ -39,6 +39,14 @@ type Introspection struct {
 	// see [WithValidation]). It is no member of the RFC 7662 form:
 	// MarshalJSON leaves it out and UnmarshalJSON leaves it zero.
 	Source VerdictSource
+	// Userinfo holds the OpenID Connect userinfo claims of the token as raw
+	// JSON, when [WithUserinfo] loaded them; nil otherwise. Decode them with
+	// [Introspection.UserinfoClaim] or [DecodeUserinfo]. Like Source, it is
+	// no member of the RFC 7662 form: MarshalJSON leaves it out and
+	// UnmarshalJSON leaves it nil. A verdict that carries it is a copy made
+	// for the request: the cached verdict never does, and the map may be
+	// shared between requests (read-only).
+	Userinfo map[string]json.RawMessage
 }
 
 // Confirmation is the proof-of-possession binding of a token.

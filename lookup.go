@@ -492,6 +492,13 @@ func (m *Middleware) EvictAs(ctx context.Context, cc ClientContext, token string
 		m.obs.cacheError(ctx, "delete", err)
 		return fmt.Errorf("introspect: evict: %w", err)
 	}
+	if ukey, ok := m.cachedUserinfoKey(cc, token); ok {
+		m.flights.forget(ukey, nil)
+		if err := m.cfg.cache.Delete(ctx, ukey); err != nil {
+			m.obs.cacheError(ctx, "delete", err)
+			return fmt.Errorf("introspect: evict: userinfo: %w", err)
+		}
+	}
 	return nil
 }
 

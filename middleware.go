@@ -70,7 +70,7 @@ type Middleware struct {
 // level, never with the secret.
 func New(opts ...Option) (*Middleware, error) {
 	cfg := newConfig(opts)
-	if err := cfg.checkCache(); err != nil {
+	if err := errors.Join(cfg.checkCache(), cfg.checkUserinfo()); err != nil {
 		return nil, err // before newClient, which may start discovery
 	}
 	c, err := newClient(cfg)
@@ -252,6 +252,9 @@ func (m *Middleware) check(ctx context.Context, cc ClientContext, tok Token, r *
 		if err := m.checkBinding(r, tok, ti); err != nil {
 			return ti, err
 		}
+	}
+	if m.cfg.userinfo != nil {
+		return m.withUserinfo(ctx, cc, tok, ti, now)
 	}
 	return ti, nil
 }

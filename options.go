@@ -65,6 +65,11 @@ type config struct {
 	jwtMaxSize  int            // WithMaxJWTSize; 0: DefaultMaxJWTSize
 	jwtOpts     []string       // names of the JWT validation options given
 
+	// Userinfo (userinfo.go).
+	userinfo            *userinfoConfig // WithUserinfo; nil: off
+	userinfoEndpoint    string          // WithUserinfoEndpoint
+	userinfoEndpointSet bool
+
 	// Middleware only.
 	extractor        Extractor
 	realm            string

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -196,7 +197,7 @@ func printSamples(t *testing.T) (map[string]printcheck.Entry, []printcheck.Leak)
 		"InactiveTokenResponder": {Reason: "a function type"},
 		"InsufficientScopeError": {Samples: []any{&introspect.InsufficientScopeError{Scopes: []string{"admin"}}}, Reason: "scope names"},
 		"IntrospectDoneInfo":     {Samples: []any{done[0], &done[0]}, Reason: "the endpoint is redacted and errors never hold a token"},
-		"Introspection":          {Samples: []any{ti, *ti, entry.Introspection}, Reason: "claims, meant to be logged: no token in them"},
+		"Introspection":          {Samples: []any{ti, *ti, entry.Introspection, withUserinfo(ti)}, Reason: "claims, meant to be logged: no token in them"},
 		"JWTError": {Samples: []any{&introspect.JWTError{Reason: "bad signature"},
 			&introspect.JWTError{Reason: "token is not active: expired", Err: introspect.ErrTokenExpired}},
 			Reason: "a reason in the package's words: no token, no value the token chose"},
@@ -217,6 +218,7 @@ func printSamples(t *testing.T) (map[string]printcheck.Entry, []printcheck.Leak)
 		"StaticClientStore": {Samples: []any{staticStore, &staticStore}},
 		"Token":             {Samples: []any{token, &token}},
 		"TokenSource":       {Samples: []any{introspect.SourceQuery}, Reason: "a place name"},
+		"UserinfoOption":    {Reason: "a function type"},
 	}
 
 	bad := printcheck.StringForms("client secret", printSecret)
@@ -269,4 +271,11 @@ func TestCacheKeyPseudonym(t *testing.T) {
 			t.Errorf("%s: the key shows: %s", verb, pa)
 		}
 	}
+}
+
+// withUserinfo is a copy of ti with userinfo claims, as WithUserinfo makes.
+func withUserinfo(ti *introspect.Introspection) *introspect.Introspection {
+	c := *ti
+	c.Userinfo = map[string]json.RawMessage{"sub": json.RawMessage(`"alice"`), "email": json.RawMessage(`"alice@example.com"`)}
+	return &c
 }

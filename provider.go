@@ -64,6 +64,9 @@ type ProviderMetadata struct {
 	IntrospectionEncryptionAlgValuesSupported []string
 	// MTLSIntrospectionEndpoint is mtls_endpoint_aliases.introspection_endpoint.
 	MTLSIntrospectionEndpoint string
+	// UserinfoEndpoint is the OpenID Connect userinfo_endpoint, used by
+	// [WithUserinfo].
+	UserinfoEndpoint string
 }
 
 // authMethodsSupported is the list the client authentication method is
@@ -198,7 +201,9 @@ func newProvider(c *Client) *provider {
 		defaultTTL: cfg.metadataRefresh, forceLimit: cfg.keyRefreshLimit, panicked: panicked,
 		doc: "metadata", obs: obs,
 	}
-	if cfg.needsKeys() {
+	if cfg.needsKeys() || cfg.userinfo != nil {
+		// With userinfo alone, the keys are fetched when a signed answer
+		// first needs them, then refreshed (tick).
 		p.keys = &refresher[jwk.Set]{
 			load: p.loadKeys, now: cfg.now, base: ctx, timeout: cfg.timeout,
 			defaultTTL: cfg.metadataRefresh, forceLimit: cfg.keyRefreshLimit, panicked: panicked,
@@ -215,7 +220,7 @@ func (p *provider) start(eager bool) error {
 		ctx, cancel := context.WithTimeout(p.ctx, 2*p.c.cfg.timeout)
 		defer cancel()
 		_, err := p.meta.refresh(ctx, false)
-		if err == nil && p.keys != nil {
+		if err == nil && p.keys != nil && p.c.cfg.needsKeys() {
 			_, err = p.keys.refresh(ctx, false)
 		}
 		if err != nil {
@@ -241,7 +246,7 @@ func (p *provider) loop() {
 	for {
 		p.tick()
 		wait := p.meta.wait()
-		if p.keys != nil {
+		if p.keysInUse() {
 			wait = min(wait, p.keys.wait())
 		}
 		t := time.NewTimer(wait)
@@ -254,13 +259,20 @@ func (p *provider) loop() {
 	}
 }
 
+// keysInUse reports whether the background loop keeps the JWKS fresh: when
+// signed answers or local JWT validation need it, or once a signed userinfo
+// answer has fetched it.
+func (p *provider) keysInUse() bool {
+	return p.keys != nil && (p.c.cfg.needsKeys() || p.keys.current() != nil)
+}
+
 // tick refreshes each document that is due. Errors are kept by the
 // refreshers and served to requests until a later attempt succeeds.
 func (p *provider) tick() {
 	if p.meta.due() {
 		_, _ = p.meta.refresh(p.ctx, false)
 	}
-	if p.keys != nil && p.keys.due() && p.meta.current() != nil {
+	if p.keysInUse() && p.keys.due() && p.meta.current() != nil {
 		_, _ = p.keys.refresh(p.ctx, false)
 	}
 }
@@ -337,6 +349,11 @@ func (p *provider) newState(data []byte) (*providerState, error) {
 		check("mtls_endpoint_aliases.introspection_endpoint", meta.MTLSIntrospectionEndpoint, false),
 	); err != nil {
 		return nil, err
+	}
+	if cfg.userinfo != nil && cfg.userinfo.endpoint == "" {
+		if err := check("userinfo_endpoint", meta.UserinfoEndpoint, false); err != nil {
+			return nil, err
+		}
 	}
 	st := &providerState{meta: *meta}
 	cr := cfg.creds
@@ -424,6 +441,7 @@ func parseMetadata(data []byte) (*ProviderMetadata, error) {
 	str(m, "introspection_endpoint", &md.IntrospectionEndpoint)
 	str(m, "token_endpoint", &md.TokenEndpoint)
 	str(m, "jwks_uri", &md.JWKSURI)
+	str(m, "userinfo_endpoint", &md.UserinfoEndpoint)
 	list("introspection_endpoint_auth_methods_supported", &md.IntrospectionEndpointAuthMethodsSupported)
 	list("token_endpoint_auth_methods_supported", &md.TokenEndpointAuthMethodsSupported)
 	list("introspection_signing_alg_values_supported", &md.IntrospectionSigningAlgValuesSupported)
@@ -453,6 +471,9 @@ func (p *provider) loadKeys(ctx context.Context) (*jwk.Set, time.Duration, error
 		if st, err = p.meta.refresh(ctx, false); err != nil {
 			return nil, 0, err
 		}
+	}
+	if st.meta.JWKSURI == "" {
+		return nil, 0, fmt.Errorf("%w: metadata has no jwks_uri", ErrDiscovery)
 	}
 	data, maxAge, err := p.c.getDocument(ctx, st.meta.JWKSURI, "jwks_uri", "application/jwk-set+json, application/json")
 	if err != nil {

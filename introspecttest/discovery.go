@@ -141,6 +141,7 @@ func (s *Server) Metadata() map[string]any {
 		"issuer":                   s.Issuer,
 		"introspection_endpoint":   s.IntrospectionURL(),
 		"jwks_uri":                 s.JWKSURL(),
+		"userinfo_endpoint":        s.UserinfoURL(),
 		"response_types_supported": []string{"code"},
 		"introspection_endpoint_auth_methods_supported":            methods,
 		"introspection_endpoint_auth_signing_alg_values_supported": []string{"HS256", "HS384", "HS512", "RS256", "PS256", "ES256", "EdDSA"},

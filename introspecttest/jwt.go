@@ -127,6 +127,11 @@ func (s *Server) writeSigned(w http.ResponseWriter, clientID string, answer map[
 	if hook != nil {
 		hook(a)
 	}
+	writeJWS(w, a)
+}
+
+// writeJWS signs and sends a, or sends its Body.
+func writeJWS(w http.ResponseWriter, a *SignedAnswer) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Type", a.ContentType)
 	if a.Body != "" {

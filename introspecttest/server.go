@@ -4,8 +4,8 @@
 // §2.3.1 form-encoding, or without it as some servers do;
 // client_secret_post; client_secret_jwt and private_key_jwt assertions with
 // replay checks; tls_client_auth; a bearer token; none), serves its metadata (RFC 8414 and OpenID locations), a JWKS
-// and signed answers (RFC 9701), counts calls and connections, and can be
-// told to misbehave.
+// and signed answers (RFC 9701), an OpenID Connect userinfo endpoint, counts
+// calls and connections, and can be told to misbehave.
 //
 // It is for tests and demos only: tokens live in memory and nothing is
 // persisted.
@@ -109,6 +109,7 @@ type Server struct {
 	last    Request
 
 	disco discovery // metadata, keys and signed answers (discovery.go, jwt.go)
+	ui    userinfo  // the userinfo endpoint (userinfo.go)
 }
 
 // Option configures a Server.
@@ -178,6 +179,7 @@ func NewServer(opts ...Option) *Server {
 	mux.HandleFunc("/introspect", s.introspect)
 	mux.HandleFunc("/mtls/introspect", s.introspect)
 	mux.HandleFunc("/jwks", s.serveJWKS)
+	mux.HandleFunc("/userinfo", s.serveUserinfo)
 	mux.HandleFunc("/", s.serveMetadata)
 	s.srv = httptest.NewUnstartedServer(mux)
 	s.srv.TLS = &tls.Config{ClientAuth: tls.RequestClientCert}

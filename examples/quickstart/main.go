@@ -74,6 +74,16 @@
 // server the tokens of -demo and of the sample curl are then JWTs (hybrid
 // adds JWTs to its opaque tokens), and -demo also sends JWTs for another
 // audience, expired and unsigned.
+//
+// # Userinfo
+//
+// -userinfo loads the OpenID Connect userinfo claims of each accepted token
+// from the issuer's userinfo_endpoint (introspect.WithUserinfo) and adds
+// them to the answer of /api/me under "userinfo". It needs -issuer or the
+// embedded server, which answers sub, name and email for its tokens. A
+// token bound to a DPoP key is not sent there: its /api/me answer has no
+// userinfo. A revoked JWT access token, which local validation alone would
+// accept until its exp, is then refused by the userinfo endpoint.
 package main
 
 import (
@@ -87,9 +97,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -135,6 +147,7 @@ type options struct {
 	dpop              introspect.DPoPMode
 	validate          introspect.ValidationMode
 	resource          string
+	userinfo          bool
 }
 
 // embeddedResource is the API's identifier with the embedded server.
@@ -171,6 +184,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return err
 	})
 	fs.StringVar(&o.resource, "resource", "", "with -validate other than introspect, the identifier of this API, which a JWT access token must name in its \"aud\" (default with the embedded server: "+embeddedResource+")")
+	fs.BoolVar(&o.userinfo, "userinfo", false, "load the OpenID Connect userinfo claims of each token into /api/me's answer (the issuer's userinfo_endpoint); needs -issuer or the embedded server")
 	fs.BoolVar(&o.demo, "demo", false, "make a set of requests against the API, print the outcomes and exit")
 	fs.BoolVar(&o.cache, "cache", true, "cache verdicts in memory")
 	fs.DurationVar(&o.maxTTL, "max-ttl", introspect.DefaultMaxTTL, "longest time an active verdict is cached (bounds how long a revoked token keeps working)")
@@ -232,6 +246,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.jwtResponse && o.endpoint != "" && o.issuer == "" {
 		return o, errors.New("-jwt-response needs -issuer: the keys come from discovery")
+	}
+	if o.userinfo && o.endpoint != "" && o.issuer == "" {
+		return o, errors.New("-userinfo needs -issuer: the userinfo_endpoint comes from discovery")
 	}
 	if o.jwtResponseAlgs != "" && !o.jwtResponse {
 		return o, errors.New("-jwt-response-algs needs -jwt-response")
@@ -331,8 +348,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if cert != nil {
 			opts = append(opts, introspect.WithHTTPClient(as.HTTPClient())) // trusts its certificate
 		}
-		if o.jwtResponse || o.validate != introspect.ValidateIntrospect {
-			o.issuer = as.Issuer // signed answers and JWTs need the keys from discovery
+		if o.jwtResponse || o.validate != introspect.ValidateIntrospect || o.userinfo {
+			// Signed answers and JWTs need the keys from discovery, userinfo
+			// its endpoint.
+			o.issuer = as.Issuer
 		} else {
 			o.endpoint = as.IntrospectionURL()
 		}
@@ -385,6 +404,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		opts = append(opts, introspect.WithJWTResponseAlgorithms(algs...))
 	}
 	opts = append(opts, introspect.WithDPoP(o.dpop))
+	if o.userinfo {
+		opts = append(opts, introspect.WithUserinfo())
+	}
 	if o.validate != introspect.ValidateIntrospect {
 		opts = append(opts, introspect.WithValidation(o.validate), introspect.WithJWTAudience(o.resource))
 	}
@@ -403,12 +425,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer mw.Close()
 
 	return exampledemo.Serve(ctx, o.addr, routes(mw), func(base string) (bool, error) {
-		logger.Info("protected API listening", "url", base, "cache", o.cache, "validate", o.validate.String())
+		logger.Info("protected API listening", "url", base, "cache", o.cache, "validate", o.validate.String(), "userinfo", o.userinfo)
 		if o.demo {
 			return true, demo(ctx, base, as, mw, o, stdout)
 		}
 		if as != nil {
-			sample := issuer(as, o)(introspecttest.Claims{Subject: "alice", ClientID: "quickstart-app", Username: "alice", Scope: "read"})
+			sample := issuer(as, o)(introspecttest.Claims{Subject: "alice", ClientID: "quickstart-app", Username: "alice", Scope: "read", Extra: profile("alice")})
 			fmt.Fprintf(stdout, "\nA token with scope \"read\" (valid for one hour):\n\n"+
 				"  curl -H 'Authorization: Bearer %s' %s/api/me\n\n"+
 				"/api/admin needs scope \"admin\": the same token gets 403 there. Ctrl-C stops.\n", sample, base)
@@ -427,14 +449,18 @@ func routes(mw *introspect.Middleware) http.Handler {
 	api := http.NewServeMux()
 	api.HandleFunc("GET /api/me", func(w http.ResponseWriter, r *http.Request) {
 		ti, _ := introspect.FromContext(r.Context())
-		writeJSON(w, map[string]any{
+		me := map[string]any{
 			"sub":       ti.Subject,
 			"client_id": ti.ClientID,
 			"username":  ti.Username,
 			"scope":     strings.Join(ti.Scopes, " "),
 			"exp":       ti.Expiry.Unix(),
 			"validated": ti.Source.String(),
-		})
+		}
+		if ti.Userinfo != nil { // -userinfo
+			me["userinfo"] = ti.Userinfo
+		}
+		writeJSON(w, me)
 	})
 	api.Handle("GET /api/admin", mw.RequireScope("admin")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ti, _ := introspect.FromContext(r.Context())
@@ -447,6 +473,12 @@ func routes(mw *introspect.Middleware) http.Handler {
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// profile is what the embedded server's userinfo endpoint answers for the
+// tokens of the demo and the sample, besides sub.
+func profile(name string) map[string]any {
+	return map[string]any{"name": strings.ToUpper(name[:1]) + name[1:], "email": name + "@quickstart.example"}
 }
 
 // issuer returns how the embedded server issues the tokens of the demo and
@@ -468,7 +500,7 @@ func issuer(as *introspecttest.Server, o options) func(introspecttest.Claims) st
 func demo(ctx context.Context, base string, as *introspecttest.Server, mw *introspect.Middleware, o options, out io.Writer) error {
 	mode := o.dpop
 	issue := issuer(as, o)
-	reader := exampledemo.Bearer(issue(introspecttest.Claims{Subject: "alice", ClientID: "quickstart-app", Scope: "read"}))
+	reader := exampledemo.Bearer(issue(introspecttest.Claims{Subject: "alice", ClientID: "quickstart-app", Scope: "read", Extra: profile("alice")}))
 	admin := exampledemo.Bearer(issue(introspecttest.Claims{Subject: "root", ClientID: "quickstart-app", Scope: "read admin"}))
 	revoked := issue(introspecttest.Claims{Subject: "mallory", ClientID: "quickstart-app", Scope: "read"})
 	key, err := introspecttest.NewDPoPKey("ES256")
@@ -500,7 +532,10 @@ func demo(ctx context.Context, base string, as *introspecttest.Server, mw *intro
 	// reaches it only through introspection.
 	revokedWant := 401
 	revokedName := "revoked token"
-	if o.validate == introspect.ValidateJWT {
+	switch {
+	case o.validate == introspect.ValidateJWT && o.userinfo:
+		revokedName = "revoked JWT (userinfo refuses it)"
+	case o.validate == introspect.ValidateJWT:
 		revokedWant, revokedName = 200, "revoked JWT (local: until exp)"
 	}
 	steps := []exampledemo.Step{
@@ -521,6 +556,11 @@ func demo(ctx context.Context, base string, as *introspecttest.Server, mw *intro
 	}
 	if err = exampledemo.Run(ctx, base, append(steps, dpopSteps...), out); err != nil {
 		return err
+	}
+	if o.userinfo {
+		if err := showUserinfo(ctx, base, reader, out); err != nil {
+			return err
+		}
 	}
 	if o.validate == introspect.ValidateJWT {
 		fmt.Fprintf(out, "The API validated every token locally: the embedded server was asked %d times.\n", as.Calls())
@@ -548,4 +588,30 @@ func jwtSteps(as *introspecttest.Server, resource string) []exampledemo.Step {
 		{Name: "expired JWT", Path: "/api/me", Auth: exampledemo.Bearer(as.IssueJWT(expired)), Want: 401},
 		{Name: "unsigned JWT (alg none)", Path: "/api/me", Auth: exampledemo.Bearer(unsigned), Want: 401},
 	}
+}
+
+// showUserinfo asks /api/me with auth and prints the names of the userinfo
+// claims of its answer (never their values, nor the token).
+func showUserinfo(ctx context.Context, base, auth string, out io.Writer) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/me", nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", auth)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var me struct {
+		Userinfo map[string]json.RawMessage `json:"userinfo"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&me); err != nil {
+		return fmt.Errorf("/api/me: %w", err)
+	}
+	if len(me.Userinfo) == 0 {
+		return errors.New("/api/me: no userinfo claims")
+	}
+	fmt.Fprintf(out, "/api/me carried the userinfo claims %s.\n", strings.Join(slices.Sorted(maps.Keys(me.Userinfo)), ", "))
+	return nil
 }

@@ -57,6 +57,28 @@ func TestDemoValidationModes(t *testing.T) {
 	}
 }
 
+// -userinfo: the handler of /api/me gets the userinfo claims of the
+// embedded server in every mode; with local JWT validation alone, the
+// userinfo endpoint refuses a revoked token.
+func TestDemoUserinfo(t *testing.T) {
+	const claims = "/api/me carried the userinfo claims email, name, sub."
+	for _, tt := range []struct{ args, want string }{
+		{"", "11 passed, 0 failed\n" + claims + "\nThe embedded server authenticated the API by client_secret_basic."},
+		{"-cache=false", "11 passed, 0 failed\n" + claims},
+		{"-jwt-response", "11 passed, 0 failed\n" + claims},
+		{"-validate jwt", "15 passed, 0 failed\n" + claims},
+		{"-validate hybrid", "15 passed, 0 failed\n" + claims},
+		{"-validate jwt+introspect", "15 passed, 0 failed\n" + claims},
+		{"-dpop off", "11 passed, 0 failed\n" + claims},
+		{"-dpop required", "4 passed, 0 failed"},
+	} {
+		t.Run(strings.TrimSpace("-userinfo "+tt.args), func(t *testing.T) {
+			args := append([]string{"-demo", "-addr", "127.0.0.1:0", "-userinfo"}, strings.Fields(tt.args)...)
+			demotest.Demo(t, run, args, tt.want)
+		})
+	}
+}
+
 // -dpop: DPoP-bound tokens pass with their proof unless DPoP is off; with
 // DPoP required, Bearer tokens are refused.
 func TestDemoDPoPModes(t *testing.T) {
@@ -162,6 +184,8 @@ func TestFlagErrors(t *testing.T) {
 		{"-validate", "jwt", "-issuer", "https://as.example.com", "-client-id", "a", "-resource", "https://api.example"},
 		{"-validate", "jwt", "-jwt-response"},
 		{"-validate", "jwt", "-resource", "has space\x01"},
+		// Userinfo.
+		{"-userinfo", "-endpoint", ep, "-client-id", "a", "-client-secret", "b"},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
