@@ -9,7 +9,7 @@ BENCHTIME ?= 1s
 # The version `make release-check` publishes the modules at.
 VERSION ?= v1.0.0-rc.0
 
-.PHONY: test deps lint release-check bench bench-compare fuzz loadtest soak peers
+.PHONY: test deps lint release-check bench bench-compare fuzz loadtest soak peers proxy-image
 
 test: deps
 	@scripts/each-module.sh go test -race -count=1 ./...
@@ -55,3 +55,13 @@ soak:
 # several hundred modules, so `make test` and `make lint` leave it out.
 peers:
 	cd bench/peers && go test -race -count=1 ./... && go test -run '^$$' -bench . -benchmem -count 6 .
+
+# The introspect-proxy image (cmd/introspect-proxy/Dockerfile), where docker
+# works; elsewhere it says so and builds nothing. Not part of `make test`.
+PROXY_IMAGE ?= introspect-proxy:dev
+proxy-image:
+	@if docker info >/dev/null 2>&1; then \
+		docker build -f cmd/introspect-proxy/Dockerfile -t $(PROXY_IMAGE) . ; \
+	else \
+		echo "proxy-image: docker is not available here (docker info fails): no image built"; \
+	fi

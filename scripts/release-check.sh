@@ -26,8 +26,11 @@ root_module=github.com/introspect-go/introspect
 
 # Library modules, published with one tag each; the root first.
 published=(. adapters/gin adapters/echo adapters/grpc cache/redis otel)
-# Modules of the repository that are never published.
-unpublished_re='^(examples/[^/]+|interop|bench|bench/peers|scripts/releaseproxy)$'
+# Modules of the repository that are never published. cmd/introspect-proxy
+# is a program built from the working tree (its go.mod replaces the library
+# modules by their directories, which `go install MODULE@VERSION` refuses):
+# `go -C cmd/introspect-proxy install .` from a clone, or its image.
+unpublished_re='^(examples/[^/]+|interop|bench|bench/peers|scripts/releaseproxy|cmd/introspect-proxy)$'
 
 fail() {
   echo "release-check: FAILED: $*" >&2

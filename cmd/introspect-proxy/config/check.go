@@ -1,0 +1,512 @@
+package config
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/introspect-go/introspect"
+	introspectredis "github.com/introspect-go/introspect/cache/redis"
+)
+
+// minSecretSize is the least size of the Redis cache secret and of the
+// DPoP nonce secret.
+const minSecretSize = 32
+
+// jwtAlgs are the algorithms of signed introspection answers.
+var jwtAlgs = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+
+// bad records a problem.
+func (l *loader) bad(format string, args ...any) {
+	l.errs = append(l.errs, fmt.Errorf(format, args...))
+}
+
+// check applies the rules between settings and reads the files they name.
+func (l *loader) check() {
+	c := l.c
+	lb := c.Label
+	l.checkMode()
+	if c.Listen == "" {
+		l.bad("%s: empty", lb("listen"))
+	}
+	if _, port, _ := net.SplitHostPort(c.Listen); c.OpsListen != "" && c.OpsListen == c.Listen && port != "0" {
+		l.bad("%s and %s: the same address; the operations endpoints must not share the proxy's (or set %s off)", lb("ops-listen"), lb("listen"), lb("ops-listen"))
+	}
+	l.checkServer()
+	l.checkCredentials()
+	l.checkCache()
+	l.checkBinding()
+	l.checkIdentity()
+	if c.Realm != "" && !printable(c.Realm) {
+		l.bad("%s: must be printable ASCII", lb("realm"))
+	}
+	if md := c.ResourceMetadata; md != "" {
+		u, err := url.Parse(md)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || !printable(md) {
+			l.bad("%s: %s is not an absolute http or https URL", lb("resource-metadata"), quote(md))
+		}
+	}
+	seen := make(map[string]bool)
+	for _, r := range c.ScopeRules {
+		key := r.Method + " " + r.Prefix
+		if seen[key] {
+			l.bad("%s: two rules for %s: merge their scopes into one", lb("require-scope"), quote(strings.TrimSpace(key)))
+		}
+		seen[key] = true
+	}
+}
+
+// checkMode checks the choice of mode and the settings of each.
+func (l *loader) checkMode() {
+	c, lb := l.c, l.c.Label
+	switch {
+	case c.Upstream == nil && !c.ForwardAuth && l.value("upstream") == "":
+		l.bad("%s or %s: choose the mode: the URL of the service to protect, or forward-auth for an ingress", lb("upstream"), lb("forward-auth"))
+	case c.Upstream != nil && c.ForwardAuth:
+		l.bad("%s and %s: choose one mode", lb("upstream"), lb("forward-auth"))
+	}
+	if c.ForwardAuth {
+		for _, name := range []string{"forward-authorization", "pass-host-header", "upstream-client-cert-header", "upstream-ca",
+			"upstream-dial-timeout", "upstream-response-header-timeout", "upstream-idle-conn-timeout"} {
+			if l.given(name) {
+				l.bad("%s: applies to the reverse proxy (-upstream), not to -forward-auth", lb(name))
+			}
+		}
+	} else {
+		for _, name := range []string{"forward-auth-ingress", "forward-auth-path-prefix"} {
+			if l.given(name) {
+				l.bad("%s: applies to -forward-auth, not to the reverse proxy", lb(name))
+			}
+		}
+	}
+	if p := c.ForwardAuthPathPrefix; p != "" && (!strings.HasPrefix(p, "/") || strings.ContainsAny(p, "?#")) {
+		l.bad("%s: %s must be a path starting with /", lb("forward-auth-path-prefix"), quote(p))
+	}
+	if f := l.value("upstream-ca"); f != "" {
+		pool, err := loadPool(f)
+		if err != nil {
+			l.bad("%s: %v", lb("upstream-ca"), err)
+		}
+		c.UpstreamCAs = pool
+	}
+}
+
+// checkServer checks TLS and the client certificates of the proxy's own
+// clients.
+func (l *loader) checkServer() {
+	c, lb := l.c, l.c.Label
+	certFile, keyFile, caFile := l.value("tls-cert"), l.value("tls-key"), l.value("tls-client-ca")
+	switch {
+	case certFile != "" && keyFile == "":
+		l.bad("%s needs %s", lb("tls-cert"), lb("tls-key"))
+	case certFile == "" && keyFile != "":
+		l.bad("%s needs %s", lb("tls-key"), lb("tls-cert"))
+	case certFile != "":
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			l.bad("%s, %s: %v", lb("tls-cert"), lb("tls-key"), err)
+		} else {
+			c.TLSCertificate = &cert
+		}
+	}
+	if caFile != "" {
+		if certFile == "" {
+			l.bad("%s needs %s: client certificates come with TLS", lb("tls-client-ca"), lb("tls-cert"))
+		}
+		pool, err := loadPool(caFile)
+		if err != nil {
+			l.bad("%s: %v", lb("tls-client-ca"), err)
+		}
+		c.TLSClientCAs = pool
+	}
+	mode := l.value("tls-client-auth")
+	switch {
+	case mode == "" && caFile != "":
+		c.TLSClientAuth = tls.VerifyClientCertIfGiven
+	case mode == "" || mode == "none":
+	case certFile == "":
+		l.bad("%s: %s needs %s", lb("tls-client-auth"), mode, lb("tls-cert"))
+	case (mode == "verify-if-given" || mode == "require") && caFile == "":
+		l.bad("%s: %s needs %s, the CAs to check certificates against (request asks for one without checking it)", lb("tls-client-auth"), mode, lb("tls-client-ca"))
+	}
+}
+
+// checkCredentials checks the authorization server's settings and reads the
+// proxy's credentials.
+func (l *loader) checkCredentials() {
+	c, lb := l.c, l.c.Label
+	if c.Endpoint == "" && c.Issuer == "" {
+		l.bad("%s or %s: name the authorization server", lb("endpoint"), lb("issuer"))
+	}
+	if c.Endpoint != "" {
+		if problem := serverURLProblem(c.Endpoint, c.InsecureAllowHTTP, false); problem != "" {
+			l.bad("%s: %s", lb("endpoint"), problem)
+		}
+	}
+	if c.Issuer != "" {
+		if problem := serverURLProblem(c.Issuer, c.InsecureAllowHTTP, true); problem != "" {
+			l.bad("%s: %s", lb("issuer"), problem)
+		}
+	} else {
+		for _, name := range []string{"jwt-response", "eager-discovery"} {
+			if l.given(name) && l.value(name) != "false" {
+				l.bad("%s needs %s: it works on the server's metadata", lb(name), lb("issuer"))
+			}
+		}
+	}
+	if len(c.JWTResponseAlgs) > 0 {
+		if !c.JWTResponse {
+			l.bad("%s needs %s", lb("jwt-response-algs"), lb("jwt-response"))
+		}
+		for _, a := range c.JWTResponseAlgs {
+			if !slices.Contains(jwtAlgs, a) {
+				l.bad("%s: %s is not one of %s", lb("jwt-response-algs"), quote(a), strings.Join(jwtAlgs, ", "))
+			}
+		}
+	}
+	if c.ClientID == "" {
+		l.bad("%s: the proxy's client ID at the authorization server is needed", lb("client-id"))
+	}
+
+	c.ClientSecret = l.secret("the client secret", EnvClientSecret, "client-secret-file")
+	if f := l.value("private-key"); f != "" {
+		data, err := os.ReadFile(f)
+		if err == nil {
+			c.PrivateKey, c.PrivateKeyID, err = introspect.ParsePrivateKey(data)
+		}
+		if err != nil {
+			l.bad("%s: %s", lb("private-key"), libText(err))
+		}
+	}
+	certFile, keyFile := l.value("client-cert"), l.value("client-key")
+	switch {
+	case keyFile != "" && certFile == "":
+		l.bad("%s needs %s", lb("client-key"), lb("client-cert"))
+	case certFile != "":
+		if keyFile == "" {
+			keyFile = certFile
+		}
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			l.bad("%s: %v", lb("client-cert"), err)
+		} else {
+			c.ClientCertificate = &cert
+		}
+	}
+	if f := c.BearerTokenFile; f != "" {
+		data, err := os.ReadFile(f)
+		switch {
+		case err != nil:
+			l.bad("%s: %v", lb("bearer-token-file"), err)
+		case strings.TrimSpace(string(data)) == "":
+			l.bad("%s: the file %s is empty", lb("bearer-token-file"), quote(f))
+		}
+	}
+
+	hasSecret, hasKey := c.ClientSecret.IsSet(), l.value("private-key") != ""
+	hasCert, hasBearer := certFile != "", c.BearerTokenFile != ""
+	need := func(what string) {
+		l.bad("%s: %s needs %s", lb("auth-method"), c.AuthMethod, what)
+	}
+	switch c.AuthMethod {
+	case "":
+		if !hasSecret && !hasKey && !hasCert && !hasBearer {
+			l.bad("no client credential: give a client secret (%s or %s), %s, %s, %s, or %s none for a public client",
+				EnvClientSecret, lb("client-secret-file"), lb("private-key"), lb("client-cert"), lb("bearer-token-file"), lb("auth-method"))
+		}
+	case introspect.ClientSecretBasic, introspect.ClientSecretPost, introspect.ClientSecretJWT:
+		if !hasSecret {
+			need("a client secret (" + EnvClientSecret + " or " + lb("client-secret-file") + ")")
+		}
+	case introspect.PrivateKeyJWT:
+		if !hasKey {
+			need(lb("private-key"))
+		}
+	case introspect.TLSClientAuth, introspect.SelfSignedTLSClientAuth:
+		if !hasCert {
+			need(lb("client-cert"))
+		}
+	case introspect.BearerToken:
+		if !hasBearer {
+			need(lb("bearer-token-file"))
+		}
+	case introspect.None:
+		if hasSecret || hasKey || hasCert || hasBearer {
+			l.bad("%s: none sends the client ID alone, yet a credential is given: leave one out", lb("auth-method"))
+		}
+	}
+	if c.RawBasicAuth && strings.Contains(c.ClientID, ":") {
+		l.bad("%s: the client ID %s holds ':', which raw Basic credentials cannot carry", lb("raw-basic-auth"), quote(c.ClientID))
+	}
+	if alg := c.AssertionAlg; alg != "" {
+		if c.PrivateKey != nil {
+			// The library knows which algorithms suit which key.
+			_, err := introspect.NewClient(introspect.WithEndpoint("https://as.invalid/introspect"),
+				introspect.WithPrivateKey("probe", c.PrivateKey, ""), introspect.WithAssertionSigningAlg(alg))
+			if err != nil {
+				l.bad("%s: %s", lb("assertion-alg"), libText(err))
+			}
+		} else if !slices.Contains([]string{"HS256", "HS384", "HS512"}, alg) {
+			l.bad("%s: %s is not HS256, HS384 or HS512, the algorithms of client_secret_jwt (a key's need %s)", lb("assertion-alg"), quote(alg), lb("private-key"))
+		}
+	}
+}
+
+// checkCache checks the cache and Redis settings.
+func (l *loader) checkCache() {
+	c, lb := l.c, l.c.Label
+	addrs := l.values["redis-addr"]
+	if len(addrs) == 0 {
+		for _, name := range []string{"redis-username", "redis-password-file", "redis-db", "redis-tls", "redis-prefix",
+			"redis-timeout", "redis-local-ttl", "redis-secret-file", "redis-encryption-key-file"} {
+			if l.given(name) {
+				l.bad("%s needs %s", lb(name), lb("redis-addr"))
+			}
+		}
+		if c.CacheSize == 0 {
+			for _, name := range []string{"max-ttl", "negative-ttl", "stale-if-error", "refresh-ahead"} {
+				if l.given(name) {
+					l.bad("%s needs a cache: %s is 0 and there is no %s", lb(name), lb("cache-size"), lb("redis-addr"))
+				}
+			}
+		}
+	} else {
+		r := c.redis
+		for _, a := range addrs {
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				l.bad("%s: %s is not host:port", lb("redis-addr"), quote(a))
+			}
+		}
+		if c.CacheSize == 0 && r.LocalTTL > 0 {
+			if l.given("redis-local-ttl") {
+				l.bad("%s needs an in-memory tier: %s is 0", lb("redis-local-ttl"), lb("cache-size"))
+			}
+			r.LocalTTL = 0
+		}
+		if r.Prefix == "" {
+			r.Prefix = introspectredis.DefaultPrefix
+		}
+		r.Password = l.secret("the Redis password", EnvRedisPassword, "redis-password-file")
+		r.Secret = l.secret("the Redis cache secret", EnvRedisSecret, "redis-secret-file")
+		switch n := len(r.Secret.Value()); {
+		case n == 0:
+			if !l.given("redis-secret-file") {
+				l.bad("%s needs the cache secret, at least %d random bytes shared by the replicas: %s or %s", lb("redis-addr"), minSecretSize, EnvRedisSecret, lb("redis-secret-file"))
+			}
+		case n < minSecretSize:
+			l.bad("%s: the Redis cache secret has %d bytes, fewer than %d", l.secretLabel(EnvRedisSecret, "redis-secret-file"), n, minSecretSize)
+		}
+		if k := l.secret("the Redis encryption key", EnvRedisEncryptionKey, "redis-encryption-key-file"); k.IsSet() {
+			key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(k.Value()))
+			switch {
+			case err != nil:
+				l.bad("%s: the encryption key is not base64", l.secretLabel(EnvRedisEncryptionKey, "redis-encryption-key-file"))
+			case len(key) != 16 && len(key) != 24 && len(key) != 32:
+				l.bad("%s: the encryption key has %d bytes; want 16, 24 or 32", l.secretLabel(EnvRedisEncryptionKey, "redis-encryption-key-file"), len(key))
+			default:
+				r.EncryptionKey = NewSecret(string(key))
+			}
+		}
+		c.Redis = &r
+	}
+	if (c.CacheSize > 0 || c.Redis != nil) && c.RefreshAhead > 0 && c.RefreshAhead >= c.MaxTTL {
+		l.bad("%s: %v must be shorter than %s (%v)", lb("refresh-ahead"), c.RefreshAhead, lb("max-ttl"), c.MaxTTL)
+	}
+}
+
+// checkBinding checks DPoP and the client certificate header.
+func (l *loader) checkBinding() {
+	c, lb := l.c, l.c.Label
+	if c.DPoP == introspect.DPoPOff {
+		for _, name := range []string{"dpop-external-url", "dpop-algs", "dpop-nonce-period", "dpop-nonce-secret-file"} {
+			if l.given(name) {
+				l.bad("%s: DPoP is off (%s)", lb(name), lb("dpop"))
+			}
+		}
+	} else {
+		if u := c.DPoPExternalURL; u != "" {
+			if _, err := introspect.NewDPoPVerifier(introspect.WithDPoPExternalURL(u)); err != nil {
+				l.bad("%s: %s", lb("dpop-external-url"), libText(err))
+			}
+		}
+		if len(c.DPoPAlgs) > 0 {
+			if _, err := introspect.NewDPoPVerifier(introspect.WithDPoPAlgorithms(c.DPoPAlgs...)); err != nil {
+				l.bad("%s: %s", lb("dpop-algs"), libText(err))
+			}
+		}
+		c.DPoPNonceSecret = l.secret("the DPoP nonce secret", EnvDPoPNonceSecret, "dpop-nonce-secret-file")
+		switch {
+		case c.DPoPNoncePeriod > 0 && !c.DPoPNonceSecret.IsSet():
+			if !l.given("dpop-nonce-secret-file") {
+				l.bad("%s needs the nonce secret, at least %d random bytes shared by the replicas: %s or %s", lb("dpop-nonce-period"), minSecretSize, EnvDPoPNonceSecret, lb("dpop-nonce-secret-file"))
+			}
+		case c.DPoPNoncePeriod > 0:
+			if n := len(c.DPoPNonceSecret.Value()); n < minSecretSize {
+				l.bad("%s: the DPoP nonce secret has %d bytes, fewer than %d", l.secretLabel(EnvDPoPNonceSecret, "dpop-nonce-secret-file"), n, minSecretSize)
+			} else if _, err := introspect.NewDPoPVerifier(introspect.WithDPoPNonces([]byte(c.DPoPNonceSecret.Value()), c.DPoPNoncePeriod)); err != nil {
+				l.bad("%s: %s", lb("dpop-nonce-period"), libText(err))
+			}
+		case l.given("dpop-nonce-secret-file"):
+			l.bad("%s needs %s", lb("dpop-nonce-secret-file"), lb("dpop-nonce-period"))
+		}
+	}
+	if h := c.ClientCertHeader; h != "" {
+		if !isToken(h) {
+			l.bad("%s: %s is not a header name", lb("client-cert-header"), quote(h))
+		}
+		if len(c.TrustedProxies) == 0 {
+			l.bad("%s needs %s: the header is believed only from the proxies that set it", lb("client-cert-header"), lb("trusted-proxies"))
+		}
+	} else if l.given("client-cert-header-format") {
+		l.bad("%s needs %s", lb("client-cert-header-format"), lb("client-cert-header"))
+	}
+}
+
+// checkIdentity checks the identity headers.
+func (l *loader) checkIdentity() {
+	c, lb := l.c, l.c.Label
+	p := c.IdentityHeaderPrefix
+	switch {
+	case p == "":
+		l.bad("%s: empty: every header would be removed", lb("identity-header-prefix"))
+	case !isToken(p):
+		l.bad("%s: %s is not the start of a header name", lb("identity-header-prefix"), quote(p))
+	default:
+		covered := slices.Clone(protectedHeaders)
+		for _, h := range []string{c.ClientCertHeader, c.UpstreamClientCertHeader} {
+			if h != "" {
+				covered = append(covered, h)
+			}
+		}
+		for _, h := range covered {
+			if HasPrefixFold(h, p) {
+				l.bad("%s: %s would remove the %s header: choose a longer prefix, such as X-Auth-", lb("identity-header-prefix"), quote(p), h)
+				break
+			}
+		}
+	}
+	seen := make(map[string]string)
+	for _, name := range l.values["identity-claims"] {
+		if !validClaimName(name) {
+			l.bad("%s: %s cannot name a header (letters, digits, '-', '_' and '.')", lb("identity-claims"), quote(name))
+			continue
+		}
+		h := ClaimHeader(p, name)
+		if other, dup := seen[headerFold(h)]; dup {
+			l.bad("%s: %s and %s give the same header, %s", lb("identity-claims"), quote(other), quote(name), h)
+			continue
+		}
+		seen[headerFold(h)] = name
+		c.IdentityClaims = append(c.IdentityClaims, IdentityClaim{Name: name, Header: h})
+	}
+	if h := c.UpstreamClientCertHeader; h != "" {
+		switch {
+		case !isToken(h):
+			l.bad("%s: %s is not a header name", lb("upstream-client-cert-header"), quote(h))
+		case c.TLSClientAuth == tls.NoClientCert:
+			l.bad("%s needs %s: without it no client presents a certificate", lb("upstream-client-cert-header"), lb("tls-client-auth"))
+		}
+	}
+}
+
+// secret returns the secret of the environment variable env or of the
+// file of the setting fileSetting; giving both is an error.
+func (l *loader) secret(what, env, fileSetting string) Secret {
+	v, inEnv := l.env[env]
+	file := l.value(fileSetting)
+	switch {
+	case inEnv && file != "":
+		l.bad("%s and %s: %s is given twice: keep one", env, l.c.Label(fileSetting), what)
+		return Secret{}
+	case file != "":
+		data, err := os.ReadFile(file)
+		if err != nil {
+			l.bad("%s: %v", l.c.Label(fileSetting), err)
+			return Secret{}
+		}
+		s := strings.TrimRight(string(data), "\r\n")
+		if s == "" {
+			l.bad("%s: the file %s is empty", l.c.Label(fileSetting), quote(file))
+		}
+		return NewSecret(s)
+	}
+	return NewSecret(v)
+}
+
+// secretLabel names where a secret came from.
+func (l *loader) secretLabel(env, fileSetting string) string {
+	if l.value(fileSetting) != "" {
+		return l.c.Label(fileSetting)
+	}
+	return env
+}
+
+// serverURLProblem checks the URL of the authorization server: absolute,
+// https (or http to loopback, or anywhere with -insecure-allow-http),
+// without user information or fragment, and for an issuer without query.
+func serverURLProblem(raw string, insecure, issuer bool) string {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || u.Host == "" || u.Opaque != "":
+		return quote(raw) + " is not an absolute URL"
+	case u.User != nil:
+		return "must not hold user information: the credentials go in their own settings"
+	case u.Fragment != "":
+		return "must not have a fragment"
+	case issuer && (u.RawQuery != "" || u.ForceQuery):
+		return "an issuer has no query (RFC 8414)"
+	case u.Scheme == "https":
+		return ""
+	case u.Scheme == "http":
+		if insecure || isLoopback(u.Hostname()) {
+			return ""
+		}
+		return "is not https: tokens and the client secret would cross the network in clear (-insecure-allow-http allows it)"
+	}
+	return fmt.Sprintf("scheme %s: want https", quote(u.Scheme))
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// loadPool reads PEM certificates.
+func loadPool(file string) (*x509.CertPool, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", quote(file))
+	}
+	return pool, nil
+}
+
+// libText is a library error's text without its package prefix.
+func libText(err error) string {
+	s := err.Error()
+	for _, p := range []string{"introspect: ", "introspectredis: "} {
+		s = strings.ReplaceAll(s, p, "")
+	}
+	return s
+}

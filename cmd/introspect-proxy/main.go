@@ -1,0 +1,113 @@
+// Command introspect-proxy protects an HTTP service with OAuth 2.0 token
+// introspection (RFC 7662), without a line of code in the service. It runs
+// in one of two modes:
+//
+//   - reverse proxy (-upstream URL): it checks each request's token, then
+//     passes the request to the service with the token's identity in
+//     headers (X-Auth-Subject, X-Auth-Client-Id, X-Auth-Scope,
+//     X-Auth-Username, X-Auth-Claim-*); streams and websockets pass through;
+//   - forward-auth (-forward-auth): it answers the auth requests of an
+//     ingress (nginx auth_request, Caddy forward_auth, Traefik forwardAuth,
+//     Envoy ext_authz) with 200 and the identity headers, or with the RFC
+//     6750 401, 403 or 503 and its WWW-Authenticate challenge.
+//
+// For example, in front of a service on port 3000, against an
+// authorization server found by discovery:
+//
+//	export INTROSPECT_CLIENT_SECRET=...
+//	introspect-proxy -upstream http://127.0.0.1:3000 -issuer https://as.example.com -client-id my-api \
+//		-require-scope '/admin=admin' -require-scope 'POST /orders=orders:write'
+//
+// Every flag is also the environment variable INTROSPECT_<NAME> and the key
+// <name> of the YAML file of -config; a flag wins over a variable, which
+// wins over the file. Secrets come only from the environment or from files.
+// -check-config checks the configuration and exits 0 or 1; -help lists
+// every setting.
+//
+// /healthz, /readyz and /metrics (Prometheus) are served on -ops-listen
+// (127.0.0.1:9090 by default), apart from the proxied paths. Each request is
+// logged as a line of JSON on stderr. SIGTERM or SIGINT drains the
+// requests in flight for up to -shutdown-timeout, then the process exits.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/introspect-go/introspect/cmd/introspect-proxy/config"
+	"github.com/introspect-go/introspect/cmd/introspect-proxy/proxy"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "introspect-proxy:", err)
+		os.Exit(1)
+	}
+}
+
+// run is the program: args without the program's name, environ as
+// os.Environ gives it. It returns when ctx is done and the proxy has shut
+// down, at once for -check-config, -version and -help (flag.ErrHelp).
+func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
+	cfg, err := config.Load(args, environ, stderr)
+	if err != nil {
+		return err
+	}
+	if cfg.Version {
+		fmt.Fprintln(stdout, "introspect-proxy", version())
+		return nil
+	}
+	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	for _, w := range cfg.Warnings {
+		logger.Warn(w)
+	}
+	srv, err := proxy.New(cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	if cfg.CheckOnly {
+		fmt.Fprintf(stdout, "introspect-proxy: the configuration is valid: %s mode, scope rules: %d\n", cfg.Mode(), len(cfg.ScopeRules))
+		return nil
+	}
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("%s: %w", cfg.Label("listen"), err)
+	}
+	var ops net.Listener
+	opsAddr := "off"
+	if cfg.OpsListen != "" {
+		if ops, err = net.Listen("tcp", cfg.OpsListen); err != nil {
+			ln.Close()
+			return fmt.Errorf("%s: %w", cfg.Label("ops-listen"), err)
+		}
+		opsAddr = ops.Addr().String()
+	}
+	logger.Info("listening", "mode", cfg.Mode(), "addr", ln.Addr().String(), "ops_addr", opsAddr,
+		"tls", cfg.TLSCertificate != nil, "version", version())
+	return srv.Serve(ctx, ln, ops)
+}
+
+// version is the module version the binary was built from, "(devel)" for a
+// build in the repository.
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}

@@ -1,0 +1,194 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/introspect-go/introspect/introspecttest"
+)
+
+// childArgsEnv, in a child process of the test binary, holds the
+// arguments (JSON) with which the child runs main.
+const childArgsEnv = "PROXY_MAIN_TEST_ARGS"
+
+// TestMainChild is main in a child process started by the tests below; it
+// does nothing in the test process itself.
+func TestMainChild(t *testing.T) {
+	raw := os.Getenv(childArgsEnv)
+	if raw == "" {
+		t.Skip("runs as a child of the other tests")
+	}
+	var args []string
+	if err := json.Unmarshal([]byte(raw), &args); err != nil {
+		t.Fatal(err)
+	}
+	os.Args = append([]string{"introspect-proxy"}, args...)
+	main() // exits 1 on an error
+}
+
+// proxyChild starts the proxy's main in a child process with args and the
+// extra environment env.
+func proxyChild(t *testing.T, args []string, env ...string) (*exec.Cmd, *bytes.Buffer, io.ReadCloser) {
+	t.Helper()
+	raw, err := json.Marshal(args)
+	require.NoError(t, err)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestMainChild$")
+	cmd.Env = append(os.Environ(), childArgsEnv+"="+string(raw))
+	cmd.Env = append(cmd.Env, env...)
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	stderr, err := cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	return cmd, &stdout, stderr
+}
+
+// TestCheckConfigExitStatus runs -check-config: exit status 0 and a line
+// on stdout for a valid configuration, 1 and the problems naming their
+// settings on stderr for an invalid one.
+func TestCheckConfigExitStatus(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		args       []string
+		wantStatus int
+		wantOut    string
+		wantErr    []string
+	}{
+		{"valid", []string{"-check-config", "-upstream", "http://127.0.0.1:3000", "-endpoint", "https://as.example.com/introspect", "-client-id", "api"},
+			0, "the configuration is valid: reverse-proxy mode", nil},
+		{"invalid", []string{"-check-config", "-forward-auth", "-endpoint", "http://as.example.com/introspect", "-max-ttl", "soon"},
+			1, "", []string{"invalid configuration", "-endpoint: is not https", `-max-ttl: "soon" is not a duration`, "-client-id"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd, stdout, stderrPipe := proxyChild(t, tc.args, "INTROSPECT_CLIENT_SECRET=s3cret")
+			stderr, _ := io.ReadAll(stderrPipe)
+			err := cmd.Wait()
+			status := 0
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				status = ee.ExitCode()
+			}
+			assert.Equal(t, tc.wantStatus, status, "stderr:\n%s", stderr)
+			assert.Contains(t, stdout.String(), tc.wantOut)
+			for _, w := range tc.wantErr {
+				assert.Contains(t, string(stderr), w)
+			}
+			assert.NotContains(t, stdout.String()+string(stderr), "s3cret")
+		})
+	}
+}
+
+// TestRunCheckConfig runs -check-config in process: it builds the
+// middleware without listening, and returns the library's errors too.
+func TestRunCheckConfig(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), []string{"-check-config", "-forward-auth", "-issuer", "https://as.example.com", "-client-id", "api",
+		"-require-scope", "/a=b", "-listen", "127.0.0.1:1"}, []string{"INTROSPECT_CLIENT_SECRET=s"}, &stdout, &stderr)
+	require.NoError(t, err)
+	assert.Equal(t, "introspect-proxy: the configuration is valid: forward-auth mode, scope rules: 1\n", stdout.String())
+}
+
+// TestRunVersionAndHelp checks -version and -help.
+func TestRunVersionAndHelp(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"-version"}, nil, &stdout, &stderr))
+	assert.True(t, strings.HasPrefix(stdout.String(), "introspect-proxy "))
+	err := run(context.Background(), []string{"-help"}, nil, &stdout, &stderr)
+	assert.True(t, errors.Is(err, flag.ErrHelp))
+	assert.Contains(t, stderr.String(), "-upstream URL")
+}
+
+// TestSIGTERMDrains runs the proxy as a process: it serves, and on SIGTERM
+// finishes the request in flight, then exits 0.
+func TestSIGTERMDrains(t *testing.T) {
+	as := introspecttest.NewServer(introspecttest.WithClient("proxy", "proxy-secret"))
+	defer as.Close()
+	entered, release := make(chan struct{}), make(chan struct{})
+	up := http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
+		<-release
+		_, _ = io.WriteString(w, "done "+r.Header.Get("X-Auth-Subject"))
+	})}
+	upURL := serveOnLoopback(t, &up)
+	cmd, _, stderr := proxyChild(t, []string{"-upstream", upURL, "-endpoint", as.IntrospectionURL(), "-client-id", "proxy",
+		"-listen", "127.0.0.1:0", "-ops-listen", "127.0.0.1:0", "-shutdown-timeout", "20s"}, "INTROSPECT_CLIENT_SECRET=proxy-secret")
+	defer func() { _ = cmd.Process.Kill() }()
+
+	// The "listening" line of the JSON log names the addresses.
+	lines := bufio.NewScanner(stderr)
+	var addr, opsAddr string
+	var before strings.Builder
+	for addr == "" && lines.Scan() {
+		before.WriteString(lines.Text() + "\n")
+		var m map[string]any
+		if json.Unmarshal(lines.Bytes(), &m) == nil && m["msg"] == "listening" {
+			addr, opsAddr = m["addr"].(string), m["ops_addr"].(string)
+		}
+	}
+	require.NotEmpty(t, addr, "no listening line in:\n%s", before.String())
+	rest := make(chan string, 1)
+	go func() {
+		var b strings.Builder
+		for lines.Scan() {
+			b.WriteString(lines.Text() + "\n")
+		}
+		rest <- b.String()
+	}()
+
+	resp, err := http.Get("http://" + opsAddr + "/healthz")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+
+	tok := as.Issue(introspecttest.Claims{Subject: "alice"})
+	result := make(chan string, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/slow", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			result <- err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		result <- resp.Status + " " + string(b)
+	}()
+	<-entered
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	time.Sleep(200 * time.Millisecond) // the shutdown begins while the request waits
+	close(release)
+	assert.Equal(t, "200 OK done alice", <-result)
+	require.NoError(t, cmd.Wait(), "the exit status after SIGTERM")
+	log := <-rest
+	assert.Contains(t, log, `"msg":"shutting down"`)
+	assert.Contains(t, log, `"msg":"stopped"`)
+	assert.NotContains(t, log, tok)
+}
+
+// serveOnLoopback serves srv on a free loopback port until the test ends
+// and returns its URL.
+func serveOnLoopback(t *testing.T, srv *http.Server) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return "http://" + ln.Addr().String()
+}

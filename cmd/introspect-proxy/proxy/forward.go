@@ -1,0 +1,218 @@
+package proxy
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/introspect-go/introspect"
+	"github.com/introspect-go/introspect/cmd/introspect-proxy/config"
+)
+
+// The headers in which ingresses send the original request of a
+// forward-auth request.
+const (
+	headerOriginalMethod  = "X-Original-Method"  // nginx, set in its configuration
+	headerOriginalURI     = "X-Original-Uri"     // nginx
+	headerForwardedMethod = "X-Forwarded-Method" // Caddy, Traefik
+	headerForwardedURI    = "X-Forwarded-Uri"    // Caddy, Traefik
+	headerForwardedHost   = "X-Forwarded-Host"
+	headerForwardedProto  = "X-Forwarded-Proto"
+)
+
+// forwardHeaders are the headers that say what the original request was.
+var forwardHeaders = []string{headerOriginalMethod, headerOriginalURI, headerForwardedMethod, headerForwardedURI, headerForwardedHost, headerForwardedProto}
+
+// forwardAuth answers an ingress's auth request about the original request
+// it describes: 200 with the identity headers when the token is valid and
+// the rules of the original method and path allow it, otherwise the
+// middleware's answer (400, 401 or 403 with WWW-Authenticate, 503).
+func (s *Server) forwardAuth(w http.ResponseWriter, r *http.Request) {
+	orig, err := s.original(r)
+	if err != nil {
+		s.mw.WriteError(w, r, nil, err)
+		return
+	}
+	rec := recordOf(r.Context())
+	rec.origMethod, rec.origPath = orig.Method, orig.URL.Path
+	ti, err := s.mw.Authenticate(orig)
+	if err != nil {
+		if !s.mw.AllowsAnonymous(err) {
+			s.mw.WriteError(w, orig, ti, err)
+			return
+		}
+		ti = nil
+		rec.setOutcome(outcomeAnonymous)
+	}
+	if !s.authorize(w, orig, ti) {
+		return
+	}
+	h := w.Header()
+	s.identity.set(h, ti, true)
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+}
+
+// original returns the request the ingress asks about, for the middleware
+// and the rules: its method, path, host and scheme (for a DPoP proof's htm
+// and htu), with r's headers and context. From a trusted proxy they come
+// from the headers of -forward-auth-ingress; from anyone else those
+// headers are ignored and the request's own method and URI count. Its TLS
+// state never holds the ingress's certificate: the client's, for a
+// certificate-bound token, comes in -client-cert-header.
+func (s *Server) original(r *http.Request) (*http.Request, error) {
+	cfg := s.cfg
+	method, uri, host, secure := r.Method, r.RequestURI, r.Host, r.TLS != nil
+	ingress := cfg.ForwardAuthIngress
+	if ingress == config.IngressAuto && cfg.ForwardAuthPathPrefix != "" {
+		ingress = config.IngressEnvoy // only Envoy adds a path prefix
+	}
+	own := true // the request's own URI counts, less the path prefix
+	if s.trusted(r.RemoteAddr) {
+		var err error
+		if method, uri, own, err = originalRequest(r, ingress); err != nil {
+			return nil, err
+		}
+		if v, err := single(r.Header, headerForwardedHost); err != nil {
+			return nil, err
+		} else if v != "" {
+			host, _, _ = strings.Cut(v, ",")
+			host = strings.TrimSpace(host)
+		}
+		if v, err := single(r.Header, headerForwardedProto); err != nil {
+			return nil, err
+		} else if v != "" {
+			proto, _, _ := strings.Cut(v, ",")
+			secure = strings.EqualFold(strings.TrimSpace(proto), "https")
+		}
+	} else {
+		for _, h := range forwardHeaders {
+			if _, ok := r.Header[h]; ok && s.warnedUntrusted.CompareAndSwap(false, true) {
+				s.log.Warn("forward-auth request from an address outside -trusted-proxies: its forwarding headers are ignored, its own method and URI count",
+					"remote", r.RemoteAddr, "header", h)
+				break
+			}
+		}
+	}
+	if own && cfg.ForwardAuthPathPrefix != "" {
+		rest, ok := strings.CutPrefix(uri, cfg.ForwardAuthPathPrefix)
+		if !ok {
+			return nil, invalid("the path does not start with -forward-auth-path-prefix")
+		}
+		if !strings.HasPrefix(rest, "/") {
+			rest = "/" + rest
+		}
+		uri = rest
+	}
+	if !validMethod(method) {
+		return nil, invalid("the original method is not an HTTP method")
+	}
+	u, err := url.ParseRequestURI(uri)
+	if err != nil || u.Path == "" && u.Opaque == "" {
+		return nil, invalid("the original URI is not a request target")
+	}
+	o := r.WithContext(r.Context())
+	o.Method = method
+	o.URL = &url.URL{Path: u.Path, RawPath: u.RawPath}
+	o.RequestURI = uri
+	o.Host = host
+	o.TLS = nil
+	if secure {
+		o.TLS = &tls.ConnectionState{}
+	}
+	return o, nil
+}
+
+// originalRequest reads the original method and URI of a request from a
+// trusted proxy; own reports that the request's own count (Envoy, or no
+// header under auto).
+func originalRequest(r *http.Request, ingress config.Ingress) (method, uri string, own bool, err error) {
+	read := func(methodHeader, uriHeader string) (m, u string, err error) {
+		if m, err = single(r.Header, methodHeader); err != nil {
+			return
+		}
+		u, err = single(r.Header, uriHeader)
+		return
+	}
+	switch ingress {
+	case config.IngressEnvoy:
+		return r.Method, r.RequestURI, true, nil
+	case config.IngressNginx, config.IngressCaddy, config.IngressTraefik:
+		mh, uh := headerForwardedMethod, headerForwardedURI
+		if ingress == config.IngressNginx {
+			mh, uh = headerOriginalMethod, headerOriginalURI
+		}
+		m, u, err := read(mh, uh)
+		switch {
+		case err != nil:
+			return "", "", false, err
+		case m == "" || u == "":
+			return "", "", false, invalid(fmt.Sprintf("the request from the %s ingress has no %s or %s header", ingress, mh, uh))
+		}
+		return m, u, false, nil
+	}
+	// auto: the two sets may both be there (an ingress passes the client's
+	// headers on, and sets its own); whatever is there must agree.
+	om, ou, err := read(headerOriginalMethod, headerOriginalURI)
+	if err != nil {
+		return "", "", false, err
+	}
+	fm, fu, err := read(headerForwardedMethod, headerForwardedURI)
+	if err != nil {
+		return "", "", false, err
+	}
+	if ou == "" && fu == "" && om == "" && fm == "" {
+		return r.Method, r.RequestURI, true, nil
+	}
+	switch {
+	case ou != "" && fu != "" && ou != fu:
+		return "", "", false, invalid("X-Original-URI and X-Forwarded-Uri disagree")
+	case om != "" && fm != "" && om != fm:
+		return "", "", false, invalid("X-Original-Method and X-Forwarded-Method disagree")
+	case ou == "" && fu == "":
+		return "", "", false, invalid("a method header without a URI header")
+	case om == "" && fm == "":
+		return "", "", false, invalid("a URI header without a method header")
+	}
+	method, uri = om, ou
+	if method == "" {
+		method = fm
+	}
+	if uri == "" {
+		uri = fu
+	}
+	return method, uri, false, nil
+}
+
+// single returns the value of a header given at most once.
+func single(h http.Header, name string) (string, error) {
+	switch v := h.Values(name); len(v) {
+	case 0:
+		return "", nil
+	case 1:
+		return strings.TrimSpace(v[0]), nil
+	}
+	return "", invalid(name + " is given more than once")
+}
+
+// invalid is a forward-auth request whose description of the original
+// request cannot be read: 400.
+func invalid(msg string) error {
+	return fmt.Errorf("%w: %s", introspect.ErrInvalidRequest, msg)
+}
+
+// validMethod reports whether m is an HTTP method (a token).
+func validMethod(m string) bool {
+	if m == "" {
+		return false
+	}
+	for i := 0; i < len(m); i++ {
+		b := m[i]
+		if !('a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", b) >= 0) {
+			return false
+		}
+	}
+	return true
+}

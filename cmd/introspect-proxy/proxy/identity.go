@@ -1,0 +1,142 @@
+package proxy
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/introspect-go/introspect"
+	"github.com/introspect-go/introspect/cmd/introspect-proxy/config"
+)
+
+// maxIdentityValue bounds the value of an identity header: a longer value
+// is left out rather than cut, since a cut value would name someone else.
+const maxIdentityValue = 4096
+
+// identity writes the identity headers of an accepted token and removes
+// the ones a client sent.
+type identity struct {
+	prefix   string
+	subject  string // the header names, canonical
+	clientID string
+	scope    string
+	username string
+	claims   []config.IdentityClaim
+	log      *slog.Logger
+}
+
+func newIdentity(cfg *config.Config, log *slog.Logger) *identity {
+	p := cfg.IdentityHeaderPrefix
+	return &identity{
+		prefix:   p,
+		subject:  http.CanonicalHeaderKey(p + "Subject"),
+		clientID: http.CanonicalHeaderKey(p + "Client-Id"),
+		scope:    http.CanonicalHeaderKey(p + "Scope"),
+		username: http.CanonicalHeaderKey(p + "Username"),
+		claims:   cfg.IdentityClaims,
+		log:      log,
+	}
+}
+
+// strip removes every header whose name starts with the prefix as the
+// services behind the proxy may read it: regardless of case, and with '_'
+// taken for '-' (CGI, WSGI, Rack and PHP read "X-Auth_Subject" as
+// "X-Auth-Subject").
+func (id *identity) strip(h http.Header) {
+	for k := range h {
+		if config.HasPrefixFold(k, id.prefix) {
+			delete(h, k)
+		}
+	}
+}
+
+// set writes the identity headers of ti into h. A value that is empty, or
+// that cannot travel in a header (a control character, longer than
+// maxIdentityValue bytes), is left out; with all, such a header is still
+// written, empty, so that an ingress copying it replaces whatever the
+// client sent under that name. ti nil (a request without a token under
+// -optional-token) writes nothing, or every header empty with all.
+func (id *identity) set(h http.Header, ti *introspect.Introspection, all bool) {
+	put := func(name, v string) {
+		if v != "" && !headerSafe(v) {
+			id.log.Warn("identity header left out: its value holds a control character or is too long", "header", name)
+			v = ""
+		}
+		if v != "" || all {
+			h[name] = []string{v}
+		}
+	}
+	var sub, cid, scope, user string
+	if ti != nil {
+		sub, cid, user = ti.Subject, ti.ClientID, ti.Username
+		scope = strings.Join(ti.Scopes, " ")
+	}
+	put(id.subject, sub)
+	put(id.clientID, cid)
+	put(id.scope, scope)
+	put(id.username, user)
+	var registered map[string]json.RawMessage // the answer's registered members, read once
+	for _, c := range id.claims {
+		v := ""
+		if ti != nil {
+			raw, ok := ti.Extra[c.Name]
+			if !ok {
+				if registered == nil {
+					registered = registeredMembers(ti)
+				}
+				raw = registered[c.Name]
+			}
+			v = claimText(raw)
+		}
+		put(c.Header, v)
+	}
+}
+
+// registeredMembers returns the members of the answer in their RFC 7662
+// form, for the claims that Introspection keeps in typed fields (sub, aud,
+// exp, ...).
+func registeredMembers(ti *introspect.Introspection) map[string]json.RawMessage {
+	m := map[string]json.RawMessage{}
+	if b, err := ti.MarshalJSON(); err == nil {
+		_ = json.Unmarshal(b, &m)
+	}
+	return m
+}
+
+// claimText is a claim as a header value: a JSON string as the string, any
+// other value (number, boolean, array, object) as compact JSON; "" for an
+// absent or null claim.
+func claimText(raw json.RawMessage) string {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return ""
+	}
+	if raw[0] == '"' {
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			return s
+		}
+		return ""
+	}
+	var b bytes.Buffer
+	if json.Compact(&b, raw) != nil {
+		return ""
+	}
+	return b.String()
+}
+
+// headerSafe reports whether v can be a header value as it is: no control
+// character (CR and LF among them) and at most maxIdentityValue bytes.
+func headerSafe(v string) bool {
+	if len(v) > maxIdentityValue {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < 0x20 || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}

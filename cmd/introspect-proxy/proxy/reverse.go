@@ -1,0 +1,139 @@
+package proxy
+
+import (
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"time"
+
+	"github.com/introspect-go/introspect"
+)
+
+// Connection pool to the upstream.
+const (
+	upstreamMaxIdleConns = 256
+	upstreamKeepAlive    = 30 * time.Second
+	upstreamTLSHandshake = 10 * time.Second
+)
+
+// authorizeAndProxy is the handler behind the middleware in reverse-proxy
+// mode: the scope rules, then the upstream.
+func (s *Server) authorizeAndProxy(next http.Handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ti, _ := introspect.FromContext(r.Context())
+		if !s.authorize(w, r, ti) {
+			return
+		}
+		next.ServeHTTP(w, r)
+	}
+}
+
+// newReverseProxy returns the reverse proxy to -upstream. It streams
+// (responses of unknown length and event streams are flushed as they
+// come), passes protocol upgrades (websockets) through, and answers 502
+// when the upstream cannot be reached or fails before its response
+// headers.
+func (s *Server) newReverseProxy() *httputil.ReverseProxy {
+	cfg := s.cfg
+	var tlsConfig *tls.Config
+	if cfg.UpstreamCAs != nil {
+		tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: cfg.UpstreamCAs}
+	}
+	transport := &http.Transport{
+		DialContext:           (&net.Dialer{Timeout: cfg.UpstreamDialTimeout, KeepAlive: upstreamKeepAlive}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          upstreamMaxIdleConns,
+		MaxIdleConnsPerHost:   upstreamMaxIdleConns,
+		IdleConnTimeout:       cfg.UpstreamIdleConnTimeout,
+		TLSHandshakeTimeout:   upstreamTLSHandshake,
+		ResponseHeaderTimeout: cfg.UpstreamResponseHeaderTimeout,
+		ExpectContinueTimeout: time.Second,
+		TLSClientConfig:       tlsConfig,
+	}
+	target := cfg.Upstream
+	return &httputil.ReverseProxy{
+		Rewrite:      s.rewrite(target),
+		Transport:    transport,
+		ErrorHandler: s.upstreamError,
+		ErrorLog:     slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+}
+
+// rewrite prepares the request to the upstream: its URL, Host and
+// X-Forwarded headers; the client's identity headers removed and the
+// token's written; Authorization and the client certificate as
+// configured.
+func (s *Server) rewrite(target *url.URL) func(*httputil.ProxyRequest) {
+	cfg := s.cfg
+	return func(pr *httputil.ProxyRequest) {
+		in, out := pr.In, pr.Out
+		trusted := s.trusted(in.RemoteAddr)
+		pr.SetURL(target)
+		if cfg.PassHostHeader {
+			out.Host = in.Host
+		}
+		// The proxy removed the X-Forwarded headers and Forwarded before
+		// this: a trusted proxy's are kept and extended, anyone else's
+		// dropped.
+		if trusted {
+			for _, h := range []string{"X-Forwarded-For", "Forwarded"} {
+				if v := in.Header.Values(h); len(v) > 0 {
+					out.Header[h] = v
+				}
+			}
+		}
+		pr.SetXForwarded()
+		if trusted {
+			for _, h := range []string{"X-Forwarded-Host", "X-Forwarded-Proto"} {
+				if v := in.Header.Get(h); v != "" {
+					out.Header.Set(h, v)
+				}
+			}
+		}
+		s.identity.strip(out.Header)
+		if !cfg.ForwardAuthorization {
+			out.Header.Del("Authorization")
+			out.Header.Del("Dpop")
+		}
+		if h := cfg.ClientCertHeader; h != "" && !trusted {
+			out.Header.Del(h)
+		}
+		if h := cfg.UpstreamClientCertHeader; h != "" {
+			out.Header.Del(h)
+			if in.TLS != nil && len(in.TLS.PeerCertificates) > 0 {
+				out.Header.Set(h, base64.StdEncoding.EncodeToString(in.TLS.PeerCertificates[0].Raw))
+			}
+		}
+		if ti, ok := introspect.FromContext(in.Context()); ok {
+			s.identity.set(out.Header, ti, false)
+		}
+	}
+}
+
+// upstreamError answers a request the upstream did not answer: 502, with
+// a fixed body. The error is logged without the request's query.
+func (s *Server) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
+	rec := recordOf(r.Context())
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err // its text holds the URL, query included
+	}
+	if r.Context().Err() != nil {
+		rec.setOutcome(outcomeCanceled)
+		s.log.Debug("the client went away before the upstream answered", "method", r.Method, "path", r.URL.Path)
+	} else {
+		rec.setOutcome(outcomeUpstreamError)
+		s.log.Warn("the upstream did not answer", "method", r.Method, "path", r.URL.Path, "error", err.Error())
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusBadGateway)
+	_, _ = w.Write([]byte(`{"error":"bad_gateway","error_description":"the upstream service did not answer"}` + "\n"))
+}

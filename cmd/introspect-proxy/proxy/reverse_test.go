@@ -1,0 +1,394 @@
+package proxy_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/introspect-go/introspect/introspecttest"
+)
+
+// TestReverseProxyVerdicts sends each kind of token through the reverse
+// proxy: only a valid token with the scopes of the path reaches the
+// upstream; the others get the RFC 6750 answer, the outage a 503.
+func TestReverseProxyVerdicts(t *testing.T) {
+	as := newAS(t)
+	up := newUpstream(t, nil)
+	p := startProxy(t, reverseArgs(as, up, "-require-scope", "/admin=admin"))
+	valid := as.Issue(introspecttest.Claims{Subject: "alice", ClientID: "web", Username: "alice@example.com", Scope: "read write"})
+	revoked := as.Issue(introspecttest.Claims{Subject: "mallory", Scope: "read"})
+	as.Revoke(revoked)
+
+	for _, tc := range []struct {
+		name       string
+		path       string
+		auth       string
+		fault      *introspecttest.Fault
+		wantStatus int
+		wantChall  string // a part of WWW-Authenticate; "" for none
+		wantUp     bool   // the upstream is reached
+	}{
+		{name: "valid", path: "/api/me", auth: bearer(valid), wantStatus: 200, wantUp: true},
+		{name: "missing", path: "/api/me", wantStatus: 401, wantChall: `Bearer realm="api"`},
+		{name: "basic is no token", path: "/api/me", auth: "Basic dXNlcjpwYXNz", wantStatus: 401, wantChall: `Bearer realm="api"`},
+		{name: "malformed", path: "/api/me", auth: "Bearer not a b64token!", wantStatus: 400, wantChall: `error="invalid_request"`},
+		{name: "unknown", path: "/api/me", auth: bearer("never-issued"), wantStatus: 401, wantChall: `error="invalid_token"`},
+		{name: "revoked", path: "/api/me", auth: bearer(revoked), wantStatus: 401, wantChall: `error="invalid_token"`},
+		{name: "insufficient scope", path: "/admin/users", auth: bearer(valid), wantStatus: 403, wantChall: `error="insufficient_scope", error_description="the access token does not grant access to this resource", scope="admin"`},
+		{name: "AS outage", path: "/api/other", auth: bearer(as.Issue(introspecttest.Claims{Subject: "bob"})),
+			fault: ptr(introspecttest.Respond(http.StatusInternalServerError, "text/plain", "down")), wantStatus: 503},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.fault != nil {
+				as.SetFault(*tc.fault)
+				t.Cleanup(as.ClearFault)
+			}
+			before := up.count()
+			got := do(t, http.MethodGet, p.url+tc.path, tc.auth)
+			assert.Equal(t, tc.wantStatus, got.status, got.body)
+			if tc.wantChall == "" {
+				assert.Empty(t, got.challenge)
+			} else {
+				assert.Contains(t, got.challenge, tc.wantChall)
+			}
+			assert.Equal(t, tc.wantUp, up.count() > before, "upstream reached")
+			if tc.wantUp {
+				assert.Equal(t, "upstream: GET "+tc.path, got.body)
+			} else {
+				assert.NotContains(t, got.body, "upstream")
+			}
+		})
+	}
+}
+
+// TestReverseProxyIdentityHeaders checks what the upstream learns: the
+// token's identity in the headers of the prefix, its claims as configured,
+// and none of the identity headers a client forged, whatever their case or
+// spelling; the anonymous request of -optional-token gets none either.
+func TestReverseProxyIdentityHeaders(t *testing.T) {
+	as := newAS(t)
+	up := newUpstream(t, nil)
+	p := startProxy(t, reverseArgs(as, up, "-identity-claims", "tenant,roles,email_verified,aud,exp,bad_value", "-optional-token"))
+	exp := time.Now().Add(time.Hour).Truncate(time.Second)
+	tok := as.Issue(introspecttest.Claims{
+		Subject: "alice", ClientID: "web", Username: "alice@example.com", Scope: "read write",
+		Audience: []string{"api"}, Expiry: exp,
+		Extra: map[string]any{"tenant": "acme", "roles": []string{"admin", "ops"}, "email_verified": true, "bad_value": "line\r\nX-Injected: 1"},
+	})
+	forged := []string{
+		"X-Auth-Subject", "root", "x-auth-scope", "admin", "X-AUTH-CLIENT-ID", "forged",
+		"X-Auth_Username", "root", "X-Auth-Claim-Tenant", "other", "X-Auth-Anything", "x",
+	}
+	for _, tc := range []struct {
+		name string
+		auth string
+		want map[string]string // "" for absent
+	}{
+		{name: "token", auth: bearer(tok), want: map[string]string{
+			"X-Auth-Subject": "alice", "X-Auth-Client-Id": "web", "X-Auth-Scope": "read write", "X-Auth-Username": "alice@example.com",
+			"X-Auth-Claim-Tenant": "acme", "X-Auth-Claim-Roles": `["admin","ops"]`, "X-Auth-Claim-Email-Verified": "true",
+			"X-Auth-Claim-Aud": "api", "X-Auth-Claim-Exp": fmt.Sprint(exp.Unix()), "X-Auth-Claim-Bad-Value": "",
+			"X-Auth_Username": "", "X-Auth-Anything": "", "X-Injected": "",
+		}},
+		{name: "anonymous", want: map[string]string{
+			"X-Auth-Subject": "", "X-Auth-Scope": "", "X-Auth-Client-Id": "", "X-Auth_Username": "", "X-Auth-Claim-Tenant": "", "X-Auth-Anything": "",
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := do(t, http.MethodGet, p.url+"/api/me", tc.auth, forged...)
+			require.Equal(t, http.StatusOK, got.status, got.body)
+			r := up.last(t)
+			for h, want := range tc.want {
+				assert.Equal(t, want, strings.Join(r.Header[h], "|"), h)
+			}
+			for name := range r.Header {
+				if strings.HasPrefix(strings.ToLower(strings.ReplaceAll(name, "_", "-")), "x-auth-") {
+					assert.Contains(t, tc.want, name, "header %s reached the upstream", name)
+				}
+			}
+		})
+	}
+	assert.Contains(t, p.logs.String(), "identity header left out", "the claim with CR LF is reported")
+	assert.NotContains(t, p.logs.String(), "X-Injected", "never its value")
+}
+
+// TestForwardAuthorization checks that the upstream gets the Authorization
+// header by default and not with -forward-authorization=false.
+func TestForwardAuthorization(t *testing.T) {
+	as := newAS(t)
+	tok := as.Issue(introspecttest.Claims{Subject: "alice"})
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"default", nil, bearer(tok)},
+		{"stripped", []string{"-forward-authorization=false"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			up := newUpstream(t, nil)
+			p := startProxy(t, reverseArgs(as, up, tc.args...))
+			got := do(t, http.MethodGet, p.url+"/x", bearer(tok), "Dpop", "a-proof")
+			require.Equal(t, http.StatusOK, got.status)
+			assert.Equal(t, tc.want, up.last(t).Header.Get("Authorization"))
+			if tc.want == "" {
+				assert.Empty(t, up.last(t).Header.Get("Dpop"))
+			}
+		})
+	}
+}
+
+// TestScopeRules checks the per-path and per-method rules: the longest
+// prefix wins, a method restricts a rule (GET covers HEAD), every scope of
+// a rule is needed, and a path with dot segments or repeated slashes must
+// satisfy the rules of the path as written and as resolved.
+func TestScopeRules(t *testing.T) {
+	as := newAS(t)
+	up := newUpstream(t, nil)
+	p := startProxy(t, reverseArgs(as, up,
+		"-require-scope", "/api=read",
+		"-require-scope", "/api/admin=admin",
+		"-require-scope", "POST /api/orders=orders:write,audit",
+		"-require-scope", "/api/orders=read",
+		"-require-scope", "get /reports=reports",
+	))
+	tokens := map[string]string{}
+	for _, scope := range []string{"", "read", "admin", "read admin", "read orders:write", "read orders:write audit", "orders:write audit", "reports"} {
+		tokens[scope] = as.Issue(introspecttest.Claims{Subject: "u", Scope: scope})
+	}
+	for _, tc := range []struct {
+		method, path, scope string
+		want                int
+	}{
+		{"GET", "/other", "", 200},                              // no rule: any valid token
+		{"GET", "/api/x", "read", 200},                          // /api
+		{"GET", "/api/x", "admin", 403},                         // /api needs read
+		{"GET", "/api/admin/x", "admin", 200},                   // the longest prefix wins: admin alone
+		{"GET", "/api/admin/x", "read", 403},                    //
+		{"GET", "/api/administrator", "read", 403},              // a prefix is a string prefix
+		{"POST", "/api/orders", "read orders:write", 403},       // every scope of the rule
+		{"POST", "/api/orders", "read orders:write audit", 200}, //
+		{"GET", "/api/orders", "read", 200},                     // the POST rule does not cover GET
+		{"GET", "/reports/q1", "reports", 200},                  // the method of a rule is read in any case
+		{"GET", "/reports/q1", "read", 403},                     //
+		{"HEAD", "/reports/q1", "read", 403},                    // GET covers HEAD
+		{"DELETE", "/reports/q1", "read", 200},                  // and nothing else
+		{"GET", "/api/x/../admin/y", "read", 403},               // resolved: /api/admin
+		{"GET", "/api/x/../admin/y", "admin", 403},              // written: /api
+		{"GET", "/api/x/../admin/y", "read admin", 200},         // both
+		{"GET", "/api//admin/y", "read", 403},                   // repeated slash: /api/admin resolved
+	} {
+		t.Run(tc.method+" "+tc.path+" "+tc.scope, func(t *testing.T) {
+			req, err := http.NewRequest(tc.method, p.url+tc.path, nil)
+			require.NoError(t, err)
+			req.URL.Opaque = tc.path // keep dot segments and slashes as written
+			req.Header.Set("Authorization", bearer(tokens[tc.scope]))
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			resp.Body.Close()
+			assert.Equal(t, tc.want, resp.StatusCode)
+		})
+	}
+}
+
+// TestWebsocket upgrades a connection through the proxy: the upgrade
+// reaches the upstream only with a valid token, and bytes then flow both
+// ways.
+func TestWebsocket(t *testing.T) {
+	as := newAS(t)
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "websocket" {
+			http.Error(w, "not an upgrade", http.StatusBadRequest)
+			return
+		}
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+			"X-Subject: " + r.Header.Get("X-Auth-Subject") + "\r\n\r\n")
+		_ = brw.Flush()
+		// Echo each line, upper-cased.
+		for {
+			line, err := brw.ReadString('\n')
+			if err != nil {
+				return
+			}
+			_, _ = brw.WriteString(strings.ToUpper(line))
+			_ = brw.Flush()
+		}
+	})
+	p := startProxy(t, reverseArgs(as, up))
+	tok := as.Issue(introspecttest.Claims{Subject: "alice"})
+
+	upgrade := func(auth string) (*http.Response, net.Conn, *bufio.Reader) {
+		conn, err := net.Dial("tcp", p.addr)
+		require.NoError(t, err)
+		t.Cleanup(func() { conn.Close() })
+		req := "GET /ws HTTP/1.1\r\nHost: " + p.addr + "\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
+			"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+		if auth != "" {
+			req += "Authorization: " + auth + "\r\n"
+		}
+		_, err = io.WriteString(conn, req+"\r\n")
+		require.NoError(t, err)
+		br := bufio.NewReader(conn)
+		resp, err := http.ReadResponse(br, nil)
+		require.NoError(t, err)
+		return resp, conn, br
+	}
+
+	t.Run("refused", func(t *testing.T) {
+		resp, _, _ := upgrade("")
+		assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	})
+	t.Run("upgraded", func(t *testing.T) {
+		resp, conn, br := upgrade(bearer(tok))
+		require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
+		assert.Equal(t, "alice", resp.Header.Get("X-Subject"))
+		for _, msg := range []string{"hello\n", "again\n"} {
+			_, err := io.WriteString(conn, msg)
+			require.NoError(t, err)
+			_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			got, err := br.ReadString('\n')
+			require.NoError(t, err)
+			assert.Equal(t, strings.ToUpper(msg), got)
+		}
+		conn.Close() // the upgraded request ends, and is logged, when the connection does
+	})
+	waitFor(t, 5*time.Second, "the access log of the upgrade", func() bool {
+		for _, l := range p.logs.lines(t, "request") {
+			if l["path"] == "/ws" && l["status"] == float64(101) {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// TestStreaming checks that a streamed response reaches the client as the
+// upstream writes it, not when it ends.
+func TestStreaming(t *testing.T) {
+	as := newAS(t)
+	release := make(chan struct{})
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, "data: first\n\n")
+		_ = http.NewResponseController(w).Flush()
+		<-release
+		_, _ = io.WriteString(w, "data: second\n\n")
+	})
+	p := startProxy(t, reverseArgs(as, up))
+	req, err := http.NewRequest(http.MethodGet, p.url+"/events", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", bearer(as.Issue(introspecttest.Claims{Subject: "alice"})))
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	br := bufio.NewReader(resp.Body)
+	first, err := br.ReadString('\n')
+	require.NoError(t, err)
+	assert.Equal(t, "data: first\n", first, "the first event arrives while the upstream still writes")
+	close(release)
+	rest, err := io.ReadAll(br)
+	require.NoError(t, err)
+	assert.Equal(t, "\ndata: second\n\n", string(rest))
+}
+
+// TestUpstreamErrors checks the 502 of an upstream that cannot be reached
+// or that does not answer within -upstream-response-header-timeout, and
+// that the upstream's own error statuses pass through.
+func TestUpstreamErrors(t *testing.T) {
+	as := newAS(t)
+	tok := as.Issue(introspecttest.Claims{Subject: "alice"})
+	t.Run("unreachable", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		addr := ln.Addr().String()
+		ln.Close()
+		p := startProxy(t, []string{"-upstream", "http://" + addr, "-endpoint", as.IntrospectionURL(), "-client-id", clientID})
+		got := do(t, http.MethodGet, p.url+"/x?secret=q", bearer(tok))
+		assert.Equal(t, http.StatusBadGateway, got.status)
+		assert.JSONEq(t, `{"error":"bad_gateway","error_description":"the upstream service did not answer"}`, got.body)
+		assert.Empty(t, got.challenge)
+		waitFor(t, 5*time.Second, "the access log", func() bool { return len(p.logs.lines(t, "request")) > 0 })
+		assert.Equal(t, "upstream_error", p.logs.lines(t, "request")[0]["outcome"])
+		assert.NotContains(t, p.logs.String(), "secret=q")
+	})
+	t.Run("timeout", func(t *testing.T) {
+		up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-r.Context().Done():
+			case <-time.After(5 * time.Second):
+			}
+		})
+		p := startProxy(t, reverseArgs(as, up, "-upstream-response-header-timeout", "200ms"))
+		start := time.Now()
+		got := do(t, http.MethodGet, p.url+"/slow", bearer(tok))
+		assert.Equal(t, http.StatusBadGateway, got.status)
+		assert.Less(t, time.Since(start), 4*time.Second)
+	})
+	t.Run("the upstream's own error", func(t *testing.T) {
+		up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "broken", http.StatusInternalServerError)
+		})
+		p := startProxy(t, reverseArgs(as, up))
+		got := do(t, http.MethodGet, p.url+"/x", bearer(tok))
+		assert.Equal(t, http.StatusInternalServerError, got.status)
+		assert.Equal(t, "broken\n", got.body)
+	})
+}
+
+// TestOneCallPerToken sends bursts of concurrent requests with a few
+// tokens: the authorization server is asked once per token.
+func TestOneCallPerToken(t *testing.T) {
+	as := newAS(t)
+	as.SetFault(introspecttest.Latency(100 * time.Millisecond)) // the burst arrives while the first call is in flight
+	up := newUpstream(t, nil)
+	p := startProxy(t, reverseArgs(as, up))
+	const tokens, perToken = 3, 30
+	var toks []string
+	for i := range tokens {
+		toks = append(toks, as.Issue(introspecttest.Claims{Subject: fmt.Sprint("user", i)}))
+	}
+	before := as.Calls()
+	var wg sync.WaitGroup
+	statuses := make(chan int, 2*tokens*perToken)
+	for range 2 { // the second round is answered from the cache
+		for _, tok := range toks {
+			for range perToken {
+				wg.Go(func() {
+					req, _ := http.NewRequest(http.MethodGet, p.url+"/burst", nil)
+					req.Header.Set("Authorization", bearer(tok))
+					resp, err := http.DefaultClient.Do(req)
+					if err != nil {
+						statuses <- 0
+						return
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					statuses <- resp.StatusCode
+				})
+			}
+		}
+		wg.Wait()
+	}
+	close(statuses)
+	for s := range statuses {
+		assert.Equal(t, http.StatusOK, s)
+	}
+	assert.Equal(t, int64(tokens), as.Calls()-before, "calls to the authorization server")
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,98 @@
+package proxy
+
+import (
+	"net/http"
+	"path"
+	"strings"
+
+	"github.com/introspect-go/introspect"
+	"github.com/introspect-go/introspect/cmd/introspect-proxy/config"
+)
+
+// rule is a -require-scope rule with its check.
+type rule struct {
+	method string // "" for every method
+	prefix string
+	check  introspect.Check
+}
+
+// rules are the -require-scope rules.
+type rules []rule
+
+// newRules builds the checks of rs, which config.Load checked.
+func newRules(rs []config.ScopeRule) rules {
+	out := make(rules, len(rs))
+	for i, r := range rs {
+		out[i] = rule{method: r.Method, prefix: r.Prefix, check: introspect.AllScopes(r.Scopes...)}
+	}
+	return out
+}
+
+// match returns the rule for a request with method to p: among the rules
+// whose prefix p starts with and whose method is the request's (a GET rule
+// covers HEAD, which servers answer as GET) or unset, the one with the
+// longest prefix, and for equal prefixes the one with a method. Methods
+// are compared without regard to case. Nil when no rule matches.
+func (rs rules) match(method, p string) *rule {
+	var best *rule
+	for i := range rs {
+		r := &rs[i]
+		if !strings.HasPrefix(p, r.prefix) {
+			continue
+		}
+		if r.method != "" && !strings.EqualFold(r.method, method) &&
+			!(r.method == http.MethodGet && strings.EqualFold(method, http.MethodHead)) {
+			continue
+		}
+		if best == nil || len(r.prefix) > len(best.prefix) || len(r.prefix) == len(best.prefix) && r.method != "" {
+			best = r
+		}
+	}
+	return best
+}
+
+// checks returns what a request with method to the decoded path p must
+// pass: the rule of p and, when p has dot segments or repeated slashes,
+// the rule of p resolved too, since the upstream may route either.
+func (rs rules) checks(method, p string) []introspect.Check {
+	if len(rs) == 0 {
+		return nil
+	}
+	var out []introspect.Check
+	written := rs.match(method, p)
+	if written != nil {
+		out = append(out, written.check)
+	}
+	if resolved := cleanPath(p); resolved != p {
+		if r := rs.match(method, resolved); r != nil && r != written {
+			out = append(out, r.check)
+		}
+	}
+	return out
+}
+
+// cleanPath resolves dot segments and repeated slashes, keeping a trailing
+// slash.
+func cleanPath(p string) string {
+	if p == "" || p[0] != '/' {
+		return p
+	}
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c
+}
+
+// authorize applies the rules to a request whose token the middleware
+// accepted (ti, nil without a token under -optional-token): it answers a
+// refused request through the middleware's responders and reports false.
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request, ti *introspect.Introspection) bool {
+	for _, check := range s.rules.checks(r.Method, r.URL.Path) {
+		if err := introspect.Authorize(ti, check); err != nil {
+			s.mw.WriteError(w, r, ti, err)
+			return false
+		}
+	}
+	return true
+}

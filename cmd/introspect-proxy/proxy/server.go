@@ -1,0 +1,228 @@
+// Package proxy is introspect-proxy assembled from its configuration: the
+// reverse proxy or the forward-auth endpoint in front of the introspection
+// middleware, the identity headers, the per-path scope rules, the access
+// log, the operations endpoints (/healthz, /readyz, /metrics) and the
+// servers with their graceful shutdown.
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/introspect-go/introspect"
+	"github.com/introspect-go/introspect/cmd/introspect-proxy/config"
+)
+
+// Server is the proxy of one configuration. Build it with [New]; it is
+// safe for concurrent use.
+type Server struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	mw       *introspect.Middleware
+	rules    rules
+	identity *identity
+	tel      *telemetry
+	rdb      redis.UniversalClient // nil without Redis
+	handler  http.Handler
+	ops      http.Handler
+	closers  []func() error
+
+	draining        atomic.Bool // set when the shutdown begins: /readyz fails
+	warnedUntrusted atomic.Bool // a forward-auth request from an untrusted address was logged at warn level
+}
+
+// New assembles the proxy of cfg, which [config.Load] checked: the
+// middleware with its cache and hooks, the handlers, the metrics. It opens
+// no listener. With -issuer, discovery starts in the background
+// (-eager-discovery waits for it and fails with it); with Redis and an
+// in-memory tier, the subscription to evictions starts. Close releases
+// what it holds.
+func New(cfg *config.Config, logger *slog.Logger) (*Server, error) {
+	if cfg == nil {
+		return nil, errors.New("no configuration")
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, log: logger, rules: newRules(cfg.ScopeRules), identity: newIdentity(cfg, logger)}
+	tel, err := newTelemetry()
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	s.tel = tel
+	s.closers = append(s.closers, tel.shutdown)
+	mw, err := s.newMiddleware()
+	if err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	s.mw = mw
+	s.closers = append(s.closers, mw.Close)
+	var h http.Handler
+	if cfg.ForwardAuth {
+		h = http.HandlerFunc(s.forwardAuth)
+	} else {
+		h = mw.Handler(http.HandlerFunc(s.authorizeAndProxy(s.newReverseProxy())))
+	}
+	s.handler = s.observe(h)
+	s.ops = s.newOpsHandler()
+	return s, nil
+}
+
+// Handler is the proxy's handler: the reverse proxy or the forward-auth
+// endpoint, behind the access log and the request metrics.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// OpsHandler serves GET /healthz, /readyz and /metrics.
+func (s *Server) OpsHandler() http.Handler { return s.ops }
+
+// Middleware is the introspection middleware of the proxy.
+func (s *Server) Middleware() *introspect.Middleware { return s.mw }
+
+// Close stops the middleware's background work, closes the Redis client
+// and flushes the metrics. It is safe to call more than once.
+func (s *Server) Close() error {
+	var errs []error
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		errs = append(errs, s.closers[i]())
+	}
+	s.closers = nil
+	return errors.Join(errs...)
+}
+
+// opsTimeouts bound the requests to the operations endpoints.
+const (
+	opsReadTimeout  = 10 * time.Second
+	opsWriteTimeout = 30 * time.Second
+)
+
+// Serve serves [Server.Handler] on ln (with TLS when the configuration has
+// a certificate) and [Server.OpsHandler] on ops (nil: none) until ctx is
+// done or a server fails. Then it shuts down gracefully: /readyz fails at
+// once, the proxy goes on serving for -shutdown-delay, then stops
+// accepting connections and gives the requests in flight -shutdown-timeout
+// to finish before closing what is left. It returns nil after a shutdown
+// that ctx asked for and every request finished in time.
+func (s *Server) Serve(ctx context.Context, ln, ops net.Listener) error {
+	cfg := s.cfg
+	errorLog := slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)
+	main := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		ErrorLog:          errorLog,
+	}
+	if cfg.TLSCertificate != nil {
+		main.TLSConfig = &tls.Config{
+			MinVersion:   tls.VersionTLS12,
+			Certificates: []tls.Certificate{*cfg.TLSCertificate},
+			ClientAuth:   cfg.TLSClientAuth,
+			ClientCAs:    cfg.TLSClientCAs,
+		}
+	}
+	servers := []*http.Server{main}
+	failed := make(chan error, 2)
+	go func() {
+		var err error
+		if main.TLSConfig != nil {
+			err = main.ServeTLS(ln, "", "")
+		} else {
+			err = main.Serve(ln)
+		}
+		failed <- err
+	}()
+	if ops != nil {
+		opsSrv := &http.Server{
+			Handler:           s.ops,
+			ReadHeaderTimeout: opsReadTimeout,
+			ReadTimeout:       opsReadTimeout,
+			WriteTimeout:      opsWriteTimeout,
+			IdleTimeout:       cfg.IdleTimeout,
+			ErrorLog:          errorLog,
+		}
+		servers = append(servers, opsSrv)
+		go func() { failed <- opsSrv.Serve(ops) }()
+	}
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		s.log.Info("shutting down", "delay", cfg.ShutdownDelay.String(), "timeout", cfg.ShutdownTimeout.String())
+	case serveErr = <-failed:
+		s.log.Error("a server failed: shutting down", "error", serveErr.Error())
+	}
+	s.draining.Store(true)
+	if serveErr == nil && cfg.ShutdownDelay > 0 {
+		time.Sleep(cfg.ShutdownDelay)
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	errs := []error{serveErr}
+	// The proxy first, so that /readyz answers "not ready" while it drains.
+	for _, srv := range servers {
+		if err := srv.Shutdown(shutdownCtx); err != nil {
+			s.log.Warn("requests still in flight at the end of the shutdown timeout: closing their connections")
+			errs = append(errs, fmt.Errorf("shutdown: %w", err), srv.Close())
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	s.log.Info("stopped")
+	return nil
+}
+
+// String names the server by its mode and upstream; it holds no secret.
+func (s *Server) String() string {
+	if s == nil || s.cfg == nil {
+		return "introspect-proxy server <nil>"
+	}
+	if s.cfg.Upstream != nil {
+		u := *s.cfg.Upstream
+		u.User = nil
+		return "introspect-proxy server (reverse-proxy to " + u.String() + ")"
+	}
+	return "introspect-proxy server (forward-auth)"
+}
+
+// GoString is String.
+func (s *Server) GoString() string { return s.String() }
+
+// Format prints String under every verb.
+func (s *Server) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, s.String()) }
+
+// LogValue is String.
+func (s *Server) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// MarshalJSON writes String as a JSON string.
+func (s *Server) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
+
+// trusted reports whether remoteAddr, an "ip:port" peer address, is one of
+// the trusted proxies.
+func (s *Server) trusted(remoteAddr string) bool {
+	ap, err := netip.ParseAddrPort(remoteAddr)
+	if err != nil {
+		return false
+	}
+	a := ap.Addr().Unmap()
+	for _, p := range s.cfg.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}

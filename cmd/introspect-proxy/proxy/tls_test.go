@@ -1,0 +1,169 @@
+package proxy_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/introspect-go/introspect/introspecttest"
+)
+
+// testCert is a self-signed certificate with its key, and its PEM files.
+type testCert struct {
+	tls      tls.Certificate
+	der      []byte
+	certFile string
+	keyFile  string
+}
+
+// newCert makes a self-signed certificate for 127.0.0.1, usable by a
+// server and a client.
+func newCert(t *testing.T, name string) testCert {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: name},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		IsCA:         true, BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	require.NoError(t, err)
+	dir := t.TempDir()
+	c := testCert{der: der, certFile: filepath.Join(dir, name+".crt"), keyFile: filepath.Join(dir, name+".key")}
+	require.NoError(t, os.WriteFile(c.certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
+	require.NoError(t, os.WriteFile(c.keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600))
+	c.tls, err = tls.LoadX509KeyPair(c.certFile, c.keyFile)
+	require.NoError(t, err)
+	return c
+}
+
+// thumbprint is the RFC 8705 x5t#S256 of the certificate.
+func (c testCert) thumbprint() string {
+	sum := sha256.Sum256(c.der)
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// TestTLSClientCertificate serves https and asks clients for a
+// certificate: a certificate-bound token passes only over a connection
+// with its certificate, which the upstream receives in
+// -upstream-client-cert-header; a client's own value of that header never
+// reaches it.
+func TestTLSClientCertificate(t *testing.T) {
+	as := newAS(t)
+	up := newUpstream(t, nil)
+	server, client, other := newCert(t, "proxy"), newCert(t, "client"), newCert(t, "other")
+	p := startProxy(t, reverseArgs(as, up, "-tls-cert", server.certFile, "-tls-key", server.keyFile,
+		"-tls-client-auth", "request", "-upstream-client-cert-header", "X-Client-Cert"))
+	bound := as.Issue(introspecttest.Claims{Subject: "alice", Confirmation: map[string]string{"x5t#S256": client.thumbprint()}})
+	plain := as.Issue(introspecttest.Claims{Subject: "bob"})
+	roots := x509.NewCertPool()
+	roots.AddCert(server.tls.Leaf)
+	for _, tc := range []struct {
+		name     string
+		cert     *tls.Certificate
+		token    string
+		forged   string
+		want     int
+		wantCert string
+	}{
+		{"bound token, its certificate", &client.tls, bound, "", 200, base64.StdEncoding.EncodeToString(client.der)},
+		{"bound token, no certificate", nil, bound, "", 401, ""},
+		{"bound token, another certificate", &other.tls, bound, "", 401, ""},
+		{"plain token, forged header", nil, plain, "forged", 200, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := &tls.Config{RootCAs: roots}
+			if tc.cert != nil {
+				cfg.Certificates = []tls.Certificate{*tc.cert}
+			}
+			hc := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}}
+			req, err := http.NewRequest(http.MethodGet, p.url+"/x", nil)
+			require.NoError(t, err)
+			req.Header.Set("Authorization", bearer(tc.token))
+			if tc.forged != "" {
+				req.Header.Set("X-Client-Cert", tc.forged)
+			}
+			resp, err := hc.Do(req)
+			require.NoError(t, err)
+			resp.Body.Close()
+			assert.Equal(t, tc.want, resp.StatusCode)
+			if tc.want == http.StatusOK {
+				assert.Equal(t, tc.wantCert, up.last(t).Header.Get("X-Client-Cert"))
+			}
+		})
+	}
+}
+
+// TestClientCertHeader takes the certificate of a certificate-bound token
+// from the header of a TLS-terminating proxy: believed from
+// -trusted-proxies only, and in reverse-proxy mode removed before the
+// upstream when anyone else sends it.
+func TestClientCertHeader(t *testing.T) {
+	as := newAS(t)
+	client := newCert(t, "client")
+	bound := as.Issue(introspecttest.Claims{Subject: "alice", Confirmation: map[string]string{"x5t#S256": client.thumbprint()}})
+	plain := as.Issue(introspecttest.Claims{Subject: "bob"})
+	escaped := url.PathEscape(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: client.der})))
+	certArgs := []string{"-client-cert-header", "X-SSL-Client-Cert", "-client-cert-header-format", "escaped-pem"}
+	for _, tc := range []struct {
+		name    string
+		forward bool
+		trusted bool
+		token   string
+		want    int
+	}{
+		{"reverse, trusted proxy", false, true, bound, 200},
+		{"reverse, untrusted source", false, false, bound, 401},
+		{"reverse, untrusted source, plain token", false, false, plain, 200},
+		{"forward-auth, trusted proxy", true, true, bound, 200},
+		{"forward-auth, untrusted source", true, false, bound, 401},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := certArgs
+			if !tc.trusted {
+				args = append(args, "-trusted-proxies", "192.0.2.0/24")
+			}
+			up := newUpstream(t, nil)
+			var p *running
+			if tc.forward {
+				p = startProxy(t, forwardArgs(as, args...))
+			} else {
+				p = startProxy(t, reverseArgs(as, up, args...))
+			}
+			got := do(t, http.MethodGet, p.url+"/x", bearer(tc.token), "X-SSL-Client-Cert", escaped)
+			assert.Equal(t, tc.want, got.status, got.body)
+			if !tc.forward && tc.want == http.StatusOK {
+				want := escaped
+				if !tc.trusted {
+					want = ""
+				}
+				assert.Equal(t, want, up.last(t).Header.Get("X-SSL-Client-Cert"))
+			}
+		})
+	}
+}
