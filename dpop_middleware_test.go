@@ -202,3 +202,12 @@ func TestDPoPNonce(t *testing.T) {
 	assert.Equal(t, 200, res.status, res.body)
 	assert.Equal(t, int64(1), refused.Load())
 }
+
+// DPoPRequired and InsecureSkipTokenBinding contradict each other: with
+// both, no binding would be checked while DPoP is announced as required.
+func TestDPoPRequiredRefusesSkippedBinding(t *testing.T) {
+	as := newAS(t)
+	_, err := introspect.New(introspect.WithEndpoint(as.IntrospectionURL()), introspect.WithClientCredentials(rsClientID, rsSecret),
+		introspect.WithDPoP(introspect.DPoPRequired), introspect.InsecureSkipTokenBinding())
+	assert.ErrorContains(t, err, "cannot be combined with InsecureSkipTokenBinding")
+}

@@ -95,6 +95,9 @@ func (m *Middleware) DPoPVerifier() *DPoPVerifier { return m.dpop }
 
 // setUpDPoP builds the verifier and sets the extractor's scheme, in New.
 func (m *Middleware) setUpDPoP() error {
+	if m.cfg.dpopMode == DPoPRequired && m.cfg.skipBinding {
+		return errors.New("introspect: WithDPoP(DPoPRequired) cannot be combined with InsecureSkipTokenBinding: no binding would be checked")
+	}
 	if be, ok := m.cfg.extractor.(BearerExtractor); ok {
 		be.AllowDPoP = m.cfg.dpopMode != DPoPOff
 		m.cfg.extractor = be

@@ -394,11 +394,14 @@ func WithClock(now func() time.Time) Option {
 
 // InsecureSkipTokenBinding turns off the proof-of-possession checks. By
 // default a token whose answer carries cnf "x5t#S256" (RFC 8705) is accepted
-// only over a TLS connection presenting that client certificate; a token
-// bound to a DPoP key (cnf "jkt", RFC 9449) is refused, since no DPoP proof
-// is verified here; and so is a token bound by any other cnf method. Turn the
-// checks off only where a proxy in front has already checked the binding.
-// Default off (checks on).
+// only with that client certificate (the TLS connection's, or a trusted
+// proxy's header: [WithClientCertificateHeader]); a token bound to a DPoP key
+// (cnf "jkt", RFC 9449) only with the DPoP scheme and a valid proof of that
+// key ([WithDPoP]); and a token bound by any other cnf method, or whose cnf
+// cannot be checked, is refused. With this option none of that is checked,
+// DPoP proofs included; New refuses it together with [DPoPRequired]. Turn
+// the checks off only where a proxy in front has already checked the
+// binding. Default off (checks on).
 func InsecureSkipTokenBinding() Option {
 	return func(c *config) { c.skipBinding = true }
 }

@@ -232,6 +232,16 @@ func (m *Middleware) userinfoClaims(ctx context.Context, cc ClientContext, token
 			ctx, cancel := context.WithTimeout(bctx, m.cfg.timeout)
 			defer cancel()
 			gen := m.evictions.Load()
+			// With a cache shared by processes, the claims are stored under
+			// the fence read before the call, as verdicts are, so an
+			// eviction in another process is not undone by this call.
+			var fence string
+			fenceOK := true
+			if m.fenced != nil {
+				var err error
+				_, _, fence, err = m.fenced.GetFenced(ctx, key)
+				fenceOK = err == nil || fence != ""
+			}
 			e, err := m.fetchUserinfo(ctx, st, endpoint, clientID, token, ti.Subject)
 			if err != nil || m.evictions.Load() != gen {
 				return e, err
@@ -239,8 +249,15 @@ func (m *Middleware) userinfoClaims(ctx context.Context, cc ClientContext, token
 			// The claims live no longer than the verdict would be cached.
 			if ve, ok := m.entryFor(ti, m.cfg.now()); ok && ti.Active {
 				entry := CacheEntry{Introspection: e, Expiry: ve.Expiry, StaleUntil: ve.Expiry}
-				if err := m.cfg.cache.Set(ctx, key, entry); err != nil {
-					m.obs.cacheError(ctx, "set", err)
+				switch {
+				case m.fenced == nil:
+					if err := m.cfg.cache.Set(ctx, key, entry); err != nil {
+						m.obs.cacheError(ctx, "set", err)
+					}
+				case fenceOK:
+					if _, err := m.fenced.SetFenced(ctx, key, entry, fence); err != nil {
+						m.obs.cacheError(ctx, "set", err)
+					}
 				}
 			}
 			return e, nil

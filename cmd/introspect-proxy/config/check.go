@@ -454,7 +454,9 @@ func serverURLProblem(raw string, insecure, issuer bool) string {
 	u, err := url.Parse(raw)
 	switch {
 	case err != nil || u.Host == "" || u.Opaque != "":
-		return quote(raw) + " is not an absolute URL"
+		// Not repeated: a value that does not parse may hold user
+		// information with a password.
+		return "is not an absolute URL"
 	case u.User != nil:
 		return "must not hold user information: the credentials go in their own settings"
 	case u.Fragment != "":

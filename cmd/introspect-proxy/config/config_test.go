@@ -221,7 +221,7 @@ func TestValidation(t *testing.T) {
 		// The authorization server.
 		{name: "no server", args: []string{"-upstream", "http://h", "-client-id", "api"}, want: []string{"-endpoint or -issuer: name the authorization server"}},
 		{name: "endpoint over http", args: withBase("-endpoint", "http://as.example.com/i"), want: []string{"-endpoint: is not https", "-insecure-allow-http"}},
-		{name: "endpoint not absolute", args: withBase("-endpoint", "as.example.com"), want: []string{`-endpoint: "as.example.com" is not an absolute URL`}},
+		{name: "endpoint not absolute", args: withBase("-endpoint", "as.example.com"), want: []string{`-endpoint: is not an absolute URL`}},
 		{name: "endpoint user info", args: withBase("-endpoint", "https://u:p@as/i"), want: []string{"-endpoint: must not hold user information"}},
 		{name: "endpoint fragment", args: withBase("-endpoint", "https://as/i#x"), want: []string{"-endpoint: must not have a fragment"}},
 		{name: "endpoint scheme", args: withBase("-endpoint", "ftp://as/i"), want: []string{`-endpoint: scheme "ftp": want https`}},
@@ -490,4 +490,14 @@ func certPair(t *testing.T, dir string) (certFile, keyFile string) {
 	require.NoError(t, os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
 	require.NoError(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600))
 	return certFile, keyFile
+}
+
+// A URL setting that does not parse is not repeated in the error: it may
+// hold user information with a password.
+func TestBadURLNotRepeated(t *testing.T) {
+	_, err := config.Load([]string{"-forward-auth", "-client-id", "a", "-endpoint", "https://proxy:s3cr3t%zz@as.example.com/introspect"},
+		[]string{"INTROSPECT_CLIENT_SECRET=x"}, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "-endpoint: is not an absolute URL") || strings.Contains(err.Error(), "s3cr3t") {
+		t.Fatalf("error %v", err)
+	}
 }

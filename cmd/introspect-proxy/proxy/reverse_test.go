@@ -160,9 +160,10 @@ func TestScopeRules(t *testing.T) {
 		"-require-scope", "POST /api/orders=orders:write,audit",
 		"-require-scope", "/api/orders=read",
 		"-require-scope", "get /reports=reports",
+		"-require-scope", "/secure/=secure",
 	))
 	tokens := map[string]string{}
-	for _, scope := range []string{"", "read", "admin", "read admin", "read orders:write", "read orders:write audit", "orders:write audit", "reports"} {
+	for _, scope := range []string{"", "read", "admin", "read admin", "read orders:write", "read orders:write audit", "orders:write audit", "reports", "secure"} {
 		tokens[scope] = as.Issue(introspecttest.Claims{Subject: "u", Scope: scope})
 	}
 	for _, tc := range []struct {
@@ -186,6 +187,12 @@ func TestScopeRules(t *testing.T) {
 		{"GET", "/api/x/../admin/y", "admin", 403},              // written: /api
 		{"GET", "/api/x/../admin/y", "read admin", 200},         // both
 		{"GET", "/api//admin/y", "read", 403},                   // repeated slash: /api/admin resolved
+		{"GET", "/secure/", "read", 403},                        // a rule ending in a slash
+		{"GET", "/secure/", "secure", 200},                      //
+		{"GET", "/secure", "read", 403},                         // covers the directory without its slash
+		{"GET", "/other/../secure/.", "read", 403},              // a final "." resolves to "/secure/"
+		{"GET", "/other/../secure/y/..", "read", 403},           // a final ".." too
+		{"GET", "/other/../secure/.", "secure", 200},            //
 	} {
 		t.Run(tc.method+" "+tc.path+" "+tc.scope, func(t *testing.T) {
 			req, err := http.NewRequest(tc.method, p.url+tc.path, nil)

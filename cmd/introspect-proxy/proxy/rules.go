@@ -53,32 +53,48 @@ func (rs rules) match(method, p string) *rule {
 
 // checks returns what a request with method to the decoded path p must
 // pass: the rule of p and, when p has dot segments or repeated slashes,
-// the rule of p resolved too, since the upstream may route either.
+// the rule of p resolved too, since the upstream may route either; and for
+// each of them the rule of the same path with a final slash, since a
+// directory is usually served with or without it (a rule for "/admin/"
+// covers "/admin"). More checks only refuse more: every one must pass.
 func (rs rules) checks(method, p string) []introspect.Check {
 	if len(rs) == 0 {
 		return nil
 	}
 	var out []introspect.Check
-	written := rs.match(method, p)
-	if written != nil {
-		out = append(out, written.check)
+	var seen []*rule
+	add := func(q string) {
+		r := rs.match(method, q)
+		if r == nil {
+			return
+		}
+		for _, s := range seen {
+			if s == r {
+				return
+			}
+		}
+		seen = append(seen, r)
+		out = append(out, r.check)
 	}
-	if resolved := cleanPath(p); resolved != p {
-		if r := rs.match(method, resolved); r != nil && r != written {
-			out = append(out, r.check)
+	for _, q := range []string{p, cleanPath(p)} {
+		add(q)
+		if !strings.HasSuffix(q, "/") {
+			add(q + "/")
 		}
 	}
 	return out
 }
 
-// cleanPath resolves dot segments and repeated slashes, keeping a trailing
-// slash.
+// cleanPath resolves dot segments and repeated slashes as RFC 3986 §5.2.4
+// does: a trailing slash stays, and a final "." or ".." segment resolves to
+// a directory, with a slash ("/a/b/.." is "/a/").
 func cleanPath(p string) string {
 	if p == "" || p[0] != '/' {
 		return p
 	}
 	c := path.Clean(p)
-	if strings.HasSuffix(p, "/") && c != "/" {
+	dir := strings.HasSuffix(p, "/") || strings.HasSuffix(p, "/.") || strings.HasSuffix(p, "/..")
+	if dir && c != "/" {
 		c += "/"
 	}
 	return c
