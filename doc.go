@@ -14,11 +14,15 @@
 //   - Resolve the client: static credentials ([WithClientCredentials]), lazy ones
 //     ([WithClientCredentialsFunc]) or one client per request ([ClientStore]).
 //   - Introspect: a [Client] POSTs the token to the introspection endpoint and
-//     parses the answer into an [Introspection].
+//     parses the answer into an [Introspection]; or, with [WithValidation], a
+//     JWT access token (RFC 9068) is validated locally ([JWTValidator]).
 //   - Validate: active must be the JSON true; exp, nbf and iat are checked locally
 //     on every request with a leeway; issuer, audience and client allow-lists when
 //     configured; proof-of-possession bindings (cnf): a certificate binding is
-//     checked against the TLS connection, any other binding is refused.
+//     checked against the client certificate (the TLS connection's, or a
+//     trusted proxy's header: [WithClientCertificateHeader]), a DPoP binding
+//     against the request's proof ([WithDPoP], [DPoPVerifier]); any other
+//     binding is refused. [WithUserinfo] then adds the userinfo claims.
 //   - Authorize: [Middleware.RequireScope], [Middleware.RequireAudience] or any
 //     predicate with [Middleware.Require].
 //
@@ -76,9 +80,10 @@
 // require https except to loopback hosts. A panic in a callback (a secret
 // function, a cache, a hook) during a call is recovered and reported
 // ([Hooks].Panicked), and the requests waiting for it get 503. Tokens bound to
-// a TLS client certificate (cnf "x5t#S256") are accepted only over a
-// connection presenting it; tokens bound to a DPoP key or by any other cnf
-// method, or whose cnf cannot be checked, are refused.
+// a client certificate (cnf "x5t#S256") are accepted only with that
+// certificate; tokens bound to a DPoP key (cnf "jkt") only with the DPoP
+// scheme and a valid proof of that key, checked on every request; tokens
+// bound by any other cnf method, or whose cnf cannot be checked, are refused.
 //
 // # Examples
 //
