@@ -6,7 +6,13 @@
 #
 # Environment: DURATION (per run, default 10s), CONNECTIONS (64), LATENCY
 # (stub AS latency, 5ms), APACHE (auto|on|off), SCENARIOS
-# (cached,cycled,invalid,herd), ROUNDS (1; figures are medians over rounds).
+# (cached,cycled,invalid,herd), ROUNDS (1; figures are medians over rounds),
+# SERVERS (the servers to measure, comma-separated; default all).
+# PROXY=on adds cmd/introspect-proxy in reverse-proxy mode and in forward-auth
+# mode behind nginx (auth_request), a bare httputil.ReverseProxy and nginx
+# alone, all in front of one backend (nginx comes from scripts/deps.sh).
+# OATHKEEPER=on adds Ory Oathkeeper's proxy (oauth2_introspection) in front of
+# the same backend, built from bench/peers' module graph.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -35,8 +41,18 @@ fi
 bin=$(mktemp -d)
 trap 'rm -rf "$bin"' EXIT
 go build -o "$bin/" ./cmd/stubas ./cmd/server ./cmd/loadrun
+oathkeeper=''
+if [ "${PROXY:-off}" = on ]; then
+  (cd ../cmd/introspect-proxy && go build -o "$bin/" .)
+fi
+if [ "${OATHKEEPER:-off}" = on ]; then
+  echo "load.sh: building Ory Oathkeeper (go build github.com/ory/oathkeeper in bench/peers)" >&2
+  (cd peers && go build -o "$bin/oathkeeper" github.com/ory/oathkeeper)
+  oathkeeper=$bin/oathkeeper
+fi
 echo "load.sh: load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 "$bin/loadrun" -bin "$bin" \
   -duration "${DURATION:-10s}" -connections "${CONNECTIONS:-64}" -latency "${LATENCY:-5ms}" \
   -apache "${APACHE:-auto}" -scenarios "${SCENARIOS:-cached,cycled,invalid,herd}" \
-  -rounds "${ROUNDS:-1}" -out results/latest.md -command "${COMMAND:-make loadtest}"
+  -rounds "${ROUNDS:-1}" -proxy "${PROXY:-off}" -oathkeeper "$oathkeeper" -servers "${SERVERS:-}" \
+  -out results/latest.md -command "${COMMAND:-make loadtest}"

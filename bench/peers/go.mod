@@ -10,13 +10,57 @@ require (
 )
 
 require (
+	github.com/beorn7/perks v1.0.1 // indirect
+	github.com/blang/semver v3.5.1+incompatible // indirect
+	github.com/dlclark/regexp2 v1.2.0 // indirect
+	github.com/felixge/fgprof v0.9.3 // indirect
+	github.com/ghodss/yaml v1.0.0 // indirect
+	github.com/go-openapi/analysis v0.21.4 // indirect
+	github.com/go-openapi/errors v0.20.3 // indirect
+	github.com/go-openapi/inflect v0.19.0 // indirect
+	github.com/go-openapi/jsonreference v0.20.0 // indirect
+	github.com/go-openapi/loads v0.21.2 // indirect
+	github.com/go-openapi/runtime v0.24.2 // indirect
+	github.com/go-openapi/spec v0.20.7 // indirect
+	github.com/go-openapi/strfmt v0.21.3 // indirect
+	github.com/go-openapi/validate v0.22.0 // indirect
+	github.com/go-swagger/go-swagger v0.30.0 // indirect
+	github.com/golang/gddo v0.0.0-20190904175337-72a348e765d2 // indirect
+	github.com/google/pprof v0.0.0-20221010195024-131d412537ea // indirect
+	github.com/gorilla/handlers v1.5.1 // indirect
+	github.com/jessevdk/go-flags v1.5.0 // indirect
+	github.com/kr/pretty v0.3.1 // indirect
+	github.com/kr/text v0.2.0 // indirect
+	github.com/lestrrat-go/backoff/v2 v2.0.8 // indirect
 	github.com/lestrrat-go/dsig v1.4.0 // indirect
 	github.com/lestrrat-go/dsig-secp256k1 v1.0.0 // indirect
 	github.com/lestrrat-go/httprc/v3 v3.0.6 // indirect
+	github.com/lestrrat-go/iter v1.0.2 // indirect
+	github.com/lestrrat-go/jwx v1.2.30 // indirect
 	github.com/lestrrat-go/jwx/v3 v3.4.0 // indirect
+	github.com/lestrrat-go/option v1.0.1 // indirect
 	github.com/lestrrat-go/option/v2 v2.0.0 // indirect
+	github.com/matttproud/golang_protobuf_extensions v1.0.4 // indirect
+	github.com/oklog/ulid v1.3.1 // indirect
+	github.com/opentracing/opentracing-go v1.2.0 // indirect
+	github.com/ory/analytics-go/v5 v5.0.1 // indirect
+	github.com/ory/graceful v0.1.1 // indirect
+	github.com/ory/ladon v1.1.0 // indirect
+	github.com/pborman/uuid v1.2.1 // indirect
+	github.com/pkg/profile v1.7.0 // indirect
+	github.com/prometheus/client_golang v1.13.0 // indirect
+	github.com/prometheus/client_model v0.6.2 // indirect
+	github.com/prometheus/common v0.37.0 // indirect
+	github.com/prometheus/procfs v0.8.0 // indirect
+	github.com/rogpeppe/go-internal v1.14.1 // indirect
+	github.com/segmentio/backo-go v1.0.1 // indirect
+	github.com/tomasen/realip v0.0.0-20180522021738-f0c99a92ddce // indirect
+	github.com/toqueteos/webbrowser v1.2.0 // indirect
 	github.com/valyala/fastjson v1.6.10 // indirect
+	github.com/xtgo/uuid v0.0.0-20140804021211-a0b114877d4c // indirect
+	go.mongodb.org/mongo-driver v1.10.3 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
+	gopkg.in/yaml.v2 v2.4.0 // indirect
 )
 
 require (
@@ -209,3 +253,8 @@ require (
 replace github.com/introspect-go/introspect => ../..
 
 replace github.com/introspect-go/introspect/bench => ../
+
+// Ory Oathkeeper's own binary, which bench/load.sh builds from this module
+// graph for OATHKEEPER=on (its module cannot be `go install`ed: its go.mod has
+// a replace directive).
+tool github.com/ory/oathkeeper

@@ -1,7 +1,10 @@
 // Command loadrun is the driver of bench/load.sh: it starts, on loopback, the
 // stub authorization server, a bare server, a server behind the introspect
-// middleware and (when installed) Apache httpd with mod_auth_openidc, runs the
-// same wrk scenarios against each in turn, and writes a Markdown table with
+// middleware and (when installed) Apache httpd with mod_auth_openidc; with
+// -proxy on, introspect-proxy in reverse-proxy mode and behind nginx in
+// forward-auth mode, with their baselines (a bare httputil.ReverseProxy and
+// nginx alone); with -oathkeeper, Ory Oathkeeper's proxy. It runs the same
+// wrk scenarios against each in turn, and writes a Markdown table with
 // ratios against the bare server. Every run is bounded in time; every process
 // it starts is stopped when it ends.
 //
@@ -48,6 +51,9 @@ type options struct {
 	command     string
 	scenarios   string
 	rounds      int
+	proxy       string
+	oathkeeper  string
+	servers     string
 }
 
 func main() {
@@ -63,14 +69,18 @@ func main() {
 	flag.StringVar(&o.command, "command", "make loadtest", "the command to quote in the report")
 	flag.StringVar(&o.scenarios, "scenarios", "cached,cycled,invalid,herd", "scenarios to run, comma-separated")
 	flag.IntVar(&o.rounds, "rounds", 1, "rounds of every scenario on every server (figures are medians, counts sums)")
+	flag.StringVar(&o.proxy, "proxy", "off", "run introspect-proxy (from -bin) in reverse-proxy mode and behind nginx in forward-auth mode, with a bare httputil.ReverseProxy and nginx alone: on, off")
+	flag.StringVar(&o.oathkeeper, "oathkeeper", "", "path of an Ory Oathkeeper binary to run as a proxy with its oauth2_introspection authenticator (empty: none)")
+	flag.StringVar(&o.servers, "servers", "", "servers to measure, comma-separated (empty: all that run)")
 	flag.Parse()
 	log.SetPrefix("loadrun: ")
 	log.SetFlags(log.Ltime)
 	if o.bin == "" || o.duration <= 0 || o.connections <= 0 || o.threads <= 0 || o.tokens <= 0 || o.rounds <= 0 {
 		log.Fatal("need -bin and positive -duration, -connections, -threads, -tokens, -rounds")
 	}
-	// A hard bound on the whole run, whatever happens.
-	limit := time.Duration(o.rounds*len(strings.Split(o.scenarios, ",")))*6*(o.duration+10*time.Second) + 2*time.Minute
+	// A hard bound on the whole run, whatever happens: room for 11 servers
+	// (a default run has 5; -proxy on and -oathkeeper add 5).
+	limit := time.Duration(o.rounds*len(strings.Split(o.scenarios, ",")))*11*(o.duration+10*time.Second) + 2*time.Minute
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -87,6 +97,7 @@ type runner struct {
 	o     options
 	dir   string // temporary directory, removed at the end
 	procs []*exec.Cmd
+	loads []string // load average before each round
 	nonce string
 	tck   float64 // clock ticks per second
 }
@@ -135,7 +146,7 @@ func (r *runner) run(ctx context.Context) error {
 	// The stub authorization server.
 	asHTTPS, asAdmin := benchutil.FreeAddr(), benchutil.FreeAddr()
 	caFile := filepath.Join(r.dir, "ca.pem")
-	if err := r.start(ctx, filepath.Join(r.o.bin, "stubas"), nil, "-https", asHTTPS, "-admin", asAdmin,
+	if err := r.start(ctx, filepath.Join(r.o.bin, "stubas"), nil, nil, "-https", asHTTPS, "-admin", asAdmin,
 		"-cert-out", caFile, "-latency", r.o.latency.String()); err != nil {
 		return err
 	}
@@ -157,7 +168,7 @@ func (r *runner) run(ctx context.Context) error {
 		if http1 {
 			args = append(args, "-http1")
 		}
-		cmd, err := r.startCmd(ctx, filepath.Join(r.o.bin, "server"), nil, args...)
+		cmd, err := r.startCmd(ctx, filepath.Join(r.o.bin, "server"), nil, nil, args...)
 		if err != nil {
 			return err
 		}
@@ -169,10 +180,19 @@ func (r *runner) run(ctx context.Context) error {
 			pids: func() []int { return []int{pid} }, auth: mode == "introspect"})
 	}
 
+	// The backend of the proxies (-proxy on, -oathkeeper, and Apache's
+	// mod_proxy then).
+	var be backend
+	if r.o.proxy == "on" || r.o.oathkeeper != "" {
+		if be, err = r.startBackend(ctx); err != nil {
+			return err
+		}
+	}
+
 	// Apache httpd with mod_auth_openidc.
 	apacheNote := ""
 	if use, why := r.wantApache(); use {
-		ts, err := r.startApache(ctx, endpoint, caFile)
+		ts, err := r.startApache(ctx, endpoint, caFile, be)
 		if err != nil {
 			return fmt.Errorf("apache: %w", err)
 		}
@@ -182,9 +202,27 @@ func (r *runner) run(ctx context.Context) error {
 		log.Print(why)
 	}
 
+	// introspect-proxy, its baselines and Oathkeeper, in front of one backend.
+	if r.o.proxy == "on" || r.o.oathkeeper != "" {
+		ts, err := r.proxyTargets(ctx, endpoint, caFile, be)
+		if err != nil {
+			return err
+		}
+		targets = append(targets, ts...)
+	}
+	if r.o.servers != "" {
+		want := strings.Split(r.o.servers, ",")
+		targets = slices.DeleteFunc(targets, func(t target) bool { return !slices.Contains(want, t.name) })
+		if len(targets) == 0 {
+			return fmt.Errorf("no server left by -servers %s", r.o.servers)
+		}
+	}
+
 	scenarios := r.scenarios()
 	var all []result
 	for round := range r.o.rounds {
+		r.loads = append(r.loads, benchutil.LoadAvg())
+		log.Printf("round %d: load average %s", round+1, r.loads[round])
 		for _, sc := range scenarios {
 			for i := range targets {
 				// Every other round in reverse order, so that drift in the
@@ -456,7 +494,7 @@ LoadModule authn_core_module {{mods}}/mod_authn_core.so
 LoadModule authz_core_module {{mods}}/mod_authz_core.so
 LoadModule authz_user_module {{mods}}/mod_authz_user.so
 LoadModule auth_openidc_module {{mods}}/mod_auth_openidc.so
-DocumentRoot "{{dir}}/htdocs"
+{{proxymods}}DocumentRoot "{{dir}}/htdocs"
 # Keep-alive without a request cap, like the Go servers.
 KeepAlive On
 MaxKeepAliveRequests 0
@@ -494,19 +532,44 @@ OIDCOAuthRemoteUserClaim sub
   AuthType oauth20
   Require valid-user
 </Location>
+{{proxylocations}}`
+
+// apacheProxyMods and apacheProxyLocations are what the Apache configuration
+// gets when a backend runs: mod_proxy in front of it at /plain-rp, and after
+// mod_auth_openidc at /api-rp (keep-alive connections to the backend, pooled
+// per process).
+const apacheProxyMods = `LoadModule proxy_module {{mods}}/mod_proxy.so
+LoadModule proxy_http_module {{mods}}/mod_proxy_http.so
+`
+
+const apacheProxyLocations = `<Location "/plain-rp">
+  ProxyPass "http://{{backend}}/plain"
+</Location>
+<Location "/api-rp">
+  AuthType oauth20
+  Require valid-user
+  ProxyPass "http://{{backend}}/api"
+</Location>
 `
 
 // startApache writes a configuration into the temporary directory and starts
 // httpd in the foreground as an unprivileged user. It returns two targets on
-// the same httpd: /api behind mod_auth_openidc, /plain without it.
-func (r *runner) startApache(ctx context.Context, endpoint, caFile string) ([]target, error) {
+// the same httpd: /api behind mod_auth_openidc, /plain without it; when be
+// runs, two more with mod_proxy in front of it: /api-rp and /plain-rp.
+func (r *runner) startApache(ctx context.Context, endpoint, caFile string, be backend) ([]target, error) {
 	dir := filepath.Join(r.dir, "apache")
 	if err := os.MkdirAll(filepath.Join(dir, "htdocs"), 0o755); err != nil {
 		return nil, err
 	}
 	addr := benchutil.FreeAddr()
-	conf := strings.NewReplacer("{{dir}}", dir, "{{addr}}", addr, "{{mods}}", apacheModules,
-		"{{passphrase}}", randHex(16), "{{endpoint}}", endpoint).Replace(apacheConf)
+	conf := apacheConf
+	if be.addr != "" {
+		conf = strings.NewReplacer("{{proxymods}}", apacheProxyMods, "{{proxylocations}}", apacheProxyLocations).Replace(conf)
+	} else {
+		conf = strings.NewReplacer("{{proxymods}}", "", "{{proxylocations}}", "").Replace(conf)
+	}
+	conf = strings.NewReplacer("{{dir}}", dir, "{{addr}}", addr, "{{mods}}", apacheModules, "{{backend}}", be.addr,
+		"{{passphrase}}", randHex(16), "{{endpoint}}", endpoint).Replace(conf)
 	ca, err := os.ReadFile(caFile)
 	if err != nil {
 		return nil, err
@@ -532,7 +595,7 @@ func (r *runner) startApache(ctx context.Context, endpoint, caFile string) ([]ta
 			_ = os.Chown(filepath.Join(dir, e.Name()), 65534, 65534)
 		}
 	}
-	cmd, err := r.startCmd(ctx, "apache2", cred, "-d", dir, "-f", filepath.Join(dir, "httpd.conf"), "-DFOREGROUND")
+	cmd, err := r.startCmd(ctx, "apache2", cred, nil, "-d", dir, "-f", filepath.Join(dir, "httpd.conf"), "-DFOREGROUND")
 	if err != nil {
 		return nil, err
 	}
@@ -542,16 +605,25 @@ func (r *runner) startApache(ctx context.Context, endpoint, caFile string) ([]ta
 	}
 	parent := cmd.Process.Pid
 	pids := func() []int { return append([]int{parent}, children(parent)...) }
-	return []target{
+	ts := []target{
 		{name: "apache-bare", url: "http://" + addr, path: "/plain", pids: pids},
 		{name: "apache-oidc", url: "http://" + addr, path: "/api", pids: pids, auth: true},
-	}, nil
+	}
+	if be.addr != "" {
+		withBackend := func() []int { return append(pids(), be.pid) }
+		ts = append(ts,
+			target{name: "apache-rp", url: "http://" + addr, path: "/plain-rp", pids: withBackend},
+			target{name: "apache-oidc-rp", url: "http://" + addr, path: "/api-rp", pids: withBackend, auth: true})
+	}
+	return ts, nil
 }
 
 // startCmd starts a process in its own process group, remembered for
-// stopAll. Its output goes to a log file in the temporary directory.
-func (r *runner) startCmd(ctx context.Context, path string, cred *syscall.Credential, args ...string) (*exec.Cmd, error) {
+// stopAll, with env as its environment (nil: this one's). Its output goes
+// to a log file in the temporary directory.
+func (r *runner) startCmd(ctx context.Context, path string, cred *syscall.Credential, env []string, args ...string) (*exec.Cmd, error) {
 	cmd := exec.Command(path, args...)
+	cmd.Env = env
 	logf, err := os.Create(filepath.Join(r.dir, filepath.Base(path)+"-"+strconv.Itoa(len(r.procs))+".log"))
 	if err != nil {
 		return nil, err
@@ -565,8 +637,8 @@ func (r *runner) startCmd(ctx context.Context, path string, cred *syscall.Creden
 	return cmd, ctx.Err()
 }
 
-func (r *runner) start(ctx context.Context, path string, cred *syscall.Credential, args ...string) error {
-	_, err := r.startCmd(ctx, path, cred, args...)
+func (r *runner) start(ctx context.Context, path string, cred *syscall.Credential, env []string, args ...string) error {
+	_, err := r.startCmd(ctx, path, cred, env, args...)
 	return err
 }
 
@@ -663,13 +735,21 @@ func (r *runner) report(scenarios []scenario, results []result, apacheNote strin
 	fmt.Fprintf(&b, "- Date: %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(&b, "- Machine: %s, %d cores (`nproc`), %s, %s\n", cpuModel(), runtime.NumCPU(), kernel(), runtime.Version())
 	fmt.Fprintf(&b, "- Tools: %s; %s\n", firstLine("wrk", "-v"), apacheVersion())
-	fmt.Fprintf(&b, "- Load average at the end: %s\n", benchutil.LoadAvg())
+	fmt.Fprintf(&b, "- Load average before each round: %s; at the end: %s\n", strings.Join(r.loads, "; "), benchutil.LoadAvg())
 	fmt.Fprintf(&b, "- wrk: %d threads, %d connections (herd: 64), %s per run, on loopback; stub AS latency %s per call, https with a self-signed certificate\n",
 		r.o.threads, r.o.connections, r.o.duration, r.o.latency)
 	fmt.Fprintf(&b, "- %d round(s) of every scenario on every server, in alternating order; req/s, latencies and CPU are medians over the rounds, counts are sums\n", r.o.rounds)
 	b.WriteString("- Servers: `bare` = net/http with the trivial handler; `introspect` = the same behind this library's middleware " +
 		"(LRU cache of 100,000, defaults otherwise; HTTP/2 to the AS, which Go negotiates by default); `introspect-h1` = the same, HTTP/1.1 to the AS; `apache-bare` = Apache httpd (event MPM, 2×64 threads) serving the same 3-byte body; " +
 		"`apache-oidc` = the same Apache with mod_auth_openidc as OAuth 2.0 resource server (introspection over https, shm cache, `OIDCCacheEncrypt On`)\n")
+	if r.o.proxy == "on" || r.o.oathkeeper != "" {
+		b.WriteString("- In front of one backend (a `bare` server): `httputil-rp` = a bare `httputil.ReverseProxy` (256 idle connections to the backend); " +
+			"`proxy-reverse` = introspect-proxy in reverse-proxy mode (`-upstream`, defaults otherwise, access log off); " +
+			"`nginx` = nginx (2 workers, keep-alive to the backend) alone; `nginx+proxy-fwd` = the same nginx with `auth_request` to introspect-proxy in forward-auth mode (keep-alive to both); " +
+			"`apache-rp` and `apache-oidc-rp` = the Apache above with mod_proxy to the backend, without and after mod_auth_openidc; " +
+			oathkeeperNote(r.o.oathkeeper) +
+			"Their CPU µs/req counts every process of the chain: the backend's, nginx's workers and the forward-auth proxy's\n")
+	}
 	b.WriteString("- CPU µs/req: user+system time of the server's processes (`/proc/<pid>/stat`) over the run, divided by the requests; " +
 		"the stub AS and wrk are not counted. AS calls, distinct tokens and new connections are counted at the stub during the scenario (warm-up included)\n")
 	if apacheNote != "" {
@@ -724,7 +804,8 @@ func (r *runner) report(scenarios []scenario, results []result, apacheNote strin
 			check("cached token: ≤ 0.4× mod_auth_openidc CPU/req", ratio(c.cpuPerReq, a.cpuPerReq), c.cpuPerReq <= 0.4*a.cpuPerReq)
 		}
 	}
-	for _, srv := range []string{"introspect", "introspect-h1"} {
+	r.proxyChecks(check, byKey)
+	for _, srv := range []string{"introspect", "introspect-h1", "proxy-reverse", "nginx+proxy-fwd"} {
 		for _, sc := range scenarios {
 			res, ok := byKey[sc.name+"/"+srv]
 			if !ok || res.as.Distinct == 0 {
@@ -743,6 +824,9 @@ func (r *runner) report(scenarios []scenario, results []result, apacheNote strin
 			check(srv+", cycled: misses reuse keep-alive connections (new AS conns ≤ 10 % of calls)",
 				fmt.Sprintf("%d new connections for %d calls", res.as.NewConns, res.as.Calls), res.as.NewConns*10 <= res.as.Calls)
 		}
+	}
+	if notes := proxyNotes(byKey, scenarios); notes != "" {
+		b.WriteString("\n" + notes)
 	}
 	b.WriteString("\n")
 	return b.String()

@@ -1,9 +1,12 @@
 // Command server serves one trivial handler on loopback, bare or behind the
-// introspect middleware with an in-memory LRU cache, for load tests. With
+// introspect middleware with an in-memory LRU cache, for load tests; in
+// reverse mode it is a bare httputil.ReverseProxy in front of -upstream
+// instead (the baseline of introspect-proxy's reverse-proxy mode). With
 // -admin it also serves GET /stats: heap and goroutine figures, for soaks.
 //
 //	server -mode bare -addr 127.0.0.1:8081
 //	server -mode introspect -addr 127.0.0.1:8082 -as https://127.0.0.1:9443/introspect -ca ca.pem
+//	server -mode reverse -addr 127.0.0.1:8083 -upstream http://127.0.0.1:8081
 package main
 
 import (
@@ -15,6 +18,8 @@ import (
 	"flag"
 	"log"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/signal"
 	"runtime"
@@ -34,7 +39,8 @@ var hello = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 })
 
 func main() {
-	mode := flag.String("mode", "bare", "bare or introspect")
+	mode := flag.String("mode", "bare", "bare, introspect or reverse")
+	upstream := flag.String("upstream", "", "the service behind a reverse proxy (reverse mode), an http URL")
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address (loopback)")
 	adminAddr := flag.String("admin", "", "admin listen address (GET /stats), empty for none")
 	asURL := flag.String("as", "", "introspection endpoint (introspect mode)")
@@ -90,6 +96,12 @@ func main() {
 			log.Fatal(err)
 		}
 		h = mw.Handler(hello)
+	case "reverse":
+		u, err := url.Parse(*upstream)
+		if err != nil || u.Scheme != "http" || u.Host == "" {
+			log.Fatalf("reverse mode needs -upstream http://host:port, not %q", *upstream)
+		}
+		h = reverseProxy(u)
 	default:
 		log.Fatalf("unknown mode %q", *mode)
 	}
@@ -126,6 +138,23 @@ func main() {
 	}
 	if mw != nil {
 		_ = mw.Close()
+	}
+}
+
+// reverseProxy is a bare httputil.ReverseProxy to u, with the connection
+// pool of introspect-proxy's (256 idle connections to the upstream) rather
+// than the default transport's 2 per host, which would make the baseline
+// open and close connections under 64 concurrent clients.
+func reverseProxy(u *url.URL) http.Handler {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 256
+	t.MaxIdleConnsPerHost = 256
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(u)
+			pr.SetXForwarded()
+		},
+		Transport: t,
 	}
 }
 
