@@ -3,8 +3,9 @@
 // malformed, inactive, insufficient scope, authorization server down) against
 // a real introspecttest server, and compare each answer with the core's
 // net/http middleware's answer to the same request. The HTTP adapters also
-// run the checks of their guards ([RunGuards], [RunRequire]) and of the
-// reports of refusals ([RunRejected]).
+// run the checks of their guards ([RunGuards], [RunRequire]), of the
+// reports of refusals ([RunRejected]) and of DPoP ([RunDPoP],
+// [RunDPoPNonce]).
 package conformance
 
 import (

@@ -1,14 +1,10 @@
 package proxy_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/introspect-go/introspect/internal/testredis"
 	"github.com/introspect-go/introspect/introspecttest"
 )
 
@@ -259,42 +256,9 @@ func TestReadyzRedis(t *testing.T) {
 // under CI=true and is skipped elsewhere.
 func startRedis(t *testing.T) (addr string, kill func()) {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		msg := "redis-server is not installed (Debian: apt-get install redis-server)"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip("SKIPPED: " + msg)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	var out bytes.Buffer
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", t.TempDir(), "--daemonize", "no", "--loglevel", "warning")
-	cmd.Stdout, cmd.Stderr = &out, &out
-	require.NoError(t, cmd.Start())
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	kill = func() {
-		_ = cmd.Process.Kill()
-		<-done
-	}
-	t.Cleanup(kill)
-	addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	waitFor(t, 10*time.Second, "redis-server", func() bool {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err != nil {
-			return false
-		}
-		defer c.Close()
-		_, _ = io.WriteString(c, "PING\r\n")
-		_ = c.SetReadDeadline(time.Now().Add(time.Second))
-		b := make([]byte, 5)
-		n, _ := io.ReadFull(c, b)
-		return string(b[:n]) == "+PONG"
+	srv := testredis.Start(t, testredis.Missing{
+		Reason: "redis-server is not installed (Debian: apt-get install redis-server)",
+		Skip:   "SKIPPED: ",
 	})
-	return addr, kill
+	return srv.Addr, srv.Kill
 }
