@@ -377,41 +377,9 @@ func tooDeep(data []byte, max int) bool {
 // answers: registered members typed, others in Extra, a member given twice
 // refused. An "active" claim has no meaning in a JWT: it goes to Extra.
 func parseClaims(body []byte) (*Introspection, error) {
-	start := skipSpace(body, 0)
-	if start == len(body) || body[start] != '{' {
-		return nil, errNotObject()
-	}
-	var (
-		raws   rawMembers
-		twice  bool
-		buf    [8]member
-		others = buf[:0]
-	)
-	it := objectMembers(body, start, 1)
-	for it.next() {
-		var name string
-		var idx int
-		if it.special {
-			name = it.decodedName()
-			idx = memberIndex([]byte(name))
-		} else {
-			idx = memberIndex(it.name)
-		}
-		switch {
-		case idx == memberOther || idx == memberActive:
-			others = it.add(others, name)
-		case raws[idx] != nil:
-			twice = true
-		default:
-			raws[idx] = it.value
-		}
-	}
-	if it.bad || skipSpace(body, it.i) != len(body) {
-		return nil, errNotObject()
-	}
-	extra, ok := collectMembers(others)
-	if twice || !ok {
-		return nil, errTwice()
+	raws, extra, err := scanMembers(body, true)
+	if err != nil {
+		return nil, err
 	}
 	raws[memberActive] = []byte("true")
 	return fromRaw(&raws, extra)

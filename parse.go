@@ -109,9 +109,22 @@ func errTwice() error { return fmt.Errorf("%w: a member is given twice", ErrMalf
 // them all. Errors take precedence in this order: not a JSON object, a member
 // given twice, no boolean "active", a malformed member.
 func parseIntrospection(body []byte) (*Introspection, error) {
+	raws, extra, err := scanMembers(body, false)
+	if err != nil {
+		return nil, err
+	}
+	return fromRaw(&raws, extra)
+}
+
+// scanMembers makes the one pass of parseIntrospection over body: it checks
+// the JSON grammar and returns the raw registered members and the others,
+// decoded by name, refusing a member given twice. With activeIsOther set,
+// an "active" member is one of the others (a JWT claims set, where it means
+// nothing).
+func scanMembers(body []byte, activeIsOther bool) (rawMembers, map[string]json.RawMessage, error) {
 	start := skipSpace(body, 0)
 	if start == len(body) || body[start] != '{' {
-		return nil, errNotObject()
+		return rawMembers{}, nil, errNotObject()
 	}
 	var (
 		raws   rawMembers
@@ -130,7 +143,7 @@ func parseIntrospection(body []byte) (*Introspection, error) {
 			idx = memberIndex(it.name)
 		}
 		switch {
-		case idx == memberOther:
+		case idx == memberOther || activeIsOther && idx == memberActive:
 			others = it.add(others, name)
 		case raws[idx] != nil:
 			twice = true
@@ -139,13 +152,13 @@ func parseIntrospection(body []byte) (*Introspection, error) {
 		}
 	}
 	if it.bad || skipSpace(body, it.i) != len(body) {
-		return nil, errNotObject()
+		return rawMembers{}, nil, errNotObject()
 	}
 	extra, ok := collectMembers(others)
 	if twice || !ok {
-		return nil, errTwice()
+		return rawMembers{}, nil, errTwice()
 	}
-	return fromRaw(&raws, extra)
+	return raws, extra, nil
 }
 
 // member is an unregistered member as it stands in the data.
