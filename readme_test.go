@@ -44,11 +44,35 @@ func TestREADMESnippetsCompile(t *testing.T) {
 	}
 }
 
-// The docs stand alone: no godoc, comment or README line points to a file
-// that users of the module do not have.
+// The docs stand alone: every Markdown document a comment, godoc or README
+// line names exists in the module, no line points at a section of a
+// document (an all-capitals name followed by §) other than an RFC, and no
+// relative path of a Markdown link or a Go comment leads out of the
+// repository. Users have only the module.
 func TestDocsCiteNoOutsideFiles(t *testing.T) {
-	outside := regexp.MustCompile(`DESIGN(\.md| ?§)|STYLE\.md|shared/seeds|\.\./shared`)
+	mdName := regexp.MustCompile(`\b([A-Za-z0-9_-]+\.md)\b`)
+	section := regexp.MustCompile(`\b([A-Z]{2,}) ?§`)
+	mdLink := regexp.MustCompile(`\]\(((?:\.\./)+[^)\s]*)\)`)
+	commentPath := regexp.MustCompile(`(?:^|\s)((?:\.\./)+\S*)`)
+	present := map[string]bool{}
 	err := filepath.WalkDir(".", func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			switch d.Name() {
+			case "node_modules", ".git":
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		present[d.Name()] = true
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = filepath.WalkDir(".", func(path string, d os.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -67,8 +91,27 @@ func TestDocsCiteNoOutsideFiles(t *testing.T) {
 			return err
 		}
 		for n, line := range strings.Split(string(b), "\n") {
-			if outside.MatchString(line) && !strings.Contains(line, "outside := regexp") {
-				t.Errorf("%s:%d cites a file outside the module: %s", path, n+1, strings.TrimSpace(line))
+			for _, m := range mdName.FindAllStringSubmatch(line, -1) {
+				if !present[m[1]] {
+					t.Errorf("%s:%d names %s, which the module does not have: %s", path, n+1, m[1], strings.TrimSpace(line))
+				}
+			}
+			for _, m := range section.FindAllStringSubmatch(line, -1) {
+				if m[1] != "RFC" {
+					t.Errorf("%s:%d points at a section of %s, a document the module does not have: %s", path, n+1, m[1], strings.TrimSpace(line))
+				}
+			}
+			paths := mdLink
+			if strings.HasSuffix(path, ".go") {
+				if !strings.HasPrefix(strings.TrimSpace(line), "//") {
+					continue
+				}
+				paths = commentPath
+			}
+			for _, m := range paths.FindAllStringSubmatch(line, -1) {
+				if rel := filepath.Join(filepath.Dir(path), m[1]); rel == ".." || strings.HasPrefix(rel, "../") {
+					t.Errorf("%s:%d has a path out of the repository: %s", path, n+1, strings.TrimSpace(line))
+				}
 			}
 		}
 		return nil
