@@ -1,17 +1,13 @@
 package introspectgrpc_test
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/introspect-go/introspect/adapters/internal/conformance"
@@ -22,35 +18,11 @@ import (
 // returns the error and everything the server sent besides the message.
 func invokeDPoP(t *testing.T, c healthpb.HealthClient, method, auth string, proofs ...string) (sent []string, err error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", auth)
+	kv := []string{"authorization", auth}
 	for _, p := range proofs {
-		ctx = metadata.AppendToOutgoingContext(ctx, "dpop", p)
+		kv = append(kv, "dpop", p)
 	}
-	var header, trailer metadata.MD
-	opts := []grpc.CallOption{grpc.Header(&header), grpc.Trailer(&trailer)}
-	switch method {
-	case methodCheck:
-		_, err = c.Check(ctx, &healthpb.HealthCheckRequest{}, opts...)
-	case methodWatch:
-		var s grpc.ServerStreamingClient[healthpb.HealthCheckResponse]
-		if s, err = c.Watch(ctx, &healthpb.HealthCheckRequest{}, opts...); err == nil {
-			_, err = s.Recv()
-		}
-	default:
-		t.Fatalf("unknown method %s", method)
-	}
-	if err != nil {
-		sent = append(sent, err.Error(), status.Convert(err).Message())
-	}
-	for _, md := range []metadata.MD{header, trailer} {
-		for k, vs := range md {
-			sent = append(sent, k)
-			sent = append(sent, vs...)
-		}
-	}
-	return sent, err
+	return invokeMD(t, c, method, kv...)
 }
 
 // TestDPoP calls with DPoP-bound tokens (RFC 9449), with and without TLS: a

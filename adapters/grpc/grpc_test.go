@@ -142,10 +142,21 @@ func newInterceptors(t *testing.T, mw *introspect.Middleware, opts ...introspect
 // returns the error and everything the server sent besides the message.
 func invoke(t *testing.T, c healthpb.HealthClient, method string, auth []string) (sent []string, err error) {
 	t.Helper()
+	var kv []string
+	for _, v := range auth {
+		kv = append(kv, "authorization", v)
+	}
+	return invokeMD(t, c, method, kv...)
+}
+
+// invokeMD calls method with the metadata pairs kv (key, value, ...) and
+// returns the error and everything the server sent besides the message.
+func invokeMD(t *testing.T, c healthpb.HealthClient, method string, kv ...string) (sent []string, err error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	for _, v := range auth {
-		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", v)
+	if len(kv) > 0 {
+		ctx = metadata.AppendToOutgoingContext(ctx, kv...)
 	}
 	var header, trailer metadata.MD
 	opts := []grpc.CallOption{grpc.Header(&header), grpc.Trailer(&trailer)}
