@@ -199,6 +199,10 @@ func (m *Middleware) summary() summary {
 	s.flag("optional_token", cfg.optional)
 	s.flag("skipper", cfg.skip != nil)
 	s.flag("skip_token_binding", cfg.skipBinding)
+	s.str("validation", cfg.validation.String())
+	s.str("dpop", cfg.dpopMode.String())
+	s.flag("client_certificate_header", cfg.certHeader != nil)
+	s.flag("userinfo", cfg.userinfo != nil)
 	s.flag("hooks", cfg.hooks != nil)
 	s.flag("logger", cfg.logger != nil)
 	return s
