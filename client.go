@@ -27,6 +27,10 @@ type Client struct {
 	cfg  *config
 	http *http.Client
 	prov *provider // nil without WithIssuer
+	// jwtIssuers are the providers of WithJWTIssuers (but WithIssuer's),
+	// read-only after NewClient; contexts those of client contexts' issuers.
+	jwtIssuers map[string]*provider
+	contexts   *contextIssuers
 	// static is the context of the static credentials without discovery,
 	// with the authentication method chosen.
 	static ClientContext
@@ -79,11 +83,15 @@ func newClient(cfg *config) (*Client, error) {
 		c.static = ClientContext{Endpoint: cfg.endpoint, Credentials: cr}
 	}
 	if cfg.discoveryIssuer != "" {
-		c.prov = newProvider(c)
+		c.prov = newProvider(c, cfg.discoveryIssuer, rolePrimary)
 		if err := c.prov.start(cfg.eagerDiscovery); err != nil {
 			c.prov.close()
 			return nil, err
 		}
+	}
+	if err := c.startIssuers(); err != nil {
+		_ = c.Close()
+		return nil, err
 	}
 	return c, nil
 }
@@ -101,19 +109,24 @@ func checkClientConfig(cfg *config) error {
 	if cfg.jwtResponseMaxAge == 0 {
 		cfg.jwtResponseMaxAge = defaultJWTResponseMaxAge
 	}
+	if cfg.maxIssuers == 0 {
+		cfg.maxIssuers = DefaultMaxIssuers
+	}
 	var errs []error
-	if iss := cfg.discoveryIssuer; iss != "" {
-		if cfg.store != nil {
-			errs = append(errs, errors.New("introspect: WithIssuer cannot be combined with WithClientStore"))
-		} else if err := checkIssuer(iss, cfg.insecureHTTP); err != nil {
+	for _, iss := range append([]string{cfg.discoveryIssuer}, cfg.jwtIssuers...) {
+		if iss == "" {
+			continue
+		}
+		if err := checkIssuer(iss, cfg.insecureHTTP); err != nil {
 			errs = append(errs, err)
 		}
-	} else {
-		if cfg.jwtResponse {
-			errs = append(errs, errors.New("introspect: WithJWTResponse needs WithIssuer (the keys and issuer come from discovery)"))
+	}
+	if cfg.discoveryIssuer == "" {
+		if cfg.jwtResponse && cfg.store == nil {
+			errs = append(errs, errors.New("introspect: WithJWTResponse needs WithIssuer, or a ClientStore whose contexts name issuers (the keys and issuer come from discovery)"))
 		}
-		if cfg.eagerDiscovery {
-			errs = append(errs, errors.New("introspect: WithEagerDiscovery needs WithIssuer"))
+		if cfg.eagerDiscovery && len(cfg.jwtIssuers) == 0 {
+			errs = append(errs, errors.New("introspect: WithEagerDiscovery needs WithIssuer or WithJWTIssuers"))
 		}
 	}
 	if cfg.credsSet {
@@ -181,7 +194,7 @@ func (c *Client) IntrospectAs(ctx context.Context, cc ClientContext, token strin
 	if err != nil {
 		return ti, err
 	}
-	return ti, c.validate(ti, c.cfg.now())
+	return ti, c.validateFor(ti, c.cfg.now(), cc.Issuer)
 }
 
 // staticContext is the context of the static credentials. It is called on
@@ -193,7 +206,7 @@ func (c *Client) staticContext() ClientContext {
 		if st := c.prov.meta.current(); st != nil {
 			return st.cc
 		}
-		return ClientContext{Credentials: c.static.Credentials}
+		return ClientContext{Issuer: c.prov.issuer, Credentials: c.static.Credentials}
 	}
 	return c.static
 }
@@ -203,15 +216,12 @@ func (c *Client) staticContext() ClientContext {
 // verdict "inactive" (some servers answer unknown tokens so). The caller
 // bounds ctx by the call timeout.
 func (c *Client) fetch(ctx context.Context, cc ClientContext, token string) (*Introspection, error) {
-	var st *providerState
-	if c.prov != nil && c.cfg.store == nil {
-		var err error
-		if st, err = c.prov.state(ctx); err != nil {
-			return nil, discoveryError(err)
-		}
-		if cc.Endpoint == "" {
-			cc = st.cc // the context was taken before discovery succeeded
-		}
+	cc, p, st, err := c.resolve(ctx, cc)
+	if err != nil {
+		return nil, err
+	}
+	if c.cfg.jwtResponse && st == nil {
+		return nil, fmt.Errorf("%w: WithJWTResponse: the client context names no issuer", ErrClientConfig)
 	}
 	u := c.knownEndpoint(cc.Endpoint, st)
 	if u == nil {
@@ -276,7 +286,7 @@ func (c *Client) fetch(ctx context.Context, cc ClientContext, token string) (*In
 		return nil, rerr
 	}
 	if c.cfg.jwtResponse {
-		return c.verifyJWTResponse(ctx, st, cc.Credentials.ClientID, resp.Header, data)
+		return c.verifyJWTResponse(ctx, p, st, cc.Credentials.ClientID, resp.Header, data)
 	}
 	if !isJSON(resp.Header.Get("Content-Type")) {
 		return nil, fmt.Errorf("%w: content type is not application/json", ErrMalformedResponse)
@@ -581,6 +591,18 @@ func sanitize(s string, max int) string {
 	return string(b)
 }
 
+// validateFor is validate for an answer of the server of issuer iss (""
+// when unknown): an answer naming another issuer is refused.
+func (c *Client) validateFor(ti *Introspection, now time.Time, iss string) error {
+	if err := c.validate(ti, now); err != nil {
+		return err
+	}
+	if iss != "" && ti.Issuer != "" && ti.Issuer != iss {
+		return ErrIssuerMismatch
+	}
+	return nil
+}
+
 // validate applies the local checks to an answer, cached or fresh.
 func (c *Client) validate(ti *Introspection, now time.Time) error {
 	if ti == nil || !ti.Active {
@@ -614,5 +636,6 @@ func (c *Client) Close() error {
 	if c.prov != nil {
 		c.prov.close()
 	}
+	c.closeIssuers()
 	return nil
 }

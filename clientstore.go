@@ -81,8 +81,29 @@ func (c Credentials) secret(ctx context.Context) (string, error) {
 // request: the introspection endpoint and the credentials to present there.
 // Cache entries are scoped by Endpoint and Credentials.ClientID, so two
 // tenants never share one.
+//
+// A context may name the authorization server by Issuer instead of (or as
+// well as) Endpoint, one issuer per tenant say: the issuer's metadata (RFC
+// 8414) is discovered on the first request that names it, then kept and
+// refreshed in the background, each issuer on its own, with its own backoff
+// while it fails (at most [WithMaxIssuers] of them, the least recently used
+// dropped). It supplies the introspection endpoint when Endpoint is empty
+// (its mTLS alias for a TLS method), the authentication method when
+// Credentials.AuthMethod is empty, the audience of client assertions, the
+// keys and algorithms of signed answers ([WithJWTResponse]) and of the
+// issuer's JWT access tokens (local validation accepts them on the requests
+// of this context), and its userinfo endpoint ([WithUserinfo]). A metadata
+// document naming another issuer is refused (RFC 8414 §3.3), and an
+// introspection answer naming an "iss" other than Issuer is refused
+// ([ErrIssuerMismatch]). Until the issuer's first discovery succeeds, its
+// requests answer 503.
+//
+// Issuer must be an issuer the application trusts, taken from its own
+// configuration: never build it from request input (a header, a host), or a
+// client could choose the server that vouches for its token.
 type ClientContext struct {
 	Endpoint    string // the introspection endpoint URL
+	Issuer      string // the authorization server's issuer identifier, found by discovery
 	Credentials Credentials
 }
 

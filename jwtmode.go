@@ -99,10 +99,13 @@ const (
 
 // WithValidation sets how the middleware validates tokens; see
 // [ValidationMode]. Every mode but [ValidateIntrospect] validates JWT access
-// tokens locally (RFC 9068) and needs [WithIssuer] (the keys come from the
-// issuer's jwks_uri, refreshed in the background, and once more, rate-limited,
-// for an unknown key ID) and [WithJWTAudience]. [ValidateJWT] never
-// introspects: it needs no endpoint or client credentials, and refuses them.
+// tokens locally (RFC 9068) and needs [WithJWTAudience] and the issuers
+// whose tokens are accepted: [WithIssuer], [WithJWTIssuers], or the issuers
+// the contexts of a [ClientStore] name (a request accepts its context's
+// issuer's tokens). Each issuer's keys come from its jwks_uri, refreshed in
+// the background, and once more, rate-limited, for an unknown key ID.
+// [ValidateJWT] never introspects: it needs no endpoint or client
+// credentials, and refuses them; a ClientStore then only names issuers.
 // The local checks are those of [NewJWTValidator]. Default
 // [ValidateIntrospect].
 func WithValidation(mode ValidationMode) Option {
@@ -214,15 +217,15 @@ func (c *config) checkValidation(jwt bool) error {
 	if c.jwtAlgs == nil {
 		c.jwtAlgs = asymmetricAlgs
 	}
-	if c.discoveryIssuer == "" {
-		fail("JWT validation needs WithIssuer (the issuer and its keys come from discovery)")
+	if c.discoveryIssuer == "" && len(c.jwtIssuers) == 0 && c.store == nil {
+		fail("JWT validation needs WithIssuer, WithJWTIssuers or a ClientStore whose contexts name issuers (the issuer and its keys come from discovery)")
 	}
 	if c.jwtAudience == "" {
 		fail("JWT validation needs WithJWTAudience (the identifier a token must name in its aud)")
 	}
 	if !c.validation.introspects() {
-		if c.endpoint != "" || c.credsSet || c.store != nil {
-			fail("WithValidation(%s) never introspects: WithEndpoint, client credentials and WithClientStore do not apply", c.validation)
+		if c.endpoint != "" || c.credsSet {
+			fail("WithValidation(%s) never introspects: WithEndpoint and client credentials do not apply", c.validation)
 		}
 		if c.jwtResponse {
 			fail("WithValidation(%s) never introspects: WithJWTResponse does not apply", c.validation)

@@ -14,7 +14,10 @@ func (v *JWTValidator) summary() summary {
 	if v == nil || v.c == nil {
 		return s
 	}
-	s.str("issuer", redactURL(v.issuer))
+	s.str("issuer", redactURL(v.c.cfg.discoveryIssuer))
+	if len(v.c.cfg.jwtIssuers) > 0 {
+		s.str("jwt_issuers", redactURLs(v.c.cfg.jwtIssuers))
+	}
 	s.str("audience", v.audience)
 	s.str("algorithms", strings.Join(v.algs, ","))
 	s.flag("plain_jwt", v.plain)

@@ -131,7 +131,7 @@ func WithJWTResponseAlgorithms(algs ...string) Option {
 
 // verifyJWTResponse checks a signed answer and returns its
 // token_introspection claim as the verdict.
-func (c *Client) verifyJWTResponse(ctx context.Context, st *providerState, clientID string, h http.Header, body []byte) (*Introspection, error) {
+func (c *Client) verifyJWTResponse(ctx context.Context, p *provider, st *providerState, clientID string, h http.Header, body []byte) (*Introspection, error) {
 	mt, _, err := mime.ParseMediaType(h.Get("Content-Type"))
 	switch {
 	case err != nil:
@@ -141,7 +141,7 @@ func (c *Client) verifyJWTResponse(ctx context.Context, st *providerState, clien
 	case mt != jwtResponseMediaType && mt != "application/jwt":
 		return nil, fmt.Errorf("%w: content type is not %s", ErrMalformedResponse, jwtResponseMediaType)
 	}
-	return c.parseJWTResponse(ctx, st, clientID, bytes.TrimSpace(body), c.cfg.now())
+	return c.parseJWTResponse(ctx, p, st, clientID, bytes.TrimSpace(body), c.cfg.now())
 }
 
 // jwtHeader is the protected header of a signed answer.
@@ -169,7 +169,7 @@ func parseJWTHeader(data []byte) (jwtHeader, error) {
 
 // parseJWTResponse verifies a compact JWS answer. Every failure wraps
 // ErrUnavailable: no verdict was possible.
-func (c *Client) parseJWTResponse(ctx context.Context, st *providerState, clientID string, tok []byte, now time.Time) (*Introspection, error) {
+func (c *Client) parseJWTResponse(ctx context.Context, p *provider, st *providerState, clientID string, tok []byte, now time.Time) (*Introspection, error) {
 	malformed := func(format string, args ...any) error {
 		return fmt.Errorf("%w: signed answer: "+format, append([]any{ErrMalformedResponse}, args...)...)
 	}
@@ -202,7 +202,7 @@ func (c *Client) parseJWTResponse(ctx context.Context, st *providerState, client
 		return nil, malformed("algorithm not allowed")
 	}
 
-	payload, err := c.verifySignature(ctx, tok, hdr)
+	payload, err := p.verifySignature(ctx, tok, hdr)
 	if err != nil {
 		return nil, err
 	}
@@ -249,19 +249,19 @@ func (c *Client) parseJWTResponse(ctx context.Context, st *providerState, client
 // header's kid (or, without a kid, with each key that suits the algorithm).
 // An unknown kid refreshes the key set once, no more often than the refresh
 // limit allows, then fails.
-func (c *Client) verifySignature(ctx context.Context, tok []byte, hdr jwtHeader) ([]byte, error) {
+func (p *provider) verifySignature(ctx context.Context, tok []byte, hdr jwtHeader) ([]byte, error) {
 	alg, ok := jwa.LookupSignatureAlgorithm(hdr.Alg)
 	if !ok {
 		// The allow-list holds only algorithms the JOSE library knows.
 		return nil, fmt.Errorf("%w: signed answer: algorithm not allowed", ErrMalformedResponse)
 	}
-	set, err := c.prov.keySet(ctx, false)
+	set, err := p.keySet(ctx, false)
 	if err != nil {
 		return nil, discoveryError(err)
 	}
 	keys := candidateKeys(set, hdr.Kid, alg)
 	if len(keys) == 0 {
-		if set, err = c.prov.keySet(ctx, true); err != nil && !errors.Is(err, errRefreshLimited) {
+		if set, err = p.keySet(ctx, true); err != nil && !errors.Is(err, errRefreshLimited) {
 			return nil, err
 		}
 		if set != nil {

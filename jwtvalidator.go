@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"math/big"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v3/jwk"
@@ -50,23 +49,26 @@ func jwtRefused(reason string) error { return &JWTError{Reason: reason} }
 
 // Fixed refusals, made once: a refusal costs no allocation.
 var (
-	errJWTTooLarge    = jwtRefused("too large")
-	errJWTNotCompact  = jwtRefused("not a compact JWS")
-	errJWTEncrypted   = jwtRefused("encrypted (JWE) tokens are not supported")
-	errJWTHeader      = jwtRefused("malformed header")
-	errJWTTyp         = jwtRefused("header typ is not at+jwt")
-	errJWTCrit        = jwtRefused("critical header parameters are not supported")
-	errJWTNested      = jwtRefused("nested or compressed tokens are not supported")
-	errJWTAlg         = jwtRefused("algorithm not allowed")
-	errJWTPayload     = jwtRefused("malformed claims")
-	errJWTTooDeep     = jwtRefused("claims nested too deeply")
-	errJWTIssuer      = jwtRefused("iss is not the issuer")
-	errJWTNoExp       = jwtRefused("no exp")
-	errJWTAudience    = &JWTError{Reason: "aud does not name this resource", Err: ErrAudienceMismatch}
-	errJWTUnknownKey  = jwtRefused("no key of the issuer matches its kid")
-	errJWTNoKey       = jwtRefused("no key of the issuer suits its algorithm")
-	errJWTBadSig      = jwtRefused("bad signature")
-	errJWTSigEncoding = jwtRefused("signature is not base64url")
+	errJWTTooLarge   = jwtRefused("too large")
+	errJWTNotCompact = jwtRefused("not a compact JWS")
+	errJWTEncrypted  = jwtRefused("encrypted (JWE) tokens are not supported")
+	errJWTHeader     = jwtRefused("malformed header")
+	errJWTTyp        = jwtRefused("header typ is not at+jwt")
+	errJWTCrit       = jwtRefused("critical header parameters are not supported")
+	errJWTNested     = jwtRefused("nested or compressed tokens are not supported")
+	errJWTAlg        = jwtRefused("algorithm not allowed")
+	errJWTPayload    = jwtRefused("malformed claims")
+	errJWTTooDeep    = jwtRefused("claims nested too deeply")
+	errJWTIssuer     = jwtRefused("iss is not an accepted issuer")
+	// errJWTContextIssuer: in jwt+introspect mode, the token's issuer is not
+	// the server the request's client context introspects at.
+	errJWTContextIssuer = jwtRefused("iss is not the issuer of the request's client context")
+	errJWTNoExp         = jwtRefused("no exp")
+	errJWTAudience      = &JWTError{Reason: "aud does not name this resource", Err: ErrAudienceMismatch}
+	errJWTUnknownKey    = jwtRefused("no key of the issuer matches its kid")
+	errJWTNoKey         = jwtRefused("no key of the issuer suits its algorithm")
+	errJWTBadSig        = jwtRefused("bad signature")
+	errJWTSigEncoding   = jwtRefused("signature is not base64url")
 )
 
 // maxClaimsDepth bounds the nesting of arrays and objects in the claims.
@@ -79,13 +81,10 @@ type JWTValidator struct {
 	c   *Client
 	own bool // Close closes c
 
-	issuer   string
 	audience string
 	algs     []string
 	plain    bool
 	maxSize  int
-
-	index atomic.Pointer[keyIndex] // the verification keys of the current JWKS
 }
 
 // NewJWTValidator returns a validator of the JWT access tokens of the issuer
@@ -118,7 +117,7 @@ func NewJWTValidator(opts ...Option) (*JWTValidator, error) {
 func newJWTValidator(c *Client) *JWTValidator {
 	cfg := c.cfg
 	return &JWTValidator{
-		c: c, issuer: cfg.discoveryIssuer, audience: cfg.jwtAudience,
+		c: c, audience: cfg.jwtAudience,
 		algs: cfg.jwtAlgs, plain: cfg.jwtPlain, maxSize: cfg.jwtMaxSize,
 	}
 }
@@ -157,14 +156,17 @@ func (v *JWTValidator) Close() error {
 // signature verified and a claim check failed. When the keys cannot be
 // fetched, the error matches [ErrDiscovery] (503).
 func (v *JWTValidator) Validate(ctx context.Context, token string) (*Introspection, error) {
-	ti, _, err := v.validate(ctx, token, v.c.cfg.now())
+	ti, _, err := v.validate(ctx, token, v.c.cfg.now(), "")
 	return ti, err
 }
 
-// validate checks token at now. ours reports whether the token is a JWS
-// whose unverified iss is the issuer: in hybrid mode, a token that is not
-// (ours false) is introspected instead; once it is, the verdict is final.
-func (v *JWTValidator) validate(ctx context.Context, token string, now time.Time) (ti *Introspection, ours bool, err error) {
+// validate checks token at now. The token's unverified iss chooses the
+// issuer whose keys and rules apply: that of WithIssuer, one of
+// WithJWTIssuers, or ctxIssuer, the issuer the request's client context
+// names. ours reports whether the token is a JWS whose unverified iss is one
+// of those: in hybrid mode, a token that is not (ours false) is introspected
+// instead; once it is, the verdict is final.
+func (v *JWTValidator) validate(ctx context.Context, token string, now time.Time, ctxIssuer string) (ti *Introspection, ours bool, err error) {
 	if len(token) > v.maxSize {
 		return nil, false, errJWTTooLarge
 	}
@@ -204,14 +206,18 @@ func (v *JWTValidator) validate(ctx context.Context, token string, now time.Time
 	if err != nil {
 		return nil, false, errJWTPayload
 	}
-	if claims.Issuer != v.issuer {
+	p, err := v.c.jwtProvider(claims.Issuer, ctxIssuer)
+	if err != nil {
+		return nil, false, err
+	}
+	if p == nil {
 		return nil, false, errJWTIssuer
 	}
 	// From here on the token claims to be the issuer's: the verdict is final.
 	if err := v.checkHeader(hdr); err != nil {
 		return nil, true, err
 	}
-	if err := v.verify(ctx, tb[:d2], tb[d2+1:], rest, hdr); err != nil {
+	if err := v.verify(ctx, p, tb[:d2], tb[d2+1:], rest, hdr); err != nil {
 		return nil, true, err
 	}
 	claims.Source = VerdictJWT
@@ -388,15 +394,15 @@ func parseClaims(body []byte) (*Introspection, error) {
 // verify checks the signature of input (header.payload) against the issuer's
 // keys.
 // buf holds room for the decoded signature.
-func (v *JWTValidator) verify(ctx context.Context, input, sig, buf []byte, h tokenHeader) error {
-	idx, err := v.keys(ctx, false)
+func (v *JWTValidator) verify(ctx context.Context, p *provider, input, sig, buf []byte, h tokenHeader) error {
+	idx, err := p.keyIndex(ctx, false)
 	if err != nil {
 		return err
 	}
 	if !idx.has(h.kid, h.alg) {
 		// An unknown kid (a rotation, or a forgery): one refresh, at most
 		// once per refresh limit whatever the number of such tokens.
-		idx, err = v.keys(ctx, true)
+		idx, err = p.keyIndex(ctx, true)
 		if err != nil {
 			return err
 		}
@@ -427,16 +433,15 @@ func (v *JWTValidator) verify(ctx context.Context, input, sig, buf []byte, h tok
 	return errJWTBadSig
 }
 
-// keys returns the verification keys of the current JWKS, fetching it if
-// there is none yet, or, with force, again (rate-limited).
-func (v *JWTValidator) keys(ctx context.Context, force bool) (*keyIndex, error) {
-	p := v.c.prov
+// keyIndex returns the verification keys of the issuer's current JWKS,
+// fetching it if there is none yet, or, with force, again (rate-limited).
+func (p *provider) keyIndex(ctx context.Context, force bool) (*keyIndex, error) {
 	if !force {
 		if ks := p.keys.current(); ks != nil {
-			if idx := v.index.Load(); idx != nil && idx.set == *ks {
+			if idx := p.index.Load(); idx != nil && idx.set == *ks {
 				return idx, nil
 			}
-			return v.indexOf(*ks), nil
+			return p.indexOf(*ks), nil
 		}
 	}
 	set, err := p.keySet(ctx, force)
@@ -445,17 +450,17 @@ func (v *JWTValidator) keys(ctx context.Context, force bool) (*keyIndex, error) 
 		// is possible.
 		return nil, discoveryError(err)
 	}
-	return v.indexOf(set), nil
+	return p.indexOf(set), nil
 }
 
 // indexOf returns the index of set, building and keeping it if it is not
 // the one kept.
-func (v *JWTValidator) indexOf(set jwk.Set) *keyIndex {
-	if idx := v.index.Load(); idx != nil && idx.set == set {
+func (p *provider) indexOf(set jwk.Set) *keyIndex {
+	if idx := p.index.Load(); idx != nil && idx.set == set {
 		return idx
 	}
 	idx := newKeyIndex(set)
-	v.index.Store(idx)
+	p.index.Store(idx)
 	return idx
 }
 

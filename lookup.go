@@ -485,6 +485,7 @@ func (m *Middleware) EvictAs(ctx context.Context, cc ClientContext, token string
 	if m.cfg.cache == nil {
 		return nil
 	}
+	cc = m.client.keyContext(ctx, cc)
 	key := NewCacheKey(cc.Endpoint, cc.Credentials.ClientID, token)
 	m.evictions.Add(1) // calls in flight now will not cache their answer
 	m.flights.forget(key, nil)

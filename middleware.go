@@ -239,7 +239,7 @@ func (m *Middleware) check(ctx context.Context, cc ClientContext, tok Token, r *
 		ti, err = m.jwtAndIntrospected(ctx, cc, tok.Value, now)
 	default:
 		var ours bool
-		ti, ours, err = m.jwt.validate(ctx, tok.Value, now)
+		ti, ours, err = m.jwt.validate(ctx, tok.Value, now, cc.Issuer)
 		if mode == ValidateHybrid && !ours {
 			// Not a JWT of the issuer: the authorization server decides.
 			ti, err = m.introspected(ctx, cc, tok.Value, now)
@@ -262,25 +262,27 @@ func (m *Middleware) check(ctx context.Context, cc ClientContext, tok Token, r *
 // introspected is the authorization server's verdict on token (cached or
 // not) with the local checks applied.
 func (m *Middleware) introspected(ctx context.Context, cc ClientContext, token string, now time.Time) (*Introspection, error) {
+	cc = m.client.keyContext(ctx, cc)
 	ti, err := m.verdict(ctx, cc, token, now)
 	if err != nil {
 		return ti, err
 	}
-	return ti, m.client.validate(ti, now)
+	return ti, m.client.validateFor(ti, now, cc.Issuer)
 }
 
 // jwtAndIntrospected validates token locally, then asks the authorization
 // server (through the cache), which must say it is active: the claims of
 // the JWT are the verdict. A token refused locally costs no call.
 func (m *Middleware) jwtAndIntrospected(ctx context.Context, cc ClientContext, token string, now time.Time) (*Introspection, error) {
-	ti, _, err := m.jwt.validate(ctx, token, now)
+	ti, _, err := m.jwt.validate(ctx, token, now, cc.Issuer)
 	if err != nil {
 		return ti, err
 	}
-	if cc.Endpoint == "" && m.cfg.store == nil {
-		// Taken before discovery succeeded, which the keys needed: the
-		// discovered context names the endpoint, as the cache key must.
-		cc = m.client.staticContext()
+	// The token is asked about where the request's context says, which
+	// must be its issuer's server: another server would not know it.
+	cc = m.client.keyContext(ctx, cc)
+	if cc.Issuer != "" && cc.Issuer != ti.Issuer {
+		return nil, errJWTContextIssuer
 	}
 	if answer, err := m.introspected(ctx, cc, token, now); err != nil {
 		return answer, err

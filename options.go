@@ -49,6 +49,8 @@ type config struct {
 	// Discovery, client authentication and signed responses (provider.go,
 	// clientauth.go, jwtresponse.go).
 	discoveryIssuer   string           // WithIssuer
+	jwtIssuers        []string         // WithJWTIssuers
+	maxIssuers        int              // WithMaxIssuers
 	eagerDiscovery    bool             // WithEagerDiscovery
 	metadataRefresh   time.Duration    // WithMetadataRefresh
 	keyRefreshLimit   time.Duration    // least time between refreshes for an unknown kid

@@ -140,6 +140,9 @@ func (c Client) summary() summary {
 	}
 	s.str("endpoint", redactURL(cc.Endpoint))
 	s.str("issuer", redactURL(cfg.discoveryIssuer))
+	if len(cfg.jwtIssuers) > 0 {
+		s.str("jwt_issuers", redactURLs(cfg.jwtIssuers))
+	}
 	s.str("client_id", cc.Credentials.ClientID)
 	s.str("auth_method", string(cc.Credentials.AuthMethod))
 	s.typ("client_store", cfg.store)
@@ -235,12 +238,14 @@ func (m *Middleware) MarshalJSON() ([]byte, error) { return m.summary().marshalJ
 func (cc ClientContext) summary(name string) summary {
 	s := summary{name: name}
 	s.str("endpoint", redactURL(cc.Endpoint))
+	s.str("issuer", redactURL(cc.Issuer))
 	s.attrs = append(s.attrs, slog.Attr{Key: "credentials", Value: cc.Credentials.LogValue()})
 	return s
 }
 
-// Format prints the endpoint without user info, query or fragment, the
-// client ID and the authentication method, the same for every verb.
+// Format prints the endpoint and the issuer without user info, query or
+// fragment, the client ID and the authentication method, the same for every
+// verb.
 func (cc ClientContext) Format(f fmt.State, _ rune) {
 	cc.summary("introspect.ClientContext").format(f)
 }
@@ -250,12 +255,12 @@ func (cc ClientContext) LogValue() slog.Value {
 	return cc.summary("introspect.ClientContext").logValue()
 }
 
-// MarshalJSON writes the default JSON form of the struct, Endpoint and
-// Credentials (whose secrets are left out), with the endpoint's user info,
+// MarshalJSON writes the default JSON form of the struct, Endpoint, Issuer
+// and Credentials (whose secrets are left out), with the URLs' user info,
 // query and fragment removed.
 func (cc ClientContext) MarshalJSON() ([]byte, error) {
 	type plain ClientContext // the struct without its methods
-	return json.Marshal(plain{Endpoint: redactURL(cc.Endpoint), Credentials: cc.Credentials})
+	return json.Marshal(plain{Endpoint: redactURL(cc.Endpoint), Issuer: redactURL(cc.Issuer), Credentials: cc.Credentials})
 }
 
 // Format prints what [ClientContext.Format] prints.

@@ -166,10 +166,12 @@ func metadataURLs(iss string) []string {
 // or for JWT access tokens validated locally.
 func (c *config) needsKeys() bool { return c.jwtResponse || c.validation.usesJWT() }
 
-// provider holds the discovered state and refreshes it in the background.
+// provider holds the discovered state of one issuer and refreshes it in
+// the background.
 type provider struct {
 	c      *Client
 	issuer string
+	role   providerRole
 
 	meta *refresher[providerState]
 	keys *refresher[jwk.Set] // nil unless signed answers or local JWT validation are on
@@ -178,7 +180,26 @@ type provider struct {
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the refresh loop has ended
 	once   sync.Once
+
+	index atomic.Pointer[keyIndex] // the verification keys of the current JWKS
 }
+
+// providerRole says what an issuer is to the client, which decides what its
+// metadata must name.
+type providerRole uint8
+
+const (
+	// rolePrimary is the issuer of WithIssuer: the static credentials'
+	// endpoint and method come from it.
+	rolePrimary providerRole = iota
+	// roleJWT is an issuer of WithJWTIssuers: only its keys are needed.
+	roleJWT
+	// roleContext is an issuer a ClientContext names (one per tenant, say).
+	roleContext
+)
+
+// needsKeys reports whether the issuer's JWKS must be listed and kept fresh.
+func (p *provider) needsKeys() bool { return p.role == roleJWT || p.c.cfg.needsKeys() }
 
 // providerState is one good copy of the metadata and what follows from it
 // for the static credentials.
@@ -190,9 +211,9 @@ type providerState struct {
 	algs     []string // algorithms accepted for signed answers
 }
 
-func newProvider(c *Client) *provider {
+func newProvider(c *Client, issuer string, role providerRole) *provider {
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &provider{c: c, issuer: c.cfg.discoveryIssuer, ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	p := &provider{c: c, issuer: issuer, role: role, ctx: ctx, cancel: cancel, done: make(chan struct{})}
 	cfg := c.cfg
 	obs := observer{h: cfg.hooks, log: cfg.logger}
 	panicked := func(v any, stack []byte) { obs.panicked(ctx, v, stack) }
@@ -201,7 +222,7 @@ func newProvider(c *Client) *provider {
 		defaultTTL: cfg.metadataRefresh, forceLimit: cfg.keyRefreshLimit, panicked: panicked,
 		doc: "metadata", obs: obs,
 	}
-	if cfg.needsKeys() || cfg.userinfo != nil {
+	if p.needsKeys() || cfg.userinfo != nil {
 		// With userinfo alone, the keys are fetched when a signed answer
 		// first needs them, then refreshed (tick).
 		p.keys = &refresher[jwk.Set]{
@@ -220,7 +241,7 @@ func (p *provider) start(eager bool) error {
 		ctx, cancel := context.WithTimeout(p.ctx, 2*p.c.cfg.timeout)
 		defer cancel()
 		_, err := p.meta.refresh(ctx, false)
-		if err == nil && p.keys != nil && p.c.cfg.needsKeys() {
+		if err == nil && p.keys != nil && p.needsKeys() {
 			_, err = p.keys.refresh(ctx, false)
 		}
 		if err != nil {
@@ -263,7 +284,7 @@ func (p *provider) loop() {
 // signed answers or local JWT validation need it, or once a signed userinfo
 // answer has fetched it.
 func (p *provider) keysInUse() bool {
-	return p.keys != nil && (p.c.cfg.needsKeys() || p.keys.current() != nil)
+	return p.keys != nil && (p.needsKeys() || p.keys.current() != nil)
 }
 
 // tick refreshes each document that is due. Errors are kept by the
@@ -343,9 +364,11 @@ func (p *provider) newState(data []byte) (*providerState, error) {
 		}
 		return nil
 	}
+	// Only the issuer of WithIssuer must name its introspection endpoint
+	// here; a client context's issuer must when the context names none.
 	if err := errors.Join(
-		check("introspection_endpoint", meta.IntrospectionEndpoint, cfg.endpoint == "" && cfg.validation.introspects()),
-		check("jwks_uri", meta.JWKSURI, cfg.needsKeys()),
+		check("introspection_endpoint", meta.IntrospectionEndpoint, p.role == rolePrimary && cfg.endpoint == "" && cfg.validation.introspects()),
+		check("jwks_uri", meta.JWKSURI, p.needsKeys()),
 		check("mtls_endpoint_aliases.introspection_endpoint", meta.MTLSIntrospectionEndpoint, false),
 	); err != nil {
 		return nil, err
@@ -356,17 +379,24 @@ func (p *provider) newState(data []byte) (*providerState, error) {
 		}
 	}
 	st := &providerState{meta: *meta}
-	cr := cfg.creds
-	cr.AuthMethod = chooseAuthMethod(cr, p.c.hasCert(), meta.authMethodsSupported())
-	st.cc = ClientContext{Endpoint: cfg.endpoint, Credentials: cr}
-	if st.cc.Endpoint == "" {
-		st.cc.Endpoint = meta.IntrospectionEndpoint
-		if cr.AuthMethod.isTLS() && meta.MTLSIntrospectionEndpoint != "" {
-			st.cc.Endpoint = meta.MTLSIntrospectionEndpoint
+	if p.role != rolePrimary {
+		// Client contexts bring their own credentials: resolve completes
+		// them per request. The endpoint is parsed once here.
+		st.cc = ClientContext{Issuer: p.issuer, Endpoint: meta.IntrospectionEndpoint}
+		st.endpoint = parseEndpoint(meta.IntrospectionEndpoint)
+	} else {
+		cr := cfg.creds
+		cr.AuthMethod = chooseAuthMethod(cr, p.c.hasCert(), meta.authMethodsSupported())
+		st.cc = ClientContext{Issuer: p.issuer, Endpoint: cfg.endpoint, Credentials: cr}
+		if st.cc.Endpoint == "" {
+			st.cc.Endpoint = meta.IntrospectionEndpoint
+			if cr.AuthMethod.isTLS() && meta.MTLSIntrospectionEndpoint != "" {
+				st.cc.Endpoint = meta.MTLSIntrospectionEndpoint
+			}
 		}
-	}
-	if st.endpoint = parseEndpoint(st.cc.Endpoint); st.endpoint == nil && cfg.validation.introspects() {
-		return nil, fmt.Errorf("introspect: discovery: bad introspection endpoint")
+		if st.endpoint = parseEndpoint(st.cc.Endpoint); st.endpoint == nil && cfg.validation.introspects() {
+			return nil, fmt.Errorf("introspect: discovery: bad introspection endpoint")
+		}
 	}
 	switch {
 	case cfg.jwtResponse && cfg.jwtResponseAlgs != nil:

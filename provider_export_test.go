@@ -39,6 +39,6 @@ func NewJWTResponseVerifier(issuer, clientID string, jwks []byte, algs []string,
 	c.prov.keys.cur.Store(&set)
 	st := &providerState{meta: ProviderMetadata{Issuer: issuer}, algs: signingAlgs(algs)}
 	return func(tok []byte) (*Introspection, error) {
-		return c.parseJWTResponse(context.Background(), st, clientID, tok, now)
+		return c.parseJWTResponse(context.Background(), c.prov, st, clientID, tok, now)
 	}, nil
 }

@@ -123,8 +123,8 @@ func (c *config) checkUserinfo() error {
 		c.userinfo.endpoint = c.userinfoEndpoint
 		return nil
 	}
-	if c.discoveryIssuer == "" {
-		return errors.New("introspect: WithUserinfo needs WithIssuer (the userinfo_endpoint comes from discovery) or WithUserinfoEndpoint")
+	if c.discoveryIssuer == "" && len(c.jwtIssuers) == 0 && c.store == nil {
+		return errors.New("introspect: WithUserinfo needs WithIssuer, WithJWTIssuers, a ClientStore whose contexts name issuers (the userinfo_endpoint comes from discovery) or WithUserinfoEndpoint")
 	}
 	return nil
 }
@@ -171,22 +171,42 @@ func (m *Middleware) withUserinfo(ctx context.Context, cc ClientContext, tok Tok
 	return &out, nil
 }
 
-// userinfoEndpoint is the configured endpoint, or the metadata's.
-func (m *Middleware) userinfoEndpoint(ctx context.Context) (string, *providerState, error) {
+// userinfoEndpoint is the configured endpoint, or the metadata's of iss
+// (WithIssuer's when iss is empty), with the issuer's provider and state
+// (nil without discovery).
+func (m *Middleware) userinfoEndpoint(ctx context.Context, iss string) (string, *provider, *providerState, error) {
+	p := m.client.prov
+	if iss != "" {
+		var err error
+		if p, err = m.client.providerOf(iss); err != nil {
+			return "", nil, nil, err
+		}
+	}
 	var st *providerState
-	if p := m.client.prov; p != nil {
+	if p != nil {
 		var err error
 		if st, err = p.state(ctx); err != nil {
-			return "", nil, discoveryError(err)
+			return "", nil, nil, discoveryError(err)
 		}
 	}
 	if e := m.cfg.userinfo.endpoint; e != "" {
-		return e, st, nil
+		return e, p, st, nil
 	}
 	if st == nil || st.meta.UserinfoEndpoint == "" {
-		return "", st, errUserinfoNoEndpoint
+		return "", p, st, errUserinfoNoEndpoint
 	}
-	return st.meta.UserinfoEndpoint, st, nil
+	return st.meta.UserinfoEndpoint, p, st, nil
+}
+
+// userinfoIssuer is the issuer whose userinfo endpoint serves the subject
+// of ti: the verified issuer of a JWT validated locally, else the issuer of
+// the client context the token was introspected with ("" for WithIssuer's
+// or none).
+func userinfoIssuer(cc ClientContext, ti *Introspection) string {
+	if ti.Source == VerdictJWT || ti.Source == VerdictJWTIntrospected {
+		return ti.Issuer
+	}
+	return cc.Issuer
 }
 
 // userinfoClaims returns the userinfo claims of token, from the cache when
@@ -197,7 +217,7 @@ func (m *Middleware) userinfoClaims(ctx context.Context, cc ClientContext, token
 		return nil, callerDone(err)
 	}
 	cctx, cancel := context.WithTimeout(ctx, m.cfg.timeout)
-	endpoint, st, err := m.userinfoEndpoint(cctx)
+	endpoint, p, st, err := m.userinfoEndpoint(cctx, userinfoIssuer(cc, ti))
 	cancel()
 	if err != nil {
 		return nil, err
@@ -210,7 +230,7 @@ func (m *Middleware) userinfoClaims(ctx context.Context, cc ClientContext, token
 		ctx, cancel := context.WithTimeout(ctx, m.cfg.timeout)
 		defer cancel()
 		e, err := m.protect(ctx, func() (*Introspection, error) {
-			return m.fetchUserinfo(ctx, st, endpoint, clientID, token, ti.Subject)
+			return m.fetchUserinfo(ctx, p, st, endpoint, clientID, token, ti.Subject)
 		})
 		if err != nil {
 			return nil, err
@@ -242,7 +262,7 @@ func (m *Middleware) userinfoClaims(ctx context.Context, cc ClientContext, token
 				_, _, fence, err = m.fenced.GetFenced(ctx, key)
 				fenceOK = err == nil || fence != ""
 			}
-			e, err := m.fetchUserinfo(ctx, st, endpoint, clientID, token, ti.Subject)
+			e, err := m.fetchUserinfo(ctx, p, st, endpoint, clientID, token, ti.Subject)
 			if err != nil || m.evictions.Load() != gen {
 				return e, err
 			}
@@ -306,7 +326,7 @@ func userinfoOf(e *Introspection) map[string]json.RawMessage {
 // Introspection holding them, as raw JSON, in Extra["userinfo"], so that
 // every Cache (and codec) carries them as it carries verdicts. sub is the
 // token's subject, "" if unknown.
-func (m *Middleware) fetchUserinfo(ctx context.Context, st *providerState, endpoint, clientID, token, sub string) (*Introspection, error) {
+func (m *Middleware) fetchUserinfo(ctx context.Context, p *provider, st *providerState, endpoint, clientID, token, sub string) (*Introspection, error) {
 	select {
 	case m.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -353,7 +373,7 @@ func (m *Middleware) fetchUserinfo(ctx context.Context, st *providerState, endpo
 			return nil, fmt.Errorf("%w: userinfo: not a JSON object", ErrMalformedResponse)
 		}
 	case "application/jwt":
-		if claims, err = m.verifySignedUserinfo(ctx, st, clientID, bytes.TrimSpace(data)); err != nil {
+		if claims, err = m.verifySignedUserinfo(ctx, p, st, clientID, bytes.TrimSpace(data)); err != nil {
 			return nil, err
 		}
 	default:
@@ -375,11 +395,11 @@ func (m *Middleware) fetchUserinfo(ctx context.Context, st *providerState, endpo
 
 // verifySignedUserinfo checks a signed userinfo answer (OpenID Connect
 // Core §5.3.2) and returns its claims. Every failure wraps ErrUnavailable.
-func (m *Middleware) verifySignedUserinfo(ctx context.Context, st *providerState, clientID string, tok []byte) (map[string]json.RawMessage, error) {
+func (m *Middleware) verifySignedUserinfo(ctx context.Context, p *provider, st *providerState, clientID string, tok []byte) (map[string]json.RawMessage, error) {
 	malformed := func(format string, args ...any) error {
 		return fmt.Errorf("%w: signed userinfo: "+format, append([]any{ErrMalformedResponse}, args...)...)
 	}
-	if st == nil || m.client.prov == nil || m.client.prov.keys == nil {
+	if st == nil || p == nil || p.keys == nil {
 		return nil, malformed("cannot be verified without WithIssuer")
 	}
 	switch bytes.Count(tok, []byte{'.'}) {
@@ -410,7 +430,7 @@ func (m *Middleware) verifySignedUserinfo(ctx context.Context, st *providerState
 	case !slices.Contains(asymmetricAlgs, hdr.Alg):
 		return nil, malformed("algorithm not allowed")
 	}
-	payload, err := m.client.verifySignature(ctx, tok, hdr)
+	payload, err := p.verifySignature(ctx, tok, hdr)
 	if err != nil {
 		return nil, fmt.Errorf("%w (signed userinfo)", err)
 	}
@@ -476,11 +496,18 @@ func (m *Middleware) cachedUserinfoKey(cc ClientContext, token string) (CacheKey
 	}
 	endpoint := m.cfg.userinfo.endpoint
 	if endpoint == "" {
-		md, ok := m.client.Metadata()
-		if !ok || md.UserinfoEndpoint == "" {
+		p := m.client.prov
+		if cc.Issuer != "" {
+			p = m.client.knownProvider(cc.Issuer)
+		}
+		if p == nil {
 			return CacheKey{}, false
 		}
-		endpoint = md.UserinfoEndpoint
+		st := p.meta.current()
+		if st == nil || st.meta.UserinfoEndpoint == "" {
+			return CacheKey{}, false
+		}
+		endpoint = st.meta.UserinfoEndpoint
 	}
 	clientID := cc.Credentials.ClientID
 	if clientID == "" {
