@@ -44,15 +44,16 @@ func UserinfoBestEffort() UserinfoOption {
 // redirects, the call timeout of [WithTimeout], answers bounded by
 // [WithMaxResponseSize], within the bulkhead of
 // [WithMaxConcurrentIntrospections]). The endpoint is the
-// userinfo_endpoint of the discovery metadata ([WithIssuer]), or the one of
-// [WithUserinfoEndpoint]; one of the two is required.
+// userinfo_endpoint of the discovery metadata of the token's issuer
+// ([WithIssuer], [WithJWTIssuers] or the request's [ClientContext].Issuer),
+// or the one of [WithUserinfoEndpoint]; one of the two is required.
 //
 // A plain answer must be a JSON object (application/json). A signed one
 // (application/jwt) must be a JWS signed by a key of the issuer's jwks_uri
 // with an asymmetric algorithm (never none, never HMAC), with iss equal to
-// the issuer, no expired exp and, when it has an aud, our client ID in it
-// (so a middleware without client credentials, [ValidateJWT], refuses a
-// signed answer with an aud); it requires [WithIssuer]. An encrypted answer
+// the issuer, no expired exp and, when it has an aud, the token's client_id
+// (the client the answer is for) or our client ID in it; it requires
+// discovery of the issuer. An encrypted answer
 // is not supported. Its "sub" must equal the token's when both are present
 // (OpenID Connect Core §5.3.2).
 //
@@ -230,7 +231,7 @@ func (m *Middleware) userinfoClaims(ctx context.Context, cc ClientContext, token
 		ctx, cancel := context.WithTimeout(ctx, m.cfg.timeout)
 		defer cancel()
 		e, err := m.protect(ctx, func() (*Introspection, error) {
-			return m.fetchUserinfo(ctx, p, st, endpoint, clientID, token, ti.Subject)
+			return m.fetchUserinfo(ctx, p, st, endpoint, clientID, token, ti)
 		})
 		if err != nil {
 			return nil, err
@@ -262,7 +263,7 @@ func (m *Middleware) userinfoClaims(ctx context.Context, cc ClientContext, token
 				_, _, fence, err = m.fenced.GetFenced(ctx, key)
 				fenceOK = err == nil || fence != ""
 			}
-			e, err := m.fetchUserinfo(ctx, p, st, endpoint, clientID, token, ti.Subject)
+			e, err := m.fetchUserinfo(ctx, p, st, endpoint, clientID, token, ti)
 			if err != nil || m.evictions.Load() != gen {
 				return e, err
 			}
@@ -324,9 +325,10 @@ func userinfoOf(e *Introspection) map[string]json.RawMessage {
 // fetchUserinfo makes one call to the userinfo endpoint within the
 // bulkhead and returns the claims as a cache entry: an active
 // Introspection holding them, as raw JSON, in Extra["userinfo"], so that
-// every Cache (and codec) carries them as it carries verdicts. sub is the
-// token's subject, "" if unknown.
-func (m *Middleware) fetchUserinfo(ctx context.Context, p *provider, st *providerState, endpoint, clientID, token, sub string) (*Introspection, error) {
+// every Cache (and codec) carries them as it carries verdicts. ti is the
+// token's verdict: its subject and client, when known, are checked against
+// the answer.
+func (m *Middleware) fetchUserinfo(ctx context.Context, p *provider, st *providerState, endpoint, clientID, token string, ti *Introspection) (*Introspection, error) {
 	select {
 	case m.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -373,7 +375,7 @@ func (m *Middleware) fetchUserinfo(ctx context.Context, p *provider, st *provide
 			return nil, fmt.Errorf("%w: userinfo: not a JSON object", ErrMalformedResponse)
 		}
 	case "application/jwt":
-		if claims, err = m.verifySignedUserinfo(ctx, p, st, clientID, bytes.TrimSpace(data)); err != nil {
+		if claims, err = m.verifySignedUserinfo(ctx, p, st, clientID, ti.ClientID, bytes.TrimSpace(data)); err != nil {
 			return nil, err
 		}
 	default:
@@ -383,7 +385,7 @@ func (m *Middleware) fetchUserinfo(ctx context.Context, p *provider, st *provide
 	if decodeString(claims, "sub", &got) != nil {
 		return nil, fmt.Errorf("%w: userinfo: sub is not a string", ErrMalformedResponse)
 	}
-	if got != "" && sub != "" && got != sub {
+	if got != "" && ti.Subject != "" && got != ti.Subject {
 		return nil, errUserinfoSubject
 	}
 	raw, err := json.Marshal(claims)
@@ -395,7 +397,7 @@ func (m *Middleware) fetchUserinfo(ctx context.Context, p *provider, st *provide
 
 // verifySignedUserinfo checks a signed userinfo answer (OpenID Connect
 // Core §5.3.2) and returns its claims. Every failure wraps ErrUnavailable.
-func (m *Middleware) verifySignedUserinfo(ctx context.Context, p *provider, st *providerState, clientID string, tok []byte) (map[string]json.RawMessage, error) {
+func (m *Middleware) verifySignedUserinfo(ctx context.Context, p *provider, st *providerState, clientID, tokenClient string, tok []byte) (map[string]json.RawMessage, error) {
 	malformed := func(format string, args ...any) error {
 		return fmt.Errorf("%w: signed userinfo: "+format, append([]any{ErrMalformedResponse}, args...)...)
 	}
@@ -443,9 +445,12 @@ func (m *Middleware) verifySignedUserinfo(ctx context.Context, p *provider, st *
 		return nil, malformed("iss is not the issuer")
 	}
 	if _, ok := claims["aud"]; ok {
+		// The audience is the client the token was issued to (OpenID
+		// Connect Core §5.3.2), or this resource server's client.
 		aud, err := decodeStrings(claims, "aud", false)
-		if err != nil || clientID == "" || !slices.Contains(aud, clientID) {
-			return nil, malformed("aud does not name this client")
+		named := func(id string) bool { return id != "" && slices.Contains(aud, id) }
+		if err != nil || !named(tokenClient) && !named(clientID) {
+			return nil, malformed("aud names neither the token's client nor this client")
 		}
 	}
 	if exp, err := decodeTime(claims, "exp"); err != nil || !exp.IsZero() && m.cfg.now().After(exp.Add(m.cfg.leeway)) {

@@ -39,6 +39,11 @@ const (
 	// changes.
 	reservedSecret = "rs:/?#[]@!$&'()*+,;=% \"secret\"-0123456789abcdef"
 	jwtSecret      = "client-secret-jwt-0123456789abcdef0123456789abcdef0123456789abcdef"
+	// userAppID obtains tokens of a user (openid profile) with userGrant;
+	// signedUserAppID too, and its userinfo answers are signed (RS256).
+	userAppID       = "user-app"
+	signedUserAppID = "user-app-signed"
+	userGrant       = "urn:introspect:interop:user"
 )
 
 // op is the running provider, shared by the tests of the package.
@@ -83,16 +88,9 @@ func provider(t *testing.T) *op {
 	return theOP
 }
 
-// startOP writes the client registrations, starts `node server.mjs` and
-// waits for its READY line.
+// startOP generates the keys of the resource servers and of the provider's
+// TLS listener, and starts the provider with every client registered.
 func startOP() (*op, func(), error) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		return nil, nil, errors.New("node is not on PATH")
-	}
-	if _, err := os.Stat(filepath.Join("node_modules", "oidc-provider", "package.json")); err != nil {
-		return nil, nil, errors.New("oidc-provider is not installed (run npm ci)")
-	}
 	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		return nil, nil, err
@@ -105,9 +103,29 @@ func startOP() (*op, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	rsaJWKS := map[string]any{"keys": []any{mustJWK(rsaKey, "rs-rsa")}}
-	ecJWKS := map[string]any{"keys": []any{mustJWK(ecKey, "rs-ec")}}
+	o := &op{rsaKey: rsaKey, ecKey: ecKey}
+	cfg := o.config(0, nil)
+	cfg["mtls"] = map[string]string{"key": tlsKey, "cert": tlsCert}
+	issuer, mtlsURL, stop, err := launch(cfg, &nodeLogs)
+	if err != nil {
+		return nil, nil, err
+	}
+	if mtlsURL == "" {
+		stop()
+		return nil, nil, errors.New("node announced no TLS listener")
+	}
+	o.issuer, o.mtlsURL = issuer, mtlsURL
+	o.mtlsRoots = x509.NewCertPool()
+	o.mtlsRoots.AppendCertsFromPEM([]byte(tlsCert))
+	return o, stop, nil
+}
 
+// config is the provider's configuration with o's client registrations, on
+// port (0: any), signing with jwks (private JWKs, the first of each
+// algorithm signs; nil: keys the provider generates).
+func (o *op) config(port int, jwks []map[string]any) map[string]any {
+	rsaJWKS := map[string]any{"keys": []any{mustJWK(o.rsaKey, "rs-rsa")}}
+	ecJWKS := map[string]any{"keys": []any{mustJWK(o.ecKey, "rs-ec")}}
 	resourceServer := func(id, method string, extra map[string]any) map[string]any {
 		c := map[string]any{
 			"client_id": id, "token_endpoint_auth_method": method,
@@ -119,10 +137,9 @@ func startOP() (*op, func(), error) {
 		return c
 	}
 	cfg := map[string]any{
-		"port":       0,
+		"port":       port,
 		"shortLived": []string{shortID},
 		"resources":  map[string]string{resourceRS256: "RS256", resourceES256: "ES256"},
-		"mtls":       map[string]string{"key": tlsKey, "cert": tlsCert},
 		"clients": []any{
 			map[string]any{"client_id": appID, "client_secret": appSecret, "scope": "api",
 				"grant_types": []string{"client_credentials"}, "response_types": []string{}, "redirect_uris": []string{}},
@@ -131,6 +148,11 @@ func startOP() (*op, func(), error) {
 				"grant_types": []string{"client_credentials"}, "response_types": []string{}, "redirect_uris": []string{}},
 			map[string]any{"client_id": shortID, "client_secret": appSecret, "scope": "api",
 				"grant_types": []string{"client_credentials"}, "response_types": []string{}, "redirect_uris": []string{}},
+			map[string]any{"client_id": userAppID, "client_secret": appSecret, "scope": "openid profile",
+				"grant_types": []string{userGrant}, "response_types": []string{}, "redirect_uris": []string{}},
+			map[string]any{"client_id": signedUserAppID, "client_secret": appSecret, "scope": "openid profile",
+				"userinfo_signed_response_alg": "RS256",
+				"grant_types": []string{userGrant}, "response_types": []string{}, "redirect_uris": []string{}},
 			resourceServer("rs-basic", "client_secret_basic", map[string]any{"client_secret": reservedSecret}),
 			resourceServer("rs-post", "client_secret_post", map[string]any{"client_secret": reservedSecret}),
 			resourceServer("rs-jwt", "client_secret_jwt", map[string]any{"client_secret": jwtSecret}),
@@ -142,35 +164,57 @@ func startOP() (*op, func(), error) {
 			resourceServer("rs-signed-es256", "private_key_jwt", map[string]any{"jwks": ecJWKS, "introspection_signed_response_alg": "ES256"}),
 		},
 	}
+	if jwks != nil {
+		keys := make([]any, len(jwks))
+		for i, k := range jwks {
+			keys[i] = k
+		}
+		cfg["jwks"] = map[string]any{"keys": keys}
+	}
+	return cfg
+}
+
+// launch writes cfg, starts `node server.mjs` and waits for its READY line.
+// It returns the issuer, the origin of the TLS listener ("" without one)
+// and the function that stops the provider. The provider's stderr goes to
+// logs.
+func launch(cfg map[string]any, logs *strings.Builder) (issuer, mtlsURL string, stop func(), err error) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		return "", "", nil, errors.New("node is not on PATH")
+	}
+	if _, err := os.Stat(filepath.Join("node_modules", "oidc-provider", "package.json")); err != nil {
+		return "", "", nil, errors.New("oidc-provider is not installed (run npm ci)")
+	}
 	dir, err := os.MkdirTemp("", "introspect-interop-")
 	if err != nil {
-		return nil, nil, err
+		return "", "", nil, err
 	}
 	cfgPath := filepath.Join(dir, "config.json")
 	b, err := json.Marshal(cfg)
 	if err != nil {
-		return nil, nil, err
+		return "", "", nil, err
 	}
 	if err := os.WriteFile(cfgPath, b, 0o600); err != nil {
-		return nil, nil, err
+		return "", "", nil, err
 	}
 
 	cmd := exec.Command(node, "server.mjs", cfgPath)
 	stdin, err := cmd.StdinPipe() // the server exits when this closes
 	if err != nil {
-		return nil, nil, err
+		return "", "", nil, err
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, nil, err
+		return "", "", nil, err
 	}
-	cmd.Stderr = &lockedWriter{w: &nodeLogs}
+	cmd.Stderr = &lockedWriter{w: logs}
 	if err := cmd.Start(); err != nil {
-		return nil, nil, err
+		return "", "", nil, err
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
-	stop := func() {
+	stop = func() {
 		_ = stdin.Close()
 		_ = cmd.Process.Signal(os.Interrupt)
 		select {
@@ -198,19 +242,13 @@ func startOP() (*op, func(), error) {
 	}()
 	select {
 	case r := <-ready:
-		if r[1] == "" {
-			stop()
-			return nil, nil, errors.New("node announced no TLS listener")
-		}
-		roots := x509.NewCertPool()
-		roots.AppendCertsFromPEM([]byte(tlsCert))
-		return &op{issuer: r[0], rsaKey: rsaKey, ecKey: ecKey, mtlsURL: r[1], mtlsRoots: roots}, stop, nil
+		return r[0], r[1], stop, nil
 	case <-exited:
 		stop()
-		return nil, nil, errors.New("node exited before it was ready")
+		return "", "", nil, errors.New("node exited before it was ready")
 	case <-time.After(30 * time.Second):
 		stop()
-		return nil, nil, errors.New("node was not ready within 30 s")
+		return "", "", nil, errors.New("node was not ready within 30 s")
 	}
 }
 

@@ -5,9 +5,17 @@
 // CONFIG.json: {"port": 0, "clients": [...oidc-provider client metadata],
 // "shortLived": ["client ids whose client_credentials tokens live 2 s"],
 // "mtls": {"key": "PEM", "cert": "PEM"},
-// "resources": {"resource indicator": "JWS alg of its JWT access tokens"}}.
+// "resources": {"resource indicator": "JWS alg of its JWT access tokens"},
+// "jwks": {"keys": [private JWKs]}}.
 // A token requested with a "resource" of "resources" (RFC 8707) is an RFC
-// 9068 JWT access token for it, signed with that algorithm.
+// 9068 JWT access token for it, signed with that algorithm. The provider
+// signs with the first key of "jwks" that suits the algorithm and publishes
+// all of them, so a key rotation is a restart with a new key first and the
+// old ones after it; without "jwks" it generates an RS256 and an ES256 key.
+// The grant type urn:introspect:interop:user (parameter "username") issues
+// an opaque access token for that user with the scopes openid and profile,
+// as an authorization code flow would after a login, so the userinfo
+// endpoint answers for it: {"sub": username, "name": "User <username>"}.
 // The server listens on 127.0.0.1 only. With "mtls" it also serves the
 // provider over TLS with that key and certificate on a second port, asking
 // every client for a certificate, and prints "MTLS <origin>" on stdout; a
@@ -39,6 +47,8 @@ const signingKey = (type, options, alg) => ({
 // chain to a trusted CA.
 const clientCertificate = (ctx) => (ctx.socket?.encrypted ? ctx.socket.getPeerX509Certificate() : undefined);
 
+const userGrant = 'urn:introspect:interop:user';
+
 const listen = (srv, port) => new Promise((resolve) => {
   srv.listen(port, '127.0.0.1', () => resolve(srv.address().port));
 });
@@ -53,13 +63,18 @@ const tlsServer = config.mtls
   const issuer = `http://127.0.0.1:${port}`;
   const provider = new Provider(issuer, {
     clients: config.clients,
-    jwks: {
+    jwks: config.jwks ?? {
       keys: [
         signingKey('rsa', { modulusLength: 2048 }, 'RS256'),
         signingKey('ec', { namedCurve: 'P-256' }, 'ES256'),
       ],
     },
-    scopes: ['api'],
+    scopes: ['api', 'openid', 'profile'],
+    claims: { openid: ['sub'], profile: ['name'] },
+    findAccount: async (ctx, sub) => ({
+      accountId: sub,
+      claims: async () => ({ sub, name: `User ${sub}` }),
+    }),
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
@@ -71,6 +86,9 @@ const tlsServer = config.mtls
         allowedPolicy: async (ctx, client) => client.clientAuthMethod !== 'none',
       },
       jwtIntrospection: { enabled: true },
+      // Signed userinfo answers for clients registered with
+      // userinfo_signed_response_alg.
+      jwtUserinfo: { enabled: true },
       // A token request with a DPoP proof gets a token bound to its key
       // (cnf "jkt", token_type DPoP).
       dPoP: { enabled: true },
@@ -100,6 +118,19 @@ const tlsServer = config.mtls
       ClientCredentials: (ctx, token, client) => (shortLived.has(client.clientId) ? 2 : 600),
     },
   });
+  provider.registerGrantType(userGrant, async (ctx) => {
+    const { client, params } = ctx.oidc;
+    if (!params.username) throw new errors.InvalidRequest('username is required');
+    const grant = new provider.Grant({ accountId: params.username, clientId: client.clientId });
+    grant.addOIDCScope('openid profile');
+    const grantId = await grant.save();
+    const at = new provider.AccessToken({
+      accountId: params.username, client, grantId, gty: userGrant, scope: 'openid profile',
+    });
+    ctx.body = {
+      access_token: await at.save(), token_type: 'Bearer', expires_in: at.expiration, scope: at.scope,
+    };
+  }, ['username']);
   provider.on('server_error', (ctx, err) => console.error('server_error', err));
   server.on('request', provider.callback());
   if (tlsServer) {

@@ -14,8 +14,7 @@ import (
 // The provider's userinfo_endpoint is found by discovery, and its userinfo
 // endpoint refuses a client_credentials token (it has no user, and no
 // openid scope): the middleware answers 401 invalid_token, after the
-// introspection said active. A token with a user needs an interactive login
-// (authorization code), which the harness does not do.
+// introspection said active. TestUserinfoOfAUser has a user's token.
 func TestUserinfoRefusesClientCredentialsToken(t *testing.T) {
 	o := provider(t)
 	mw, err := introspect.New(
