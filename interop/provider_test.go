@@ -152,7 +152,7 @@ func (o *op) config(port int, jwks []map[string]any) map[string]any {
 				"grant_types": []string{userGrant}, "response_types": []string{}, "redirect_uris": []string{}},
 			map[string]any{"client_id": signedUserAppID, "client_secret": appSecret, "scope": "openid profile",
 				"userinfo_signed_response_alg": "RS256",
-				"grant_types": []string{userGrant}, "response_types": []string{}, "redirect_uris": []string{}},
+				"grant_types":                  []string{userGrant}, "response_types": []string{}, "redirect_uris": []string{}},
 			resourceServer("rs-basic", "client_secret_basic", map[string]any{"client_secret": reservedSecret}),
 			resourceServer("rs-post", "client_secret_post", map[string]any{"client_secret": reservedSecret}),
 			resourceServer("rs-jwt", "client_secret_jwt", map[string]any{"client_secret": jwtSecret}),
