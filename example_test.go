@@ -128,6 +128,85 @@ func ExampleWithClientStore() {
 	// /initech/orders 400
 }
 
+// One authorization server per tenant, named by its issuer: endpoint,
+// client authentication method, keys of signed answers and the expected
+// issuer come from each one's discovery, made on its tenant's first request.
+func ExampleClientContext_issuer() {
+	acme := introspecttest.NewServer(introspecttest.WithClient("api", "acme-secret"))
+	defer acme.Close()
+	globex := introspecttest.NewServer(introspecttest.WithClient("api", "globex-secret"))
+	defer globex.Close()
+	tenants := map[string]introspect.ClientContext{
+		"acme":   {Issuer: acme.Issuer, Credentials: introspect.Credentials{ClientID: "api", ClientSecret: "acme-secret"}},
+		"globex": {Issuer: globex.Issuer, Credentials: introspect.Credentials{ClientID: "api", ClientSecret: "globex-secret"}},
+	}
+	store := introspect.ClientStoreFunc(func(r *http.Request) (introspect.ClientContext, error) {
+		tenant, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+		cc, ok := tenants[tenant]
+		if !ok {
+			return cc, fmt.Errorf("%w: unknown tenant", introspect.ErrInvalidRequest)
+		}
+		return cc, nil
+	})
+	mw, err := introspect.New(introspect.WithClientStore(store), introspect.WithJWTResponse())
+	if err != nil {
+		panic(err)
+	}
+	defer mw.Close()
+	h := mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ti, _ := introspect.FromContext(r.Context())
+		fmt.Fprint(w, ti.Subject)
+	}))
+	token := globex.Issue(introspecttest.Claims{Subject: "hank"})
+	for _, path := range []string{"/globex/orders", "/acme/orders"} {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		h.ServeHTTP(rec, req)
+		fmt.Println(path, rec.Code, rec.Body.String())
+	}
+	// Output:
+	// /globex/orders 200 hank
+	// /acme/orders 401 {"error":"invalid_token","error_description":"the access token is not valid"}
+}
+
+// JWT access tokens of two authorization servers validated locally in one
+// middleware, each with its own issuer's keys; other tokens are introspected
+// at the first.
+func ExampleWithJWTIssuers() {
+	corp := introspecttest.NewServer(introspecttest.WithClient("api", "secret"))
+	defer corp.Close()
+	partner := introspecttest.NewServer()
+	defer partner.Close()
+	mw, err := introspect.New(
+		introspect.WithIssuer(corp.Issuer),
+		introspect.WithJWTIssuers(partner.Issuer),
+		introspect.WithValidation(introspect.ValidateHybrid),
+		introspect.WithJWTAudience("https://api.example"),
+		introspect.WithClientCredentials("api", "secret"),
+	)
+	if err != nil {
+		panic(err)
+	}
+	defer mw.Close()
+	aud := []string{"https://api.example"}
+	for _, token := range []string{
+		corp.IssueJWT(introspecttest.Claims{Subject: "ann", Audience: aud}),
+		partner.IssueJWT(introspecttest.Claims{Subject: "bo", Audience: aud}),
+		corp.Issue(introspecttest.Claims{Subject: "cy"}),
+	} {
+		ti, err := mw.Verify(context.Background(), token)
+		if err != nil {
+			panic(err)
+		}
+		fmt.Println(ti.Subject, ti.Source)
+	}
+	// Output:
+	// ann jwt
+	// bo jwt
+	// cy introspection
+}
+
 // Taking the token off the request without introspecting it.
 func ExampleExtractAuthorization() {
 	h := introspect.ExtractAuthorization(nil, nil)(introspect.RequireAuthorization(nil)(

@@ -4,8 +4,13 @@
 // §2.3.1 form-encoding, or without it as some servers do;
 // client_secret_post; client_secret_jwt and private_key_jwt assertions with
 // replay checks; tls_client_auth; a bearer token; none), serves its metadata (RFC 8414 and OpenID locations), a JWKS
-// and signed answers (RFC 9701), an OpenID Connect userinfo endpoint, counts
-// calls and connections, and can be told to misbehave.
+// and signed answers (RFC 9701), an OpenID Connect userinfo endpoint, issues
+// RFC 9068 JWT access tokens, counts calls and connections, and can be told
+// to misbehave.
+//
+// Each Server is one issuer, with its own keys, tokens and clients: start
+// several for a middleware that trusts several issuers or one per tenant
+// (WithIssuerPath gives an issuer a path, as multi-tenant servers do).
 //
 // It is for tests and demos only: tokens live in memory and nothing is
 // persisted.
