@@ -377,5 +377,3 @@ func TestClientContextIssuerUserinfo(t *testing.T) {
 	}
 	assert.Positive(t, asB.JWKSCalls(), "b's signed userinfo was verified with b's keys")
 }
-
-
