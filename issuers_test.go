@@ -377,3 +377,28 @@ func TestClientContextIssuerUserinfo(t *testing.T) {
 	}
 	assert.Positive(t, asB.JWKSCalls(), "b's signed userinfo was verified with b's keys")
 }
+
+// A request that comes before the first discovery has ended waits for it
+// and caches its verdict under the discovered endpoint's key: the next
+// request for the token is a cache hit, and Evict removes the entry.
+func TestVerdictBeforeFirstDiscoveryIsCached(t *testing.T) {
+	as := discoAS(t)
+	release := make(chan struct{})
+	as.SetDiscoveryFault(introspecttest.Block(release))
+	mw := tenantMW(t, introspect.WithIssuer(as.Issuer), introspect.WithClientCredentials(discoClientID, discoSecret), withLRU(t))
+	tok := as.Issue(introspecttest.Claims{Subject: "alice"})
+
+	done := make(chan int)
+	go func() { done <- serveAt(mw, "/api", tok).Code }()
+	for as.DiscoveryCalls() == 0 {
+		time.Sleep(time.Millisecond) // until the discovery is held
+	}
+	close(release)
+	require.Equal(t, http.StatusOK, <-done)
+	require.Equal(t, http.StatusOK, serveAt(mw, "/api", tok).Code)
+	assert.Equal(t, int64(1), as.Calls(), "the second request is a cache hit")
+
+	require.NoError(t, mw.Evict(context.Background(), tok))
+	require.Equal(t, http.StatusOK, serveAt(mw, "/api", tok).Code)
+	assert.Equal(t, int64(2), as.Calls(), "evicted, asked again")
+}
