@@ -134,6 +134,9 @@ func checkClientConfig(cfg *config) error {
 		if err := checkAuthMaterial(cr, chooseAuthMethod(cr, cfg.clientCert != nil, nil)); err != nil {
 			errs = append(errs, err)
 		}
+		if cr.RawBasicAuth && cr.AuthMethod != "" && cr.AuthMethod != ClientSecretBasic {
+			errs = append(errs, fmt.Errorf("introspect: WithRawBasicAuth applies to client_secret_basic, and the method is %s", cr.AuthMethod))
+		}
 		if cr.AuthMethod.isTLS() && cfg.clientCert == nil && cfg.httpClient == nil {
 			errs = append(errs, fmt.Errorf("introspect: %s needs a client certificate: use WithClientCertificate or WithHTTPClient", cr.AuthMethod))
 		}

@@ -581,8 +581,10 @@ func WithAssertionAudience(aud string) Option {
 // '%', '&', a space, ...) unless it comes raw. Letters, digits and "-._~"
 // read the same either way, so only such secrets tell the two apart. A
 // client ID containing ':' cannot be sent raw (the pair would be split
-// there): the constructor refuses it. The other methods are unaffected. A
-// [ClientStore] sets [Credentials.RawBasicAuth] instead. Default off: the
+// there): the constructor refuses it, and it refuses the option with another
+// method set by [WithAuthMethod]; a method chosen from the server's metadata
+// other than client_secret_basic ignores it. A [ClientStore] sets
+// [Credentials.RawBasicAuth] instead. Default off: the
 // client ID and secret are form-encoded.
 func WithRawBasicAuth() Option {
 	return func(c *config) { c.creds.RawBasicAuth = true }

@@ -517,13 +517,20 @@ func TestRawBasicAuth(t *testing.T) {
 		assertActive(t, as, c)
 		assert.Equal(t, "client_secret_basic", as.LastRequest().AuthMethod)
 	})
-	t.Run("other methods unaffected", func(t *testing.T) {
-		as := introspecttest.NewServer(introspecttest.WithClient(id, secret), introspecttest.WithoutBasicFormDecoding())
-		t.Cleanup(as.Close)
-		c, err := introspect.NewClient(introspect.WithEndpoint(as.IntrospectionURL()), introspect.WithClientCredentials(id, secret),
+	t.Run("another method set", func(t *testing.T) {
+		_, err := introspect.NewClient(introspect.WithEndpoint("https://as.example/introspect"), introspect.WithClientCredentials(id, secret),
 			introspect.WithRawBasicAuth(), introspect.WithAuthMethod(introspect.ClientSecretPost))
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = c.Close() })
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "introspect: WithRawBasicAuth applies to client_secret_basic, and the method is client_secret_post")
+		assert.NotContains(t, err.Error(), secret)
+	})
+	t.Run("another method chosen from the metadata", func(t *testing.T) {
+		as := introspecttest.NewServer(introspecttest.WithClient(id, secret), introspecttest.WithoutBasicFormDecoding(),
+			introspecttest.WithMetadata(func(m map[string]any) {
+				m["introspection_endpoint_auth_methods_supported"] = []string{"client_secret_post"}
+			}))
+		t.Cleanup(as.Close)
+		c := mustDiscoClient(t, as, introspect.WithClientCredentials(id, secret), introspect.WithRawBasicAuth())
 		assertActive(t, as, c)
 		assert.Equal(t, "client_secret_post", as.LastRequest().AuthMethod)
 	})
