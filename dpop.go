@@ -176,6 +176,7 @@ var dpopAlgs = []dpopAlg{
 	{name: "RS384", kind: kindRSA, hash: crypto.SHA384},
 	{name: "RS512", kind: kindRSA, hash: crypto.SHA512},
 	{name: "EdDSA", kind: kindOKP, crv: "Ed25519"},
+	{name: "Ed25519", kind: kindOKP, crv: "Ed25519"}, // RFC 9864
 }
 
 // DPoPVerifier checks DPoP proofs (RFC 9449 §4.3): the proof of possession
@@ -236,10 +237,11 @@ func (c *dpopConfig) fail(format string, args ...any) {
 
 // WithDPoPAlgorithms sets the signature algorithms accepted for proofs, in
 // the order [DPoPVerifier.Algorithms] lists them. Each must be one of ES256,
-// ES384, ES512, PS256, PS384, PS512, RS256, RS384, RS512 and EdDSA
-// (Ed25519): none and the HMAC algorithms are refused, since a proof must be
-// signed with a private key whose public half it carries; so is any other
-// name, and an empty list. Default: all ten, in that order.
+// ES384, ES512, PS256, PS384, PS512, RS256, RS384, RS512, EdDSA (Ed25519)
+// and Ed25519 (its fully-specified name, RFC 9864): none and the HMAC
+// algorithms are refused, since a proof must be signed with a private key
+// whose public half it carries; so is any other name, and an empty list.
+// Default: all eleven, in that order.
 func WithDPoPAlgorithms(algs ...string) DPoPOption {
 	return func(c *dpopConfig) {
 		if len(algs) == 0 {
@@ -454,7 +456,7 @@ func (v *DPoPVerifier) Nonce() string {
 //     (application/dpop+jwt too, case aside), no crit, an accepted alg
 //     ([WithDPoPAlgorithms]) and a jwk: a public key (no d, p, q, dp, dq, qi,
 //     oth or k member) of a type and curve that suit alg (P-256, P-384 and
-//     P-521 for ES256, ES384 and ES512, Ed25519 for EdDSA, RSA of 2048 to
+//     P-521 for ES256, ES384 and ES512, Ed25519 for EdDSA and Ed25519, RSA of 2048 to
 //     8192 bits for the others), in canonical form (coordinates of full
 //     length, no leading zeros in n and e), with no jwk alg other than alg,
 //     that verifies the signature (PSS salts of any length);

@@ -111,7 +111,7 @@ func jwkThumbprint(t testing.TB, pub crypto.PublicKey) string {
 // A valid proof passes for every algorithm, and Verify returns the key's
 // RFC 7638 thumbprint as jwx computes it, bound or not.
 func TestDPoPVerifyValid(t *testing.T) {
-	for _, alg := range []string{"ES256", "ES384", "ES512", "EdDSA", "PS256", "PS384", "PS512", "RS256", "RS384", "RS512"} {
+	for _, alg := range []string{"ES256", "ES384", "ES512", "EdDSA", "Ed25519", "PS256", "PS384", "PS512", "RS256", "RS384", "RS512"} {
 		t.Run(alg, func(t *testing.T) {
 			v := newDPoPVerifier(t)
 			k := newDPoPKey(t, alg)
@@ -385,7 +385,7 @@ func jwkWith(t testing.TB, k *introspecttest.DPoPKey, extra map[string]any) map[
 // algorithm left out is refused.
 func TestDPoPAlgorithms(t *testing.T) {
 	v := newDPoPVerifier(t)
-	assert.Equal(t, []string{"ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "RS256", "RS384", "RS512", "EdDSA"}, v.Algorithms())
+	assert.Equal(t, []string{"ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "RS256", "RS384", "RS512", "EdDSA", "Ed25519"}, v.Algorithms())
 	v.Algorithms()[0] = "none"
 	assert.Equal(t, "ES256", v.Algorithms()[0], "Algorithms returns a copy")
 

@@ -135,10 +135,12 @@ func WithJWTAudience(resource string) Option {
 
 // WithJWTAlgorithms sets the signature algorithms accepted for JWT access
 // tokens validated locally. Each must be one of RS256, RS384, RS512, PS256,
-// PS384, PS512, ES256, ES384, ES512 and EdDSA; none and the HMAC algorithms
-// are refused (an HMAC keyed with the issuer's public key proves nothing).
-// A key whose JWK names an algorithm is used for that algorithm only.
-// Default: all of those ten.
+// PS384, PS512, ES256, ES384, ES512, EdDSA and Ed25519 (EdDSA with an
+// Ed25519 key by its fully-specified name, RFC 9864); none and the HMAC
+// algorithms are refused (an HMAC keyed with the issuer's public key proves
+// nothing). A key whose JWK names an algorithm is used for that algorithm
+// only (a key of alg EdDSA does not verify a token of alg Ed25519). Default:
+// all of those eleven.
 func WithJWTAlgorithms(algs ...string) Option {
 	return func(c *config) {
 		c.jwtOption("WithJWTAlgorithms")

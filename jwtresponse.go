@@ -35,11 +35,16 @@ const defaultJWTResponseMaxAge = time.Minute
 
 // asymmetricAlgs are the signature algorithms accepted for signed answers.
 // none and the HMAC algorithms never are: an HMAC "signature" keyed with the
-// server's public key proves nothing.
+// server's public key proves nothing. Ed25519 is the fully-specified name
+// (RFC 9864) of EdDSA with an Ed25519 key, the only EdDSA key supported.
 var asymmetricAlgs = []string{
 	"RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
-	"ES256", "ES384", "ES512", "EdDSA",
+	"ES256", "ES384", "ES512", "EdDSA", "Ed25519",
 }
+
+// isEdDSA reports whether alg is EdDSA, by its polymorphic name or by its
+// fully-specified one for Ed25519 (RFC 9864).
+func isEdDSA(alg string) bool { return alg == "EdDSA" || alg == "Ed25519" }
 
 // refusedAlgs are the JOSE signature algorithms never accepted for signed
 // answers, whatever the configuration or the metadata says.
@@ -94,8 +99,8 @@ func WithJWTResponse() Option {
 // narrowing it: an answer signed with an algorithm the server lists but algs
 // does not is refused, and one signed with an algorithm of algs is accepted
 // whatever the server lists. Each of algs must be one of RS256, RS384, RS512,
-// PS256, PS384, PS512, ES256, ES384, ES512 and EdDSA; none and the HMAC
-// algorithms (HS256, HS384, HS512) are refused, since an HMAC keyed with the
+// PS256, PS384, PS512, ES256, ES384, ES512, EdDSA and Ed25519 (RFC 9864);
+// none and the HMAC algorithms (HS256, HS384, HS512) are refused, since an HMAC keyed with the
 // server's public key proves nothing. Any other name, or no name, is an error
 // from the constructor, and so is this option without WithJWTResponse.
 // Default: the algorithms the server lists, RS256 if it lists none.
@@ -312,7 +317,7 @@ func keyTypeFits(kty jwa.KeyType, alg jwa.SignatureAlgorithm) bool {
 		return kty == jwa.RSA()
 	case strings.HasPrefix(a, "ES"):
 		return kty == jwa.EC()
-	case a == "EdDSA":
+	case isEdDSA(a):
 		return kty == jwa.OKP()
 	}
 	return false

@@ -313,6 +313,7 @@ func TestJWTResponseServerAlgorithms(t *testing.T) {
 		{"PS256", newRSAKey(t), "PS256"},
 		{"ES256", newECKey(t), "ES256"},
 		{"EdDSA", newEdKey(t), "EdDSA"},
+		{"Ed25519", newEdKey(t), "Ed25519"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

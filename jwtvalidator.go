@@ -538,7 +538,7 @@ func (k *verifyKey) suits(alg string) bool {
 		c, _ := ecCurve(alg)
 		return c != nil && pub.Curve == c
 	case ed25519.PublicKey:
-		return alg == "EdDSA"
+		return isEdDSA(alg)
 	}
 	return false
 }
@@ -569,7 +569,7 @@ func algHash(alg string) crypto.Hash {
 
 // verify checks sig over input with the key for alg, which suits it.
 func (k *verifyKey) verify(alg string, input, sig []byte) bool {
-	if alg == "EdDSA" {
+	if isEdDSA(alg) {
 		pub, ok := k.pub.(ed25519.PublicKey)
 		return ok && ed25519.Verify(pub, input, sig)
 	}

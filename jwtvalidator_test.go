@@ -72,11 +72,14 @@ func asPayload(as *introspecttest.Server, extra string) string {
 func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
 
 func TestJWTValidatorAccepts(t *testing.T) {
-	for _, alg := range []string{"ES256", "RS256", "PS256"} {
+	for _, alg := range []string{"ES256", "RS256", "PS256", "EdDSA", "Ed25519"} {
 		t.Run(alg, func(t *testing.T) {
 			var opts []introspecttest.Option
-			if alg != "ES256" {
+			switch alg {
+			case "RS256", "PS256":
 				opts = append(opts, introspecttest.WithSigningKey(newRSAKey(t), alg))
+			case "EdDSA", "Ed25519":
+				opts = append(opts, introspecttest.WithSigningKey(newEdKey(t), alg))
 			}
 			as := discoAS(t, opts...)
 			v := newJWTValidator(t, as)
@@ -404,4 +407,22 @@ func TestValidationModeNames(t *testing.T) {
 	assert.Equal(t, "ValidationMode(9)", introspect.ValidationMode(9).String())
 	assert.Equal(t, "jwt+introspection", introspect.VerdictJWTIntrospected.String())
 	assert.Equal(t, "introspection", introspect.VerdictSource(0).String())
+}
+
+// A key whose JWK names EdDSA verifies EdDSA tokens only, not tokens of the
+// fully-specified Ed25519 (RFC 9864), and the other way round: the JWK's
+// alg binds the key.
+func TestJWTValidatorEdDSANames(t *testing.T) {
+	for _, keyAlg := range []string{"EdDSA", "Ed25519"} {
+		as := discoAS(t, introspecttest.WithSigningKey(newEdKey(t), keyAlg))
+		v := newJWTValidator(t, as)
+		other := map[string]string{"EdDSA": "Ed25519", "Ed25519": "EdDSA"}[keyAlg]
+		tok := as.IssueJWTFunc(jwtClaims(), func(h, _ map[string]any) { h["alg"] = other })
+		_, err := v.Validate(context.Background(), tok)
+		var jerr *introspect.JWTError
+		require.ErrorAs(t, err, &jerr, keyAlg)
+		assert.Equal(t, "no key of the issuer matches its kid", jerr.Reason, keyAlg)
+		_, err = v.Validate(context.Background(), as.IssueJWT(jwtClaims()))
+		require.NoError(t, err, keyAlg)
+	}
 }

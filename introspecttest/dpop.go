@@ -39,12 +39,13 @@ var dpopAlgs = map[string]crypto.Hash{
 	"ES256": crypto.SHA256, "ES384": crypto.SHA384, "ES512": crypto.SHA512,
 	"PS256": crypto.SHA256, "PS384": crypto.SHA384, "PS512": crypto.SHA512,
 	"RS256": crypto.SHA256, "RS384": crypto.SHA384, "RS512": crypto.SHA512,
-	"EdDSA": 0,
+	"EdDSA":   0,
+	"Ed25519": 0,
 }
 
 // NewDPoPKey returns a fresh key for alg: ES256 (P-256, also for ""),
-// ES384, ES512, EdDSA (Ed25519), or PS256, PS384, PS512, RS256, RS384 and
-// RS512 (RSA, 2048 bits).
+// ES384, ES512, EdDSA or Ed25519 (an Ed25519 key, RFC 9864), or PS256,
+// PS384, PS512, RS256, RS384 and RS512 (RSA, 2048 bits).
 func NewDPoPKey(alg string) (*DPoPKey, error) {
 	if alg == "" {
 		alg = "ES256"
@@ -58,7 +59,7 @@ func NewDPoPKey(alg string) (*DPoPKey, error) {
 		key, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	case alg == "ES512":
 		key, err = ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
-	case alg == "EdDSA":
+	case alg == "EdDSA" || alg == "Ed25519":
 		_, key, err = ed25519.GenerateKey(rand.Reader)
 	case strings.HasPrefix(alg, "PS") || strings.HasPrefix(alg, "RS"):
 		if _, ok := dpopAlgs[alg]; !ok {
@@ -77,7 +78,8 @@ func NewDPoPKey(alg string) (*DPoPKey, error) {
 // NewDPoPKeyFrom makes a DPoPKey of a key of your own: an *ecdsa.PrivateKey
 // (P-256, P-384 or P-521), an ed25519.PrivateKey, an *rsa.PrivateKey, or any
 // crypto.Signer with such a public key. alg "" is the key's usual algorithm:
-// ES256, ES384 or ES512 by curve, EdDSA, PS256 for RSA.
+// ES256, ES384 or ES512 by curve, EdDSA (or Ed25519) for Ed25519, PS256 for
+// RSA.
 func NewDPoPKeyFrom(key crypto.Signer, alg string) (*DPoPKey, error) {
 	if key == nil {
 		return nil, errors.New("introspecttest: NewDPoPKeyFrom: nil key")
@@ -106,6 +108,9 @@ func NewDPoPKeyFrom(key crypto.Signer, alg string) (*DPoPKey, error) {
 		}
 	default:
 		return nil, fmt.Errorf("introspecttest: NewDPoPKeyFrom: unsupported key type %T", pub)
+	}
+	if want == "EdDSA" && alg == "Ed25519" {
+		want = alg // the same algorithm by its fully-specified name
 	}
 	if want != "" {
 		if alg != "" && alg != want {

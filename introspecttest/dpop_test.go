@@ -74,7 +74,7 @@ func thumbprint(t *testing.T, jwk map[string]any) string {
 // alg and a public jwk in the header; jti, htm, htu without query and
 // fragment, iat and ath in the claims; signed in the algorithm.
 func TestDPoPKeyProof(t *testing.T) {
-	for _, alg := range []string{"", "ES256", "ES384", "ES512", "EdDSA", "PS256", "PS384", "PS512", "RS256", "RS384", "RS512"} {
+	for _, alg := range []string{"", "ES256", "ES384", "ES512", "EdDSA", "Ed25519", "PS256", "PS384", "PS512", "RS256", "RS384", "RS512"} {
 		t.Run(alg, func(t *testing.T) {
 			k, err := introspecttest.NewDPoPKey(alg)
 			require.NoError(t, err)

@@ -138,7 +138,7 @@ func writeJWS(w http.ResponseWriter, a *SignedAnswer) {
 		_, _ = w.Write([]byte(a.Body))
 		return
 	}
-	var method jwt.SigningMethod = jwt.GetSigningMethod(a.Alg)
+	method := signingMethod(a.Alg)
 	key := a.Key
 	if a.Alg == "none" {
 		method, key = jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType
@@ -148,6 +148,7 @@ func writeJWS(w http.ResponseWriter, a *SignedAnswer) {
 		return
 	}
 	t := jwt.NewWithClaims(method, jwt.MapClaims(a.Claims))
+	t.Header["alg"] = a.Alg // Ed25519 signs as EdDSA under its own name
 	for k, v := range a.Header {
 		t.Header[k] = v
 	}
@@ -168,4 +169,14 @@ func (s *Server) lastAssertion(r *http.Request) AssertionInfo {
 	a := s.disco.assertion
 	s.disco.assertion = AssertionInfo{}
 	return a
+}
+
+// signingMethod is the JOSE library's method for alg, nil if it has none.
+// Ed25519, the fully-specified name of EdDSA with an Ed25519 key (RFC
+// 9864), signs as EdDSA.
+func signingMethod(alg string) jwt.SigningMethod {
+	if alg == "Ed25519" {
+		return jwt.SigningMethodEdDSA
+	}
+	return jwt.GetSigningMethod(alg)
 }

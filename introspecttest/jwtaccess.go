@@ -54,7 +54,7 @@ func (s *Server) IssueJWTFunc(c Claims, edit func(header, claims map[string]any)
 	case len(a) == 5 && a[:2] == "HS":
 		method, key = jwt.GetSigningMethod(a), publicDER(signer)
 	default:
-		method = jwt.GetSigningMethod(alg)
+		method = signingMethod(alg)
 	}
 	t := jwt.NewWithClaims(method, jwt.MapClaims(claims))
 	t.Header = header
