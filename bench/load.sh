@@ -4,10 +4,24 @@
 # Apache httpd with mod_auth_openidc, under the same wrk scenarios. Prints a
 # Markdown table and writes it to bench/results/latest.md.
 #
+# Order: every round of every scenario on the servers other than Apache (the
+# Go servers, introspect-proxy, Oathkeeper, nginx) runs first, Apache's
+# rounds after them: Apache's 2x64 threads leave the 2-core machine at a
+# 1-minute load of 3 to 14, which must not land on a Go server's run. Before
+# each round (one scenario on one group of servers, back to back) the driver
+# waits until the 1-minute load average is below SETTLE_LOAD, for at most
+# SETTLE_MAX, and the report gives the load each round started at, each
+# server's ratios to bare net/http in the same round, and their median,
+# minimum and maximum. A round raises the load average itself, and the
+# 1-minute figure decays by a factor e a minute, so the wait adds up to
+# SETTLE_MAX to every round; the report says how many waits reached it.
+#
 # Environment: DURATION (per run, default 10s), CONNECTIONS (64), LATENCY
 # (stub AS latency, 5ms), APACHE (auto|on|off), SCENARIOS
 # (cached,cycled,invalid,herd), ROUNDS (1; figures are medians over rounds),
-# SERVERS (the servers to measure, comma-separated; default all).
+# SERVERS (the servers to measure, comma-separated; default all),
+# SETTLE_LOAD (default 0.5 per core: 1.0 on 2 cores), SETTLE_MAX (90s; 0 to
+# start every round at once and only record the load).
 # PROXY=on adds cmd/introspect-proxy in reverse-proxy mode and in forward-auth
 # mode behind nginx (auth_request), a bare httputil.ReverseProxy and nginx
 # alone, all in front of one backend (nginx comes from scripts/deps.sh).
@@ -51,7 +65,11 @@ if [ "${OATHKEEPER:-off}" = on ]; then
   oathkeeper=$bin/oathkeeper
 fi
 echo "load.sh: load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-"$bin/loadrun" -bin "$bin" \
+settle=(-settle-max "${SETTLE_MAX:-90s}")
+if [ -n "${SETTLE_LOAD:-}" ]; then
+  settle+=(-settle-load "$SETTLE_LOAD")
+fi
+"$bin/loadrun" -bin "$bin" "${settle[@]}" \
   -duration "${DURATION:-10s}" -connections "${CONNECTIONS:-64}" -latency "${LATENCY:-5ms}" \
   -apache "${APACHE:-auto}" -scenarios "${SCENARIOS:-cached,cycled,invalid,herd}" \
   -rounds "${ROUNDS:-1}" -proxy "${PROXY:-off}" -oathkeeper "$oathkeeper" -servers "${SERVERS:-}" \

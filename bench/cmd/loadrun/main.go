@@ -8,6 +8,15 @@
 // ratios against the bare server. Every run is bounded in time; every process
 // it starts is stopped when it ends.
 //
+// The runs go in rounds: one round of one scenario runs every server of a
+// group back to back, after the 1-minute load average has fallen below
+// -settle-load (at most -settle-max). All the rounds of every server but
+// Apache come first, Apache's after them, so the load Apache's 2×64
+// threads leave on the machine never lands on a Go server's run. The report
+// gives each round's figures with its starting load and its ratios against
+// the bare server in the same round, and the median, minimum and maximum of
+// those ratios.
+//
 //	loadrun -bin /tmp/bin -duration 10s -out results/latest.md
 package main
 
@@ -54,6 +63,8 @@ type options struct {
 	proxy       string
 	oathkeeper  string
 	servers     string
+	settleLoad  float64
+	settleMax   time.Duration
 }
 
 func main() {
@@ -72,15 +83,21 @@ func main() {
 	flag.StringVar(&o.proxy, "proxy", "off", "run introspect-proxy (from -bin) in reverse-proxy mode and behind nginx in forward-auth mode, with a bare httputil.ReverseProxy and nginx alone: on, off")
 	flag.StringVar(&o.oathkeeper, "oathkeeper", "", "path of an Ory Oathkeeper binary to run as a proxy with its oauth2_introspection authenticator (empty: none)")
 	flag.StringVar(&o.servers, "servers", "", "servers to measure, comma-separated (empty: all that run)")
+	flag.Float64Var(&o.settleLoad, "settle-load", 0.5*float64(runtime.NumCPU()), "before each round, wait until the 1-minute load average is below this: 0.5 per core unless set")
+	flag.DurationVar(&o.settleMax, "settle-max", 90*time.Second, "longest wait for -settle-load before a round (0: no wait)")
 	flag.Parse()
 	log.SetPrefix("loadrun: ")
 	log.SetFlags(log.Ltime)
 	if o.bin == "" || o.duration <= 0 || o.connections <= 0 || o.threads <= 0 || o.tokens <= 0 || o.rounds <= 0 {
 		log.Fatal("need -bin and positive -duration, -connections, -threads, -tokens, -rounds")
 	}
+	if o.settleLoad < 0 || o.settleMax < 0 {
+		log.Fatal("-settle-load and -settle-max cannot be negative")
+	}
 	// A hard bound on the whole run, whatever happens: room for 11 servers
-	// (a default run has 5; -proxy on and -oathkeeper add 5).
-	limit := time.Duration(o.rounds*len(strings.Split(o.scenarios, ",")))*11*(o.duration+10*time.Second) + 2*time.Minute
+	// (a default run has 5; -proxy on and -oathkeeper add 5) and two waits
+	// to settle (the two groups) per round of each scenario.
+	limit := time.Duration(o.rounds*len(strings.Split(o.scenarios, ",")))*(11*(o.duration+10*time.Second)+2*o.settleMax) + 2*time.Minute
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -94,12 +111,13 @@ func main() {
 }
 
 type runner struct {
-	o     options
-	dir   string // temporary directory, removed at the end
-	procs []*exec.Cmd
-	loads []string // load average before each round
-	nonce string
-	tck   float64 // clock ticks per second
+	o      options
+	dir    string // temporary directory, removed at the end
+	procs  []*exec.Cmd
+	before string // load averages before the first round
+	passes []pass // the rounds of each group, in the order they ran
+	nonce  string
+	tck    float64 // clock ticks per second
 }
 
 // target is one server under test.
@@ -128,6 +146,8 @@ type result struct {
 	non2xx, sockErrs int64
 	as               stub.Stats
 	auth             bool
+	round            int // from 0; in a combined result, the first
+	pass             int // index in runner.passes
 }
 
 func (r *runner) run(ctx context.Context) error {
@@ -219,33 +239,48 @@ func (r *runner) run(ctx context.Context) error {
 	}
 
 	scenarios := r.scenarios()
+	r.before = benchutil.LoadAvg()
+	st := newSettler(r.o.settleLoad, r.o.settleMax)
 	var all []result
-	for round := range r.o.rounds {
-		r.loads = append(r.loads, benchutil.LoadAvg())
-		log.Printf("round %d: load average %s", round+1, r.loads[round])
-		for _, sc := range scenarios {
-			for i := range targets {
-				// Every other round in reverse order, so that drift in the
-				// machine's load does not always favour the same server.
-				t := targets[i]
-				if round%2 == 1 {
-					t = targets[len(targets)-1-i]
-				}
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				res, err := r.measure(ctx, wrk, admin, t, sc, round)
+	// Every round of every scenario on the first group, then on Apache's.
+	for _, group := range groups(targets) {
+		for round := range r.o.rounds {
+			for _, sc := range scenarios {
+				s, err := st.wait(ctx)
 				if err != nil {
-					return fmt.Errorf("%s on %s: %w", sc.name, t.name, err)
+					return err
 				}
-				log.Printf("%-8s %-12s %9.0f req/s  p50 %6.0f µs  p99 %7.0f µs  CPU %6.1f µs/req  AS calls %d (distinct %d, new conns %d)  non-2xx %d",
-					sc.name, t.name, res.rps, res.p50, res.p99, res.cpuPerReq, res.as.Calls, res.as.Distinct, res.as.NewConns, res.non2xx)
-				all = append(all, res)
+				p := pass{group: groupOf(group[0]), scenario: sc.name, round: round, settled: s}
+				r.passes = append(r.passes, p)
+				of := sc.name
+				if p.group == "apache" {
+					of += " (Apache)"
+				}
+				log.Printf("round %d of %s: load average %s%s", round+1, of, s.load, waitNote(s))
+				for i := range group {
+					// Every other round in reverse order, so that drift in the
+					// machine's load does not always favour the same server.
+					t := group[i]
+					if round%2 == 1 {
+						t = group[len(group)-1-i]
+					}
+					if ctx.Err() != nil {
+						return ctx.Err()
+					}
+					res, err := r.measure(ctx, wrk, admin, t, sc, round)
+					if err != nil {
+						return fmt.Errorf("%s on %s: %w", sc.name, t.name, err)
+					}
+					res.pass = len(r.passes) - 1
+					log.Printf("%-8s %-12s %9.0f req/s  p50 %6.0f µs  p99 %7.0f µs  CPU %6.1f µs/req  AS calls %d (distinct %d, new conns %d)  non-2xx %d",
+						sc.name, t.name, res.rps, res.p50, res.p99, res.cpuPerReq, res.as.Calls, res.as.Distinct, res.as.NewConns, res.non2xx)
+					all = append(all, res)
+				}
 			}
 		}
 	}
 	results := combine(all, targets, scenarios)
-	report := r.report(scenarios, results, apacheNote)
+	report := r.report(scenarios, results, perRound(all, targets, scenarios), apacheNote)
 	fmt.Print(report)
 	if r.o.out != "" {
 		if err := os.MkdirAll(filepath.Dir(r.o.out), 0o755); err != nil {
@@ -277,7 +312,7 @@ func (r *runner) scenarios() []scenario {
 
 // measure runs one scenario against one server.
 func (r *runner) measure(ctx context.Context, wrk, admin string, t target, sc scenario, round int) (result, error) {
-	res := result{scenario: sc.name, server: t.name, auth: t.auth}
+	res := result{scenario: sc.name, server: t.name, auth: t.auth, round: round}
 	prefix := fmt.Sprintf("%s-%s-%s-%d", sc.prefix, t.name, r.nonce, round)
 	if sc.count > 1 {
 		prefix += "-"
@@ -396,11 +431,7 @@ func combine(all []result, targets []target, scenarios []scenario) []result {
 				for i, res := range rs {
 					v[i] = f(res)
 				}
-				slices.Sort(v)
-				if len(v)%2 == 1 {
-					return v[len(v)/2]
-				}
-				return (v[len(v)/2-1] + v[len(v)/2]) / 2
+				return median(v)
 			}
 			c.rps = pick(func(r result) float64 { return r.rps })
 			c.p50 = pick(func(r result) float64 { return r.p50 })
@@ -728,17 +759,22 @@ func randHex(n int) string {
 }
 
 // report renders the results as Markdown: the machine, the command, one table
-// per scenario with ratios against the bare server, and the targets.
-func (r *runner) report(scenarios []scenario, results []result, apacheNote string) string {
+// per scenario with ratios against the bare server, its rounds with their
+// ratios and the spread of those, and the targets.
+func (r *runner) report(scenarios []scenario, results []result, figs []roundFig, apacheNote string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Load test (`%s`)\n\n", r.o.command)
 	fmt.Fprintf(&b, "- Date: %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(&b, "- Machine: %s, %d cores (`nproc`), %s, %s\n", cpuModel(), runtime.NumCPU(), kernel(), runtime.Version())
 	fmt.Fprintf(&b, "- Tools: %s; %s\n", firstLine("wrk", "-v"), apacheVersion())
-	fmt.Fprintf(&b, "- Load average before each round: %s; at the end: %s\n", strings.Join(r.loads, "; "), benchutil.LoadAvg())
+	fmt.Fprintf(&b, "- Load average before the first round: %s; at the end: %s\n", r.before, benchutil.LoadAvg())
+	fmt.Fprintf(&b, "- %s\n", r.settleNote())
 	fmt.Fprintf(&b, "- wrk: %d threads, %d connections (herd: 64), %s per run, on loopback; stub AS latency %s per call, https with a self-signed certificate\n",
 		r.o.threads, r.o.connections, r.o.duration, r.o.latency)
 	fmt.Fprintf(&b, "- %d round(s) of every scenario on every server, in alternating order; req/s, latencies and CPU are medians over the rounds, counts are sums\n", r.o.rounds)
+	b.WriteString("- Order: every round of every scenario on the servers other than Apache first, then Apache's rounds, so that the load Apache leaves does not land on the others; " +
+		"in a round, the servers of its group run back to back. The ratios of the main tables are ratios of medians; " +
+		"the per-round tables compare each server with `bare` in the same round, and give the median, minimum and maximum of those ratios\n")
 	b.WriteString("- Servers: `bare` = net/http with the trivial handler; `introspect` = the same behind this library's middleware " +
 		"(LRU cache of 100,000, defaults otherwise; HTTP/2 to the AS, which Go negotiates by default); `introspect-h1` = the same, HTTP/1.1 to the AS; `apache-bare` = Apache httpd (event MPM, 2×64 threads) serving the same 3-byte body; " +
 		"`apache-oidc` = the same Apache with mod_auth_openidc as OAuth 2.0 resource server (introspection over https, shm cache, `OIDCCacheEncrypt On`)\n")
@@ -768,10 +804,12 @@ func (r *runner) report(scenarios []scenario, results []result, apacheNote strin
 		fmt.Fprintf(&b, "## %s: %s\n\n", sc.name, sc.desc)
 		b.WriteString("| server | req/s | p50 | p99 | CPU µs/req | req/s vs bare | CPU vs bare | AS calls | distinct tokens | calls/token | new AS conns | non-2xx |\n")
 		b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+		var servers []string
 		for _, res := range results {
 			if res.scenario != sc.name {
 				continue
 			}
+			servers = append(servers, res.server)
 			br := bare[sc.name]
 			perTok := "–"
 			if res.as.Distinct > 0 {
@@ -783,6 +821,7 @@ func (r *runner) report(scenarios []scenario, results []result, apacheNote strin
 				res.as.Calls, res.as.Distinct, perTok, res.as.NewConns, res.non2xx+res.sockErrs)
 		}
 		b.WriteString("\n")
+		writeRounds(&b, figs, servers, sc.name, r.loadCell)
 	}
 	// The targets, one row each. The first two: behind the middleware, a
 	// cached token serves at least 0.9× the bare server's requests/s at no
@@ -797,8 +836,9 @@ func (r *runner) report(scenarios []scenario, results []result, apacheNote strin
 	}
 	if c, ok := byKey["cached/introspect"]; ok {
 		br := bare["cached"]
-		check("cached token: ≥ 90 % of bare req/s", ratio(c.rps, br.rps), c.rps >= 0.9*br.rps)
-		check("cached token: ≤ 1.1× bare CPU/req", ratio(c.cpuPerReq, br.cpuPerReq), c.cpuPerReq <= 1.1*br.cpuPerReq)
+		rs, cs := ratioSpread(figs, "cached", "introspect")
+		check("cached token: ≥ 90 % of bare req/s", ratio(c.rps, br.rps)+rangeNote(rs), c.rps >= 0.9*br.rps)
+		check("cached token: ≤ 1.1× bare CPU/req", ratio(c.cpuPerReq, br.cpuPerReq)+rangeNote(cs), c.cpuPerReq <= 1.1*br.cpuPerReq)
 		if a, ok := byKey["cached/apache-oidc"]; ok {
 			check("cached token: ≥ 2× mod_auth_openidc req/s", ratio(c.rps, a.rps), c.rps >= 2*a.rps)
 			check("cached token: ≤ 0.4× mod_auth_openidc CPU/req", ratio(c.cpuPerReq, a.cpuPerReq), c.cpuPerReq <= 0.4*a.cpuPerReq)
@@ -830,6 +870,49 @@ func (r *runner) report(scenarios []scenario, results []result, apacheNote strin
 	}
 	b.WriteString("\n")
 	return b.String()
+}
+
+// settleNote describes the waits before the rounds.
+func (r *runner) settleNote() string {
+	if r.o.settleMax == 0 {
+		return "Before each round: no wait for the load to settle (-settle-max 0); the per-round tables give the 1-minute load average each round started at"
+	}
+	maxed := 0
+	for _, p := range r.passes {
+		if p.maxed {
+			maxed++
+		}
+	}
+	return fmt.Sprintf("Before each round: a wait until the 1-minute load average is below %.2f (%.2f per core), at most %s; "+
+		"%d of %d waits ended at the maximum with the load still higher; the per-round tables give the load each round started at",
+		r.o.settleLoad, r.o.settleLoad/float64(runtime.NumCPU()), r.o.settleMax, maxed, len(r.passes))
+}
+
+// waitNote is what the wait before a round adds to its load average: how
+// long it took, and whether it ended at the maximum.
+func waitNote(s settled) string {
+	switch {
+	case s.maxed:
+		return fmt.Sprintf(" (waited %s: the maximum, not settled)", s.waited.Round(time.Second))
+	case s.waited >= time.Second:
+		return fmt.Sprintf(" (waited %s)", s.waited.Round(time.Second))
+	}
+	return ""
+}
+
+// loadCell is the 1-minute load average a pass started at, and its wait.
+func (r *runner) loadCell(i int) string {
+	if i < 0 || i >= len(r.passes) {
+		return "?"
+	}
+	s := r.passes[i].settled
+	switch {
+	case s.maxed:
+		return fmt.Sprintf("%.2f (not settled in %s)", s.load[0], s.waited.Round(time.Second))
+	case s.waited >= time.Second:
+		return fmt.Sprintf("%.2f (after %s)", s.load[0], s.waited.Round(time.Second))
+	}
+	return fmt.Sprintf("%.2f", s.load[0])
 }
 
 func ratio(a, b float64) string {
