@@ -193,6 +193,10 @@ func (c *Client) IntrospectAs(ctx context.Context, cc ClientContext, token strin
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.timeout)
 	defer cancel()
+	cc, _, _, err := c.resolve(ctx, cc)
+	if err != nil {
+		return nil, err
+	}
 	ti, err := c.fetch(ctx, cc, token)
 	if err != nil {
 		return ti, err

@@ -79,8 +79,9 @@ func (c Credentials) secret(ctx context.Context) (string, error) {
 
 // ClientContext is the authorization server and the client to use for one
 // request: the introspection endpoint and the credentials to present there.
-// Cache entries are scoped by Endpoint and Credentials.ClientID, so two
-// tenants never share one.
+// Cache entries are scoped by the endpoint and Credentials.ClientID, so two
+// tenants share none unless they ask the same endpoint as the same client
+// (and would be told the same).
 //
 // A context may name the authorization server by Issuer instead of (or as
 // well as) Endpoint, one issuer per tenant say: the issuer's metadata (RFC
@@ -92,11 +93,18 @@ func (c Credentials) secret(ctx context.Context) (string, error) {
 // Credentials.AuthMethod is empty, the audience of client assertions, the
 // keys and algorithms of signed answers ([WithJWTResponse]) and of the
 // issuer's JWT access tokens (local validation accepts them on the requests
-// of this context), and its userinfo endpoint ([WithUserinfo]). A metadata
-// document naming another issuer is refused (RFC 8414 §3.3), and an
-// introspection answer naming an "iss" other than Issuer is refused
+// of this context: a request accepts the JWTs of its context's issuer and
+// of [WithJWTIssuers] only), and its userinfo endpoint ([WithUserinfo]). A
+// metadata document naming another issuer is refused (RFC 8414 §3.3), and
+// an introspection answer naming an "iss" other than Issuer is refused
 // ([ErrIssuerMismatch]). Until the issuer's first discovery succeeds, its
-// requests answer 503.
+// requests answer 503 (and [Middleware.EvictAs] fails), and nothing is
+// cached for it.
+//
+// With [WithIssuer], a context naming neither Endpoint nor Issuer is that
+// issuer's. A context naming an Endpoint alone uses no discovery: its
+// answers are not checked against an issuer, and with [WithUserinfo] its
+// tokens get userinfo only from [WithUserinfoEndpoint].
 //
 // Issuer must be an issuer the application trusts, taken from its own
 // configuration: never build it from request input (a header, a host), or a

@@ -21,16 +21,22 @@ const DefaultMaxIssuers = 64
 // by its unverified "iss" to that issuer's keys, found by discovery and
 // refreshed for each issuer on its own, and its iss is then verified with
 // the signature; a token naming an issuer not configured is not one of
-// them (refused in [ValidateJWT] mode, introspected in [ValidateHybrid]).
-// Every issuer's metadata must name itself (RFC 8414 §3.3) and a jwks_uri.
-// The audience, algorithms and other rules of local validation apply to
-// each.
+// them (refused in [ValidateJWT] mode, introspected in [ValidateHybrid]),
+// and that issuer is never contacted. Every issuer's metadata must name
+// itself (RFC 8414 §3.3) and a jwks_uri. The audience, algorithms and other
+// rules of local validation apply to each.
+//
+// These issuers are trusted on every request, whatever its client context:
+// list here only issuers every route accepts. For one issuer per tenant,
+// name each in its tenant's [ClientContext].Issuer instead (and not here):
+// a request then accepts its own context's issuer only.
 //
 // Opaque tokens are not routed by issuer: [WithClientStore] chooses where
 // they are introspected, by a rule of the application (a token prefix, the
-// host, a tenant in the path, a header). In [ValidateJWTAndIntrospect] mode
-// a token is introspected with the request's client context, whose issuer
-// must be the token's. Needs a [WithValidation] mode that validates JWTs.
+// host, a tenant in the path, a header). Needs [ValidateJWT] or
+// [ValidateHybrid]; in [ValidateJWTAndIntrospect] mode a token is
+// introspected at its own issuer, which the request's context names, so
+// this option is refused there.
 func WithJWTIssuers(issuers ...string) Option {
 	return func(c *config) {
 		c.jwtOption("WithJWTIssuers")
@@ -54,9 +60,11 @@ func WithJWTIssuers(issuers ...string) Option {
 // WithMaxIssuers bounds the number of issuers named by client contexts
 // ([ClientContext].Issuer) whose metadata and keys the client keeps, each
 // refreshed in the background. Past the bound the least recently used one
-// is dropped, and discovered again when a request names it. The issuers of
-// [WithIssuer] and [WithJWTIssuers] are not counted. Default
-// [DefaultMaxIssuers].
+// is dropped, and discovered again when a request names it (an issuer that
+// was failing keeps its backoff). Set it above the number of tenants:
+// requests cycling through more issuers than the bound make a discovery
+// each. The issuers of [WithIssuer] and [WithJWTIssuers] are not counted.
+// Default [DefaultMaxIssuers].
 func WithMaxIssuers(n int) Option {
 	return func(c *config) {
 		if n <= 0 {
@@ -68,21 +76,53 @@ func WithMaxIssuers(n int) Option {
 }
 
 // contextIssuers keeps the providers of the issuers client contexts name,
-// discovered on first use, at most a bound of them, the least recently used
-// dropped (and its refresh loop stopped).
+// discovered on first use, at most a bound of them. The least recently used
+// one is dropped: its refresh loop stops, requests still holding it go on
+// with it (its fetches are not cancelled), and its failure state (the backoff of an issuer
+// that is down) is remembered for the provider made for it next, so that
+// requests cycling through more issuers than the bound never contact a
+// failing server more often than its backoff allows.
 type contextIssuers struct {
 	c   *Client
 	lru *lru.Cache[string, *provider]
+	// failed remembers the failure state of dropped providers whose issuer
+	// was failing, a bounded number of them.
+	failed *lru.Cache[string, failure]
 
-	mu     sync.Mutex // serializes the creation of providers and Close
+	mu     sync.Mutex // serializes the creation of providers and close
 	closed bool
+
+	rmu      sync.Mutex // guards retiring
+	retiring map[*provider]struct{}
+	wg       sync.WaitGroup // the goroutines retiring dropped providers
 }
 
 func newContextIssuers(c *Client, size int) *contextIssuers {
-	l, _ := lru.NewWithEvict(size, func(_ string, p *provider) {
-		go p.close() // not under the cache's lock: close waits for the loop
-	})
-	return &contextIssuers{c: c, lru: l}
+	s := &contextIssuers{c: c, retiring: make(map[*provider]struct{})}
+	s.failed, _ = lru.New[string, failure](4 * size)
+	s.lru, _ = lru.NewWithEvict(size, s.dropped)
+	return s
+}
+
+// dropped is called when the cache drops p, the provider of iss, maybe
+// under the cache's lock: it must not take s.mu.
+func (s *contextIssuers) dropped(iss string, p *provider) {
+	if f := p.meta.failure(); f.n > 0 {
+		s.failed.Add(iss, f)
+	} else {
+		s.failed.Remove(iss)
+	}
+	s.rmu.Lock()
+	s.retiring[p] = struct{}{}
+	s.rmu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		p.retire()
+		s.rmu.Lock()
+		delete(s.retiring, p)
+		s.rmu.Unlock()
+	}()
 }
 
 // errClientClosed: a client context named an issuer after Close.
@@ -108,20 +148,31 @@ func (s *contextIssuers) get(iss string) (*provider, error) {
 		return p, nil
 	}
 	p := newProvider(s.c, iss, roleContext)
+	if f, ok := s.failed.Get(iss); ok {
+		p.meta.seed(f)
+	}
 	_ = p.start(false) // never fails without eager discovery
 	s.lru.Add(iss, p)
 	return p, nil
 }
 
+// close ends every provider, those being retired included, and waits for
+// them.
 func (s *contextIssuers) close() {
 	s.mu.Lock()
 	s.closed = true
 	ps := s.lru.Values()
 	s.mu.Unlock()
+	s.rmu.Lock()
+	for p := range s.retiring {
+		ps = append(ps, p)
+	}
+	s.rmu.Unlock()
 	for _, p := range ps {
 		p.close()
 	}
-	s.lru.Purge()
+	s.lru.Purge() // retires what close already ended
+	s.wg.Wait()
 }
 
 // providerOf returns the provider of iss: that of WithIssuer, of
@@ -150,21 +201,33 @@ func (c *Client) knownProvider(iss string) *provider {
 }
 
 // jwtProvider returns the provider whose keys verify a JWT naming iss, nil
-// if iss is none of the issuers whose tokens are accepted: those of
-// WithIssuer and WithJWTIssuers, and ctxIssuer, the issuer of the request's
-// client context.
+// if iss is none of the issuers whose tokens the request accepts: those of
+// WithJWTIssuers, and ctxIssuer, the issuer of the request's client context
+// (contextIssuer).
 func (c *Client) jwtProvider(iss, ctxIssuer string) (*provider, error) {
 	switch {
 	case iss == "":
 		return nil, nil
-	case c.prov != nil && iss == c.prov.issuer:
-		return c.prov, nil
 	case c.jwtIssuers[iss] != nil:
 		return c.jwtIssuers[iss], nil
 	case iss == ctxIssuer:
-		return c.contexts.get(iss)
+		return c.providerOf(iss)
 	}
 	return nil, nil
+}
+
+// contextIssuer is the issuer of cc: the one it names, else WithIssuer's
+// for a context that names no endpoint either (the static context, or one
+// of a ClientStore left to WithIssuer); "" for a context of an endpoint
+// alone.
+func (c *Client) contextIssuer(cc ClientContext) string {
+	switch {
+	case cc.Issuer != "":
+		return cc.Issuer
+	case cc.Endpoint == "" && c.prov != nil:
+		return c.prov.issuer
+	}
+	return ""
 }
 
 // resolve completes cc with what discovery supplies, when discovery applies
@@ -211,16 +274,17 @@ func (c *Client) resolve(ctx context.Context, cc ClientContext) (ClientContext, 
 
 // keyContext completes cc before a cache key is made of its endpoint: a
 // context without an endpoint takes its issuer's, waiting for the issuer's
-// first discovery. When that fails cc comes back as it was: the call then
-// fails for want of metadata, where the hooks see it, and nothing is cached.
-func (c *Client) keyContext(ctx context.Context, cc ClientContext) ClientContext {
+// first discovery. When that fails, cc comes back as it was, with the
+// error.
+func (c *Client) keyContext(ctx context.Context, cc ClientContext) (ClientContext, error) {
 	if cc.Endpoint != "" || cc.Issuer == "" && c.prov == nil {
-		return cc
+		return cc, nil
 	}
-	if rc, _, _, err := c.resolve(ctx, cc); err == nil {
-		return rc
+	rc, _, _, err := c.resolve(ctx, cc)
+	if err != nil {
+		return cc, err
 	}
-	return cc
+	return rc, nil
 }
 
 // startIssuers creates the providers of WithJWTIssuers and the cache of

@@ -333,7 +333,7 @@ func TestClientContextIssuerJWTs(t *testing.T) {
 	assert.Equal(t, http.StatusOK, serveAt(jwtOnly, "/a/x", tokA).Code)
 	assert.Equal(t, http.StatusUnauthorized, serveAt(jwtOnly, "/b/x", tokA).Code)
 
-	both := tenantMW(t, introspect.WithClientStore(tenants(asA.Issuer)), introspect.WithJWTIssuers(asB.Issuer),
+	both := tenantMW(t, introspect.WithClientStore(store),
 		introspect.WithValidation(introspect.ValidateJWTAndIntrospect), introspect.WithJWTAudience(jwtResource), withLRU(t))
 	rec = serveAt(both, "/a/x", tokA)
 	assert.Equal(t, http.StatusOK, rec.Code)
@@ -343,7 +343,7 @@ func TestClientContextIssuerJWTs(t *testing.T) {
 		Credentials: introspect.Credentials{ClientID: discoClientID, ClientSecret: discoSecret}}, asB.IssueJWT(claims))
 	var jerr *introspect.JWTError
 	require.ErrorAs(t, err, &jerr)
-	assert.Equal(t, "iss is not the issuer of the request's client context", jerr.Reason)
+	assert.Equal(t, "iss is not an accepted issuer", jerr.Reason, "b's JWT on a's context")
 	assert.Equal(t, int64(1), asB.Calls(), "no call for b's JWT: it is refused before introspection")
 	assert.Equal(t, int64(1), asA.Calls())
 }
@@ -401,4 +401,174 @@ func TestVerdictBeforeFirstDiscoveryIsCached(t *testing.T) {
 	require.NoError(t, mw.Evict(context.Background(), tok))
 	require.Equal(t, http.StatusOK, serveAt(mw, "/api", tok).Code)
 	assert.Equal(t, int64(2), as.Calls(), "evicted, asked again")
+}
+
+// A verdict fetched for a context whose issuer could not be discovered when
+// its key was to be made is not cached: another tenant whose discovery
+// fails is never served it.
+func TestUndiscoveredIssuerNotCached(t *testing.T) {
+	asA, asB := discoAS(t), discoAS(t)
+	down := introspecttest.Respond(http.StatusInternalServerError, "text/plain", "down")
+	asA.SetDiscoveryFault(down)
+	asB.SetDiscoveryFault(down)
+	clk := newFakeClock()
+	lru, err := introspect.NewLRUCache(100)
+	require.NoError(t, err)
+	var he hookErrors
+	hooks := he.hooks()
+	var once sync.Once
+	// a's discovery fails when the key would be made; by the time the call
+	// resolves the context again, a's server is up and its backoff over.
+	hooks.IntrospectStart = func(context.Context, string) {
+		once.Do(func() { asA.SetDiscoveryFault(introspecttest.Fault{}); clk.Advance(10 * time.Second) })
+	}
+	mw := tenantMW(t, introspect.WithClientStore(tenants(asA.Issuer, asB.Issuer)), introspect.WithCache(lru),
+		introspect.WithClock(clk.Now), introspect.WithHooks(hooks))
+
+	tok := asA.Issue(introspecttest.Claims{Subject: "alice"})
+	assert.Equal(t, http.StatusOK, serveAt(mw, "/a/x", tok).Code, "answered, uncached")
+	active, negative := lru.Len()
+	assert.Zero(t, active+negative, "no key without the endpoint")
+
+	rec := serveAt(mw, "/b/x", tok)
+	assert.Equal(t, http.StatusServiceUnavailable, rec.Code, "b cannot be discovered: no verdict, none of a's")
+	assert.ErrorIs(t, he.last(), introspect.ErrDiscovery)
+	assert.Zero(t, asB.Calls())
+
+	assert.Equal(t, http.StatusOK, serveAt(mw, "/a/x", tok).Code)
+	active, negative = lru.Len()
+	assert.Equal(t, 1, active+negative, "a discovered: cached under its endpoint")
+}
+
+// EvictAs fails, rather than pretending, when the context's issuer cannot
+// be discovered; once it can, the entry goes.
+func TestEvictAsUndiscoveredIssuer(t *testing.T) {
+	asA, asB := discoAS(t), discoAS(t)
+	clk := newFakeClock()
+	mw := tenantMW(t, introspect.WithClientStore(tenants(asA.Issuer, asB.Issuer)), withLRU(t),
+		introspect.WithMaxIssuers(1), introspect.WithClock(clk.Now))
+	tokA := asA.Issue(introspecttest.Claims{Subject: "alice"})
+	require.Equal(t, http.StatusOK, serveAt(mw, "/a/x", tokA).Code)
+	require.Equal(t, http.StatusOK, serveAt(mw, "/b/x", asB.Issue(introspecttest.Claims{Subject: "bob"})).Code) // drops a
+
+	asA.SetDiscoveryFault(introspecttest.Respond(http.StatusInternalServerError, "text/plain", "down"))
+	cc := introspect.ClientContext{Issuer: asA.Issuer, Credentials: introspect.Credentials{ClientID: discoClientID}}
+	err := mw.EvictAs(context.Background(), cc, tokA)
+	require.ErrorIs(t, err, introspect.ErrDiscovery)
+
+	asA.SetDiscoveryFault(introspecttest.Fault{})
+	clk.Advance(10 * time.Second) // past the backoff
+	require.NoError(t, mw.EvictAs(context.Background(), cc, tokA))
+	require.Equal(t, http.StatusOK, serveAt(mw, "/a/x", tokA).Code)
+	assert.Equal(t, int64(2), asA.Calls(), "evicted: asked again")
+}
+
+// With WithIssuer and a store, a context naming its own endpoint is not
+// WithIssuer's: its tokens are never sent to that issuer's userinfo
+// endpoint, and its JWTs are not that issuer's either.
+func TestEndpointContextIsNotWithIssuers(t *testing.T) {
+	primary, tenant := discoAS(t), discoAS(t)
+	store := introspect.StaticClientStore{Endpoint: tenant.IntrospectionURL(),
+		Credentials: introspect.Credentials{ClientID: discoClientID, ClientSecret: discoSecret}}
+	var he hookErrors
+	mw := tenantMW(t, introspect.WithIssuer(primary.Issuer), introspect.WithClientStore(store), introspect.WithUserinfo(),
+		introspect.WithHooks(he.hooks()))
+	rec := serveAt(mw, "/x", tenant.Issue(introspecttest.Claims{Subject: "tina"}))
+	assert.Equal(t, http.StatusServiceUnavailable, rec.Code, "no userinfo endpoint for this context")
+	assert.Zero(t, primary.UserinfoCalls()+tenant.UserinfoCalls())
+	assert.Equal(t, int64(1), tenant.Calls())
+
+	hybrid := tenantMW(t, introspect.WithIssuer(primary.Issuer), introspect.WithClientStore(store),
+		introspect.WithValidation(introspect.ValidateHybrid), introspect.WithJWTAudience(jwtResource))
+	rec = serveAt(hybrid, "/x", primary.IssueJWT(introspecttest.Claims{Subject: "p", Audience: []string{jwtResource}}))
+	assert.Equal(t, http.StatusUnauthorized, rec.Code, "introspected at the tenant's endpoint, which does not know it")
+	assert.Equal(t, int64(2), tenant.Calls())
+}
+
+// A context naming its issuer accepts that issuer's JWTs and those of
+// WithJWTIssuers, not WithIssuer's.
+func TestContextIssuerIsolation(t *testing.T) {
+	asP, asA, asG := discoAS(t), discoAS(t), discoAS(t)
+	mw := tenantMW(t, introspect.WithIssuer(asP.Issuer), introspect.WithJWTIssuers(asG.Issuer),
+		introspect.WithClientStore(tenants(asA.Issuer)), introspect.WithValidation(introspect.ValidateJWT),
+		introspect.WithJWTAudience(jwtResource))
+	claims := introspecttest.Claims{Subject: "s", Audience: []string{jwtResource}}
+	assert.Equal(t, http.StatusOK, serveAt(mw, "/a/x", asA.IssueJWT(claims)).Code)
+	assert.Equal(t, http.StatusOK, serveAt(mw, "/a/x", asG.IssueJWT(claims)).Code, "WithJWTIssuers: every route")
+	assert.Equal(t, http.StatusUnauthorized, serveAt(mw, "/a/x", asP.IssueJWT(claims)).Code, "WithIssuer's is not tenant a's")
+	_, err := mw.VerifyAs(context.Background(), introspect.ClientContext{Issuer: asA.Issuer}, asP.IssueJWT(claims))
+	var jerr *introspect.JWTError
+	require.ErrorAs(t, err, &jerr)
+	assert.Equal(t, "iss is not an accepted issuer", jerr.Reason)
+}
+
+// WithJWTIssuers is refused in jwt+introspect mode, WithUserinfoEndpoint
+// with WithJWTIssuers.
+func TestJWTIssuersRefusedCombinations(t *testing.T) {
+	_, err := introspect.New(introspect.WithIssuer("https://as.example"), introspect.WithJWTIssuers("https://other.example"),
+		introspect.WithValidation(introspect.ValidateJWTAndIntrospect), introspect.WithJWTAudience(jwtResource),
+		introspect.WithClientCredentials("a", "b"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "WithJWTIssuers does not apply to WithValidation(jwt+introspect)")
+
+	_, err = introspect.New(introspect.WithIssuer("https://as.example"), introspect.WithJWTIssuers("https://other.example"),
+		introspect.WithValidation(introspect.ValidateHybrid), introspect.WithJWTAudience(jwtResource),
+		introspect.WithClientCredentials("a", "b"), introspect.WithUserinfo(), introspect.WithUserinfoEndpoint("https://as.example/me"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "WithUserinfoEndpoint names one endpoint for every token")
+}
+
+// Requests cycling through more issuers than WithMaxIssuers: a failing
+// issuer keeps its backoff across its providers (one discovery attempt, the
+// clock standing still), and concurrent requests of valid tokens all pass
+// while providers are dropped under them.
+func TestMaxIssuersThrash(t *testing.T) {
+	asA, asB := discoAS(t), discoAS(t)
+	asA.SetDiscoveryFault(introspecttest.Respond(http.StatusInternalServerError, "text/plain", "down"))
+	clk := newFakeClock()
+	mw := tenantMW(t, introspect.WithClientStore(tenants(asA.Issuer, asB.Issuer)), introspect.WithMaxIssuers(1),
+		introspect.WithClock(clk.Now))
+	assert.Equal(t, http.StatusServiceUnavailable, serveAt(mw, "/a/x", "t").Code)
+	first := asA.DiscoveryCalls() // one attempt: the RFC 8414 and the OpenID locations
+	require.Positive(t, first)
+	for range 20 {
+		assert.Equal(t, http.StatusUnauthorized, serveAt(mw, "/b/x", "t").Code)
+		assert.Equal(t, http.StatusServiceUnavailable, serveAt(mw, "/a/x", "t").Code)
+	}
+	assert.Equal(t, first, asA.DiscoveryCalls(), "the down issuer is not asked again within its backoff")
+
+	asC, asD, asE := discoAS(t), discoAS(t), discoAS(t)
+	mw = tenantMW(t, introspect.WithClientStore(tenants(asC.Issuer, asD.Issuer, asE.Issuer)), introspect.WithMaxIssuers(1),
+		introspect.WithValidation(introspect.ValidateHybrid), introspect.WithJWTAudience(jwtResource), withLRU(t))
+	var wg sync.WaitGroup
+	errs := make(chan error, 60)
+	for i := range 60 {
+		wg.Go(func() {
+			as := []*introspecttest.Server{asC, asD, asE}[i%3]
+			tok := as.IssueJWT(introspecttest.Claims{Subject: "s", Audience: []string{jwtResource}})
+			if i%2 == 0 {
+				tok = as.Issue(introspecttest.Claims{Subject: "s"})
+			}
+			cc := introspect.ClientContext{Issuer: as.Issuer, Credentials: introspect.Credentials{ClientID: discoClientID, ClientSecret: discoSecret}}
+			if _, err := mw.VerifyAs(context.Background(), cc, tok); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("a valid token refused while issuers were dropped: %v", err)
+	}
+}
+
+// Client.IntrospectAs checks the answer's iss against the issuer the
+// context resolves to, also for a context naming none (WithIssuer's).
+func TestIntrospectAsResolvedIssuer(t *testing.T) {
+	as := discoAS(t)
+	c := mustDiscoClient(t, as)
+	tok := as.Issue(introspecttest.Claims{Subject: "s", Issuer: "https://other.example"})
+	_, err := c.IntrospectAs(context.Background(), introspect.ClientContext{
+		Credentials: introspect.Credentials{ClientID: discoClientID, ClientSecret: discoSecret}}, tok)
+	require.ErrorIs(t, err, introspect.ErrIssuerMismatch)
 }

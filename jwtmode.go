@@ -225,6 +225,9 @@ func (c *config) checkValidation(jwt bool) error {
 	if c.jwtAudience == "" {
 		fail("JWT validation needs WithJWTAudience (the identifier a token must name in its aud)")
 	}
+	if c.validation == ValidateJWTAndIntrospect && len(c.jwtIssuers) > 0 {
+		fail("WithJWTIssuers does not apply to WithValidation(jwt+introspect): a token is introspected at its own issuer, the one the request's client context names (ClientContext.Issuer)")
+	}
 	if !c.validation.introspects() {
 		if c.endpoint != "" || c.credsSet {
 			fail("WithValidation(%s) never introspects: WithEndpoint and client credentials do not apply", c.validation)

@@ -49,26 +49,23 @@ func jwtRefused(reason string) error { return &JWTError{Reason: reason} }
 
 // Fixed refusals, made once: a refusal costs no allocation.
 var (
-	errJWTTooLarge   = jwtRefused("too large")
-	errJWTNotCompact = jwtRefused("not a compact JWS")
-	errJWTEncrypted  = jwtRefused("encrypted (JWE) tokens are not supported")
-	errJWTHeader     = jwtRefused("malformed header")
-	errJWTTyp        = jwtRefused("header typ is not at+jwt")
-	errJWTCrit       = jwtRefused("critical header parameters are not supported")
-	errJWTNested     = jwtRefused("nested or compressed tokens are not supported")
-	errJWTAlg        = jwtRefused("algorithm not allowed")
-	errJWTPayload    = jwtRefused("malformed claims")
-	errJWTTooDeep    = jwtRefused("claims nested too deeply")
-	errJWTIssuer     = jwtRefused("iss is not an accepted issuer")
-	// errJWTContextIssuer: in jwt+introspect mode, the token's issuer is not
-	// the server the request's client context introspects at.
-	errJWTContextIssuer = jwtRefused("iss is not the issuer of the request's client context")
-	errJWTNoExp         = jwtRefused("no exp")
-	errJWTAudience      = &JWTError{Reason: "aud does not name this resource", Err: ErrAudienceMismatch}
-	errJWTUnknownKey    = jwtRefused("no key of the issuer matches its kid")
-	errJWTNoKey         = jwtRefused("no key of the issuer suits its algorithm")
-	errJWTBadSig        = jwtRefused("bad signature")
-	errJWTSigEncoding   = jwtRefused("signature is not base64url")
+	errJWTTooLarge    = jwtRefused("too large")
+	errJWTNotCompact  = jwtRefused("not a compact JWS")
+	errJWTEncrypted   = jwtRefused("encrypted (JWE) tokens are not supported")
+	errJWTHeader      = jwtRefused("malformed header")
+	errJWTTyp         = jwtRefused("header typ is not at+jwt")
+	errJWTCrit        = jwtRefused("critical header parameters are not supported")
+	errJWTNested      = jwtRefused("nested or compressed tokens are not supported")
+	errJWTAlg         = jwtRefused("algorithm not allowed")
+	errJWTPayload     = jwtRefused("malformed claims")
+	errJWTTooDeep     = jwtRefused("claims nested too deeply")
+	errJWTIssuer      = jwtRefused("iss is not an accepted issuer")
+	errJWTNoExp       = jwtRefused("no exp")
+	errJWTAudience    = &JWTError{Reason: "aud does not name this resource", Err: ErrAudienceMismatch}
+	errJWTUnknownKey  = jwtRefused("no key of the issuer matches its kid")
+	errJWTNoKey       = jwtRefused("no key of the issuer suits its algorithm")
+	errJWTBadSig      = jwtRefused("bad signature")
+	errJWTSigEncoding = jwtRefused("signature is not base64url")
 )
 
 // maxClaimsDepth bounds the nesting of arrays and objects in the claims.
@@ -156,14 +153,14 @@ func (v *JWTValidator) Close() error {
 // signature verified and a claim check failed. When the keys cannot be
 // fetched, the error matches [ErrDiscovery] (503).
 func (v *JWTValidator) Validate(ctx context.Context, token string) (*Introspection, error) {
-	ti, _, err := v.validate(ctx, token, v.c.cfg.now(), "")
+	ti, _, err := v.validate(ctx, token, v.c.cfg.now(), v.c.contextIssuer(ClientContext{}))
 	return ti, err
 }
 
 // validate checks token at now. The token's unverified iss chooses the
-// issuer whose keys and rules apply: that of WithIssuer, one of
-// WithJWTIssuers, or ctxIssuer, the issuer the request's client context
-// names. ours reports whether the token is a JWS whose unverified iss is one
+// issuer whose keys and rules apply: one of WithJWTIssuers, or ctxIssuer,
+// the issuer of the request's client context (WithIssuer's for the static
+// one). ours reports whether the token is a JWS whose unverified iss is one
 // of those: in hybrid mode, a token that is not (ours false) is introspected
 // instead; once it is, the verdict is final.
 func (v *JWTValidator) validate(ctx context.Context, token string, now time.Time, ctxIssuer string) (ti *Introspection, ours bool, err error) {

@@ -117,7 +117,9 @@ func (c *config) checkCache() error {
 // when a fresh entry is there, otherwise from one call shared by all
 // concurrent requests for the same key. now is the request's time, read once.
 func (m *Middleware) verdict(ctx context.Context, cc ClientContext, token string, now time.Time) (*Introspection, error) {
-	if m.cfg.cache == nil {
+	if m.cfg.cache == nil || cc.Endpoint == "" {
+		// Without a cache, or without the endpoint a key is made of (its
+		// issuer could not be discovered): one call, never cached.
 		ctx, cancel := context.WithTimeout(ctx, m.cfg.timeout)
 		defer cancel()
 		return m.protect(ctx, func() (*Introspection, error) { return m.introspect(ctx, cc, token) })
@@ -485,7 +487,13 @@ func (m *Middleware) EvictAs(ctx context.Context, cc ClientContext, token string
 	if m.cfg.cache == nil {
 		return nil
 	}
-	cc = m.client.keyContext(ctx, cc)
+	cc, err := m.client.keyContext(ctx, cc)
+	if err != nil {
+		return fmt.Errorf("introspect: evict: %w", err)
+	}
+	if cc.Endpoint == "" {
+		return fmt.Errorf("%w: evict: the client context names no endpoint", ErrClientConfig)
+	}
 	key := NewCacheKey(cc.Endpoint, cc.Credentials.ClientID, token)
 	m.evictions.Add(1) // calls in flight now will not cache their answer
 	m.flights.forget(key, nil)

@@ -239,7 +239,7 @@ func (m *Middleware) check(ctx context.Context, cc ClientContext, tok Token, r *
 		ti, err = m.jwtAndIntrospected(ctx, cc, tok.Value, now)
 	default:
 		var ours bool
-		ti, ours, err = m.jwt.validate(ctx, tok.Value, now, cc.Issuer)
+		ti, ours, err = m.jwt.validate(ctx, tok.Value, now, m.client.contextIssuer(cc))
 		if mode == ValidateHybrid && !ours {
 			// Not a JWT of the issuer: the authorization server decides.
 			ti, err = m.introspected(ctx, cc, tok.Value, now)
@@ -262,7 +262,13 @@ func (m *Middleware) check(ctx context.Context, cc ClientContext, tok Token, r *
 // introspected is the authorization server's verdict on token (cached or
 // not) with the local checks applied.
 func (m *Middleware) introspected(ctx context.Context, cc ClientContext, token string, now time.Time) (*Introspection, error) {
-	cc = m.client.keyContext(ctx, cc)
+	// When the context cannot be completed (its issuer not discovered),
+	// verdict has no endpoint to key the cache by: it makes the call
+	// uncached, which fails for want of metadata where the hooks see it (or
+	// answers, if discovery has just succeeded).
+	if rc, err := m.client.keyContext(ctx, cc); err == nil {
+		cc = rc
+	}
 	ti, err := m.verdict(ctx, cc, token, now)
 	if err != nil {
 		return ti, err
@@ -274,15 +280,11 @@ func (m *Middleware) introspected(ctx context.Context, cc ClientContext, token s
 // server (through the cache), which must say it is active: the claims of
 // the JWT are the verdict. A token refused locally costs no call.
 func (m *Middleware) jwtAndIntrospected(ctx context.Context, cc ClientContext, token string, now time.Time) (*Introspection, error) {
-	ti, _, err := m.jwt.validate(ctx, token, now, cc.Issuer)
+	// Only the context's issuer's JWTs are accepted (WithJWTIssuers does not
+	// apply in this mode): the token is asked about where the context says.
+	ti, _, err := m.jwt.validate(ctx, token, now, m.client.contextIssuer(cc))
 	if err != nil {
 		return ti, err
-	}
-	// The token is asked about where the request's context says, which
-	// must be its issuer's server: another server would not know it.
-	cc = m.client.keyContext(ctx, cc)
-	if cc.Issuer != "" && cc.Issuer != ti.Issuer {
-		return nil, errJWTContextIssuer
 	}
 	if answer, err := m.introspected(ctx, cc, token, now); err != nil {
 		return answer, err

@@ -97,7 +97,11 @@ func (m *ProviderMetadata) authMethodsSupported() []string {
 // copy is kept and attempts back off. [New] does not wait for the server
 // unless [WithEagerDiscovery] is given: until discovery succeeds, requests
 // fail with [ErrDiscovery] (503). Close the middleware or client when done.
-// It excludes [WithClientStore]. No default.
+//
+// An introspection answer naming an "iss" other than iss is refused
+// ([ErrIssuerMismatch]); an answer without iss is not. With
+// [WithClientStore], iss is the issuer of the contexts that name neither an
+// endpoint nor an issuer ([ClientContext]). No default.
 func WithIssuer(iss string) Option {
 	return func(c *config) {
 		if iss == "" {
@@ -117,8 +121,9 @@ func WithEagerDiscovery() Option {
 	return func(c *config) { c.eagerDiscovery = true }
 }
 
-// WithMetadataRefresh sets how often the metadata and keys of [WithIssuer]
-// are refreshed when the server's Cache-Control has no max-age. A max-age is
+// WithMetadataRefresh sets how often the metadata and keys of every issuer
+// ([WithIssuer], [WithJWTIssuers], [ClientContext].Issuer) are refreshed
+// when the server's Cache-Control has no max-age. A max-age is
 // honoured between 1 minute and 24 hours. Default 1 h.
 func WithMetadataRefresh(d time.Duration) Option {
 	return func(c *config) {
@@ -176,10 +181,14 @@ type provider struct {
 	meta *refresher[providerState]
 	keys *refresher[jwk.Set] // nil unless signed answers or local JWT validation are on
 
-	ctx    context.Context // cancelled by close
+	ctx    context.Context // the fetches' base, cancelled by close
 	cancel context.CancelFunc
-	done   chan struct{} // closed when the refresh loop has ended
-	once   sync.Once
+	// loopCtx ends the refresh loop: cancelled by close, and by retire,
+	// which leaves the fetches alone.
+	loopCtx  context.Context
+	stopLoop context.CancelFunc
+	done     chan struct{} // closed when the refresh loop has ended
+	once     sync.Once
 
 	index atomic.Pointer[keyIndex] // the verification keys of the current JWKS
 }
@@ -214,6 +223,7 @@ type providerState struct {
 func newProvider(c *Client, issuer string, role providerRole) *provider {
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &provider{c: c, issuer: issuer, role: role, ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	p.loopCtx, p.stopLoop = context.WithCancel(ctx)
 	cfg := c.cfg
 	obs := observer{h: cfg.hooks, log: cfg.logger}
 	panicked := func(v any, stack []byte) { obs.panicked(ctx, v, stack) }
@@ -260,6 +270,15 @@ func (p *provider) close() {
 	})
 }
 
+// retire stops the refresh loop of a provider that requests may still
+// hold. Its fetches are not cancelled: those in progress end for their
+// waiters, and a request still holding it fetches what it needs, each fetch
+// bounded by the call timeout.
+func (p *provider) retire() {
+	p.stopLoop()
+	<-p.done
+}
+
 // loop refreshes what is due: first right away, then after each copy's
 // lifetime, or after the backoff while attempts fail.
 func (p *provider) loop() {
@@ -273,7 +292,7 @@ func (p *provider) loop() {
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
-		case <-p.ctx.Done():
+		case <-p.loopCtx.Done():
 			t.Stop()
 			return
 		}
@@ -291,10 +310,10 @@ func (p *provider) keysInUse() bool {
 // refreshers and served to requests until a later attempt succeeds.
 func (p *provider) tick() {
 	if p.meta.due() {
-		_, _ = p.meta.refresh(p.ctx, false)
+		_, _ = p.meta.refresh(p.loopCtx, false)
 	}
 	if p.keysInUse() && p.keys.due() && p.meta.current() != nil {
-		_, _ = p.keys.refresh(p.ctx, false)
+		_, _ = p.keys.refresh(p.loopCtx, false)
 	}
 }
 
@@ -692,6 +711,29 @@ func (r *refresher[T]) refresh(ctx context.Context, force bool) (*T, error) {
 	case <-ctx.Done():
 		return r.cur.Load(), fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
 	}
+}
+
+// failure is the refresher's failure state: consecutive failures, the time
+// before which no attempt is made, the last error. n is 0 after a success.
+type failure struct {
+	n       int
+	retryAt time.Time
+	err     error
+}
+
+func (r *refresher[T]) failure() failure {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return failure{n: r.failures, retryAt: r.retryAt, err: r.lastErr}
+}
+
+// seed sets the failure state of a refresher that has not fetched yet, so
+// that a provider made anew for an issuer keeps the backoff of the one it
+// replaces.
+func (r *refresher[T]) seed(f failure) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.failures, r.retryAt, r.lastErr = f.n, f.retryAt, f.err
 }
 
 func (r *refresher[T]) run(call *refreshCall) {

@@ -118,6 +118,10 @@ func (c *config) checkUserinfo() error {
 		return nil
 	}
 	if c.userinfoEndpointSet {
+		if len(c.jwtIssuers) > 0 {
+			// One endpoint would get the tokens of every issuer.
+			return errors.New("introspect: WithUserinfoEndpoint names one endpoint for every token, and WithJWTIssuers several issuers: leave it out, each issuer's userinfo_endpoint is discovered")
+		}
 		if err := checkEndpoint(c.userinfoEndpoint, c.insecureHTTP); err != nil {
 			return errors.New("introspect: WithUserinfoEndpoint: " + strings.TrimPrefix(err.Error(), "introspect: "))
 		}
@@ -172,11 +176,10 @@ func (m *Middleware) withUserinfo(ctx context.Context, cc ClientContext, tok Tok
 	return &out, nil
 }
 
-// userinfoEndpoint is the configured endpoint, or the metadata's of iss
-// (WithIssuer's when iss is empty), with the issuer's provider and state
-// (nil without discovery).
+// userinfoEndpoint is the configured endpoint, or the metadata's of iss,
+// with the issuer's provider and state (nil without an issuer).
 func (m *Middleware) userinfoEndpoint(ctx context.Context, iss string) (string, *provider, *providerState, error) {
-	p := m.client.prov
+	var p *provider
 	if iss != "" {
 		var err error
 		if p, err = m.client.providerOf(iss); err != nil {
@@ -201,13 +204,13 @@ func (m *Middleware) userinfoEndpoint(ctx context.Context, iss string) (string, 
 
 // userinfoIssuer is the issuer whose userinfo endpoint serves the subject
 // of ti: the verified issuer of a JWT validated locally, else the issuer of
-// the client context the token was introspected with ("" for WithIssuer's
-// or none).
-func userinfoIssuer(cc ClientContext, ti *Introspection) string {
+// the client context the token was introspected with; "" for a context of
+// an endpoint alone, whose token goes to no issuer's endpoint.
+func (m *Middleware) userinfoIssuer(cc ClientContext, ti *Introspection) string {
 	if ti.Source == VerdictJWT || ti.Source == VerdictJWTIntrospected {
 		return ti.Issuer
 	}
-	return cc.Issuer
+	return m.client.contextIssuer(cc)
 }
 
 // userinfoClaims returns the userinfo claims of token, from the cache when
@@ -218,7 +221,7 @@ func (m *Middleware) userinfoClaims(ctx context.Context, cc ClientContext, token
 		return nil, callerDone(err)
 	}
 	cctx, cancel := context.WithTimeout(ctx, m.cfg.timeout)
-	endpoint, p, st, err := m.userinfoEndpoint(cctx, userinfoIssuer(cc, ti))
+	endpoint, p, st, err := m.userinfoEndpoint(cctx, m.userinfoIssuer(cc, ti))
 	cancel()
 	if err != nil {
 		return nil, err
@@ -402,7 +405,7 @@ func (m *Middleware) verifySignedUserinfo(ctx context.Context, p *provider, st *
 		return fmt.Errorf("%w: signed userinfo: "+format, append([]any{ErrMalformedResponse}, args...)...)
 	}
 	if st == nil || p == nil || p.keys == nil {
-		return nil, malformed("cannot be verified without WithIssuer")
+		return nil, malformed("cannot be verified without the issuer's discovery")
 	}
 	switch bytes.Count(tok, []byte{'.'}) {
 	case 2:
@@ -501,9 +504,15 @@ func (m *Middleware) cachedUserinfoKey(cc ClientContext, token string) (CacheKey
 	}
 	endpoint := m.cfg.userinfo.endpoint
 	if endpoint == "" {
-		p := m.client.prov
-		if cc.Issuer != "" {
-			p = m.client.knownProvider(cc.Issuer)
+		// The issuer the claims were fetched from: a JWT's (unverified:
+		// at worst another entry is removed), else the context's.
+		iss := peekIssuer(token)
+		if iss == "" || m.client.knownProvider(iss) == nil {
+			iss = m.client.contextIssuer(cc)
+		}
+		var p *provider
+		if iss != "" {
+			p = m.client.knownProvider(iss)
 		}
 		if p == nil {
 			return CacheKey{}, false
@@ -519,4 +528,25 @@ func (m *Middleware) cachedUserinfoKey(cc ClientContext, token string) (CacheKey
 		clientID = m.client.static.Credentials.ClientID
 	}
 	return userinfoKey(endpoint, clientID, token), true
+}
+
+// peekIssuer is the unverified iss of token if it is a compact JWS whose
+// claims name one, else "".
+func peekIssuer(token string) string {
+	if len(token) > DefaultMaxJWTSize || strings.Count(token, ".") != 2 {
+		return ""
+	}
+	_, rest, _ := strings.Cut(token, ".")
+	payload, _, _ := strings.Cut(rest, ".")
+	b, err := base64.RawURLEncoding.DecodeString(payload)
+	if err != nil {
+		return ""
+	}
+	var c struct {
+		Iss string `json:"iss"`
+	}
+	if json.Unmarshal(b, &c) != nil {
+		return ""
+	}
+	return c.Iss
 }
