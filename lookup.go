@@ -143,7 +143,6 @@ func (m *Middleware) verdict(ctx context.Context, cc ClientContext, token string
 		}
 		return e.Introspection, nil
 	}
-	m.obs.cacheMiss(ctx)
 	return m.miss(ctx, key, cc, token, e, found, now)
 }
 
@@ -160,9 +159,13 @@ func (m *Middleware) verdict(ctx context.Context, cc ClientContext, token string
 // running the call when the call ends, within the call timeout.
 func (m *Middleware) miss(ctx context.Context, key CacheKey, cc ClientContext, token string, e CacheEntry, found bool, now time.Time) (*Introspection, error) {
 	if err := ctx.Err(); err != nil {
+		m.obs.cacheMiss(ctx)
 		return nil, callerDone(err)
 	}
 	f, leader := m.flights.join(key)
+	// Reported once the request is in a call, its own or another's: when
+	// the hook has seen n misses, n requests wait on calls.
+	m.obs.cacheMiss(ctx)
 	wait := !leader
 	if leader {
 		bctx := context.WithoutCancel(ctx)

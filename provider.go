@@ -699,6 +699,12 @@ func (r *refresher[T]) refresh(ctx context.Context, force bool) (*T, error) {
 		case force && !r.fetched.IsZero() && now.Sub(r.fetched) < r.forceLimit:
 			r.mu.Unlock()
 			return r.cur.Load(), errRefreshLimited
+		case !force && r.failures == 0 && r.cur.Load() != nil && now.Before(r.next):
+			// A fetch that ended since the caller looked (the loop's, a
+			// request's) left a fresh copy: no second fetch.
+			cur := r.cur.Load()
+			r.mu.Unlock()
+			return cur, nil
 		}
 		call = &refreshCall{done: make(chan struct{})}
 		r.call = call
