@@ -5,7 +5,8 @@
 //   - reverse proxy (-upstream URL): it checks each request's token, then
 //     passes the request to the service with the token's identity in
 //     headers (X-Auth-Subject, X-Auth-Client-Id, X-Auth-Scope,
-//     X-Auth-Username, X-Auth-Claim-*); streams and websockets pass through;
+//     X-Auth-Username, X-Auth-Claim-*, X-Auth-Userinfo-* with -userinfo);
+//     streams and websockets pass through;
 //   - forward-auth (-forward-auth): it answers the auth requests of an
 //     ingress (nginx auth_request, Caddy forward_auth, Traefik forwardAuth,
 //     Envoy ext_authz) with 200 and the identity headers, or with the RFC
@@ -17,6 +18,14 @@
 //	export INTROSPECT_CLIENT_SECRET=...
 //	introspect-proxy -upstream http://127.0.0.1:3000 -issuer https://as.example.com -client-id my-api \
 //		-require-scope '/admin=admin' -require-scope 'POST /orders=orders:write'
+//
+// With -validate jwt, the proxy validates JWT access tokens (RFC 9068)
+// locally with the keys of their issuer, found by discovery, and never
+// introspects; -validate hybrid introspects the tokens that are not JWTs of
+// a configured issuer:
+//
+//	introspect-proxy -upstream http://127.0.0.1:3000 -validate jwt -issuer https://as.example.com \
+//		-jwt-audience https://api.example.com
 //
 // Every flag is also the environment variable INTROSPECT_<NAME> and the key
 // <name> of the YAML file of -config; a flag wins over a variable, which
@@ -81,7 +90,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	}
 	defer srv.Close()
 	if cfg.CheckOnly {
-		fmt.Fprintf(stdout, "introspect-proxy: the configuration is valid: %s mode, scope rules: %d\n", cfg.Mode(), len(cfg.ScopeRules))
+		fmt.Fprintf(stdout, "introspect-proxy: the configuration is valid: %s mode, %s validation, scope rules: %d\n", cfg.Mode(), cfg.Validation, len(cfg.ScopeRules))
 		return nil
 	}
 

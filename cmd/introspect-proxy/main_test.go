@@ -101,7 +101,27 @@ func TestRunCheckConfig(t *testing.T) {
 	err := run(context.Background(), []string{"-check-config", "-forward-auth", "-issuer", "https://as.example.com", "-client-id", "api",
 		"-require-scope", "/a=b", "-listen", "127.0.0.1:1"}, []string{"INTROSPECT_CLIENT_SECRET=s"}, &stdout, &stderr)
 	require.NoError(t, err)
-	assert.Equal(t, "introspect-proxy: the configuration is valid: forward-auth mode, scope rules: 1\n", stdout.String())
+	assert.Equal(t, "introspect-proxy: the configuration is valid: forward-auth mode, introspect validation, scope rules: 1\n", stdout.String())
+}
+
+// TestRunCheckConfigJWT runs -check-config for local JWT validation: no
+// endpoint, no client credential, the validation mode in the line; and a
+// client secret left in the environment is refused, as the library would.
+func TestRunCheckConfigJWT(t *testing.T) {
+	as := introspecttest.NewServer()
+	t.Cleanup(as.Close)
+	args := []string{"-check-config", "-upstream", "http://127.0.0.1:3000", "-validate", "jwt", "-issuer", as.Issuer,
+		"-jwt-audience", "api", "-userinfo", "-identity-claims", "userinfo.email", "-listen", "127.0.0.1:1"}
+	var stdout, stderr bytes.Buffer
+	require.NoError(t, run(context.Background(), args, nil, &stdout, &stderr))
+	assert.Equal(t, "introspect-proxy: the configuration is valid: reverse-proxy mode, jwt validation, scope rules: 0\n", stdout.String())
+
+	stdout.Reset()
+	err := run(context.Background(), args, []string{"INTROSPECT_CLIENT_SECRET=s3cret"}, &stdout, &stderr)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "INTROSPECT_CLIENT_SECRET: -validate jwt never introspects")
+	assert.NotContains(t, err.Error(), "s3cret")
+	assert.Empty(t, stdout.String())
 }
 
 // TestRunVersionAndHelp checks -version and -help.

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/introspect-go/introspect"
@@ -19,8 +20,10 @@ import (
 // DPoP nonce secret.
 const minSecretSize = 32
 
-// jwtAlgs are the algorithms of signed introspection answers.
-var jwtAlgs = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+// jwtAlgs are the algorithms the library accepts for signed introspection
+// answers and JWT access tokens (Ed25519 is EdDSA's fully-specified name,
+// RFC 9864).
+var jwtAlgs = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519"}
 
 // bad records a problem.
 func (l *loader) bad(format string, args ...any) {
@@ -40,6 +43,8 @@ func (l *loader) check() {
 	}
 	l.checkServer()
 	l.checkCredentials()
+	l.checkJWT()
+	l.checkUserinfo()
 	l.checkCache()
 	l.checkBinding()
 	l.checkIdentity()
@@ -141,6 +146,10 @@ func (l *loader) checkServer() {
 // proxy's credentials.
 func (l *loader) checkCredentials() {
 	c, lb := l.c, l.c.Label
+	if c.Validation == introspect.ValidateJWT {
+		l.checkNoIntrospection()
+		return
+	}
 	if c.Endpoint == "" && c.Issuer == "" {
 		l.bad("%s or %s: name the authorization server", lb("endpoint"), lb("issuer"))
 	}
@@ -149,16 +158,9 @@ func (l *loader) checkCredentials() {
 			l.bad("%s: %s", lb("endpoint"), problem)
 		}
 	}
-	if c.Issuer != "" {
-		if problem := serverURLProblem(c.Issuer, c.InsecureAllowHTTP, true); problem != "" {
-			l.bad("%s: %s", lb("issuer"), problem)
-		}
-	} else {
-		for _, name := range []string{"jwt-response", "eager-discovery"} {
-			if l.given(name) && l.value(name) != "false" {
-				l.bad("%s needs %s: it works on the server's metadata", lb(name), lb("issuer"))
-			}
-		}
+	l.checkIssuer()
+	if c.Issuer == "" && c.JWTResponse {
+		l.bad("%s needs %s: it works on the server's metadata", lb("jwt-response"), lb("issuer"))
 	}
 	if len(c.JWTResponseAlgs) > 0 {
 		if !c.JWTResponse {
@@ -244,6 +246,9 @@ func (l *loader) checkCredentials() {
 	if c.RawBasicAuth && strings.Contains(c.ClientID, ":") {
 		l.bad("%s: the client ID %s holds ':', which raw Basic credentials cannot carry", lb("raw-basic-auth"), quote(c.ClientID))
 	}
+	if c.RawBasicAuth && c.AuthMethod != "" && c.AuthMethod != introspect.ClientSecretBasic {
+		l.bad("%s applies to client_secret_basic, and %s is %s", lb("raw-basic-auth"), lb("auth-method"), c.AuthMethod)
+	}
 	if alg := c.AssertionAlg; alg != "" {
 		if c.PrivateKey != nil {
 			// The library knows which algorithms suit which key.
@@ -255,6 +260,112 @@ func (l *loader) checkCredentials() {
 		} else if !slices.Contains([]string{"HS256", "HS384", "HS512"}, alg) {
 			l.bad("%s: %s is not HS256, HS384 or HS512, the algorithms of client_secret_jwt (a key's need %s)", lb("assertion-alg"), quote(alg), lb("private-key"))
 		}
+	}
+}
+
+// checkIssuer checks -issuer, and -eager-discovery, which needs an issuer.
+func (l *loader) checkIssuer() {
+	c, lb := l.c, l.c.Label
+	if c.Issuer != "" {
+		if problem := serverURLProblem(c.Issuer, c.InsecureAllowHTTP, true); problem != "" {
+			l.bad("%s: %s", lb("issuer"), problem)
+		}
+	} else if c.EagerDiscovery && len(c.JWTIssuers) == 0 {
+		l.bad("%s needs %s or %s: it works on the servers' metadata", lb("eager-discovery"), lb("issuer"), lb("jwt-issuers"))
+	}
+}
+
+// introspectionSettings are the settings of the calls to the introspection
+// endpoint: the endpoint, the proxy's client there and signed answers.
+var introspectionSettings = []string{"endpoint", "client-id", "client-secret-file", "auth-method", "private-key",
+	"assertion-alg", "assertion-audience", "client-cert", "client-key", "bearer-token-file", "raw-basic-auth",
+	"jwt-response", "jwt-response-algs"}
+
+// checkNoIntrospection refuses, under -validate jwt, which never
+// introspects, the settings of introspection, as the library does: a
+// forgotten client secret or endpoint is a mistake, not something to ignore.
+func (l *loader) checkNoIntrospection() {
+	c, lb := l.c, l.c.Label
+	for _, name := range introspectionSettings {
+		if !l.given(name) {
+			continue
+		}
+		if s, _ := lookup(name); s.kind == kindBool {
+			if b, err := strconv.ParseBool(l.value(name)); err == nil && !b {
+				continue // set to false: nothing asked for
+			}
+		}
+		l.bad("%s: %s %s never introspects: no endpoint or client credential applies", lb(name), lb("validate"), c.Validation)
+	}
+	if _, ok := l.env[EnvClientSecret]; ok {
+		l.bad("%s: %s %s never introspects: no client secret applies", EnvClientSecret, lb("validate"), c.Validation)
+	}
+	l.checkIssuer()
+}
+
+// checkJWT checks the settings of local JWT validation: they need a
+// -validate mode that validates JWTs, which needs an audience and an issuer.
+func (l *loader) checkJWT() {
+	c, lb := l.c, l.c.Label
+	if c.Validation == introspect.ValidateIntrospect {
+		for _, name := range []string{"jwt-audience", "jwt-issuers", "jwt-algs", "plain-jwt", "max-jwt-size"} {
+			if l.given(name) && !(name == "plain-jwt" && !c.PlainJWT) {
+				l.bad("%s needs %s jwt, hybrid or jwt+introspect: tokens are only introspected", lb(name), lb("validate"))
+			}
+		}
+		return
+	}
+	switch a := c.JWTAudience; {
+	case a == "":
+		l.bad("%s %s needs %s: the identifier of this service, which a JWT access token must name in its aud", lb("validate"), c.Validation, lb("jwt-audience"))
+	case !printable(a):
+		l.bad("%s: must be printable ASCII", lb("jwt-audience"))
+	}
+	switch {
+	case c.Validation == introspect.ValidateJWTAndIntrospect && len(c.JWTIssuers) > 0:
+		l.bad("%s: %s %s introspects each token at its issuer, %s: more issuers do not apply (they do with jwt or hybrid)", lb("jwt-issuers"), lb("validate"), c.Validation, lb("issuer"))
+	case c.Validation == introspect.ValidateJWTAndIntrospect && c.Issuer == "":
+		l.bad("%s %s needs %s: the issuer whose JWT access tokens are accepted, its keys found by discovery", lb("validate"), c.Validation, lb("issuer"))
+	case c.Issuer == "" && len(c.JWTIssuers) == 0:
+		l.bad("%s %s needs %s or %s: the issuers whose JWT access tokens are accepted, their keys found by discovery", lb("validate"), c.Validation, lb("issuer"), lb("jwt-issuers"))
+	}
+	for _, iss := range c.JWTIssuers {
+		if problem := serverURLProblem(iss, c.InsecureAllowHTTP, true); problem != "" {
+			l.bad("%s: %s %s", lb("jwt-issuers"), quote(redactURL(iss)), problem)
+		}
+	}
+	for _, a := range c.JWTAlgs {
+		switch {
+		case strings.EqualFold(a, "none") || len(a) == 5 && strings.EqualFold(a[:2], "HS"):
+			l.bad("%s: %s is never accepted: none and HMAC prove nothing about the issuer", lb("jwt-algs"), quote(a))
+		case !slices.Contains(jwtAlgs, a):
+			l.bad("%s: %s is not one of %s", lb("jwt-algs"), quote(a), strings.Join(jwtAlgs, ", "))
+		}
+	}
+}
+
+// checkUserinfo checks the userinfo settings.
+func (l *loader) checkUserinfo() {
+	c, lb := l.c, l.c.Label
+	if !c.Userinfo {
+		if c.UserinfoBestEffort {
+			l.bad("%s needs %s", lb("userinfo-best-effort"), lb("userinfo"))
+		}
+		if l.given("userinfo-endpoint") {
+			l.bad("%s needs %s", lb("userinfo-endpoint"), lb("userinfo"))
+		}
+		return
+	}
+	switch e := c.UserinfoEndpoint; {
+	case e != "" && len(c.JWTIssuers) > 0:
+		l.bad("%s and %s: one userinfo endpoint would get the tokens of every issuer: leave %s out, each issuer's userinfo_endpoint is discovered",
+			lb("userinfo-endpoint"), lb("jwt-issuers"), lb("userinfo-endpoint"))
+	case e != "":
+		if problem := serverURLProblem(e, c.InsecureAllowHTTP, false); problem != "" {
+			l.bad("%s: %s", lb("userinfo-endpoint"), problem)
+		}
+	case c.Issuer == "" && len(c.JWTIssuers) == 0:
+		l.bad("%s needs %s, %s or %s: the userinfo endpoint comes from the issuer's metadata", lb("userinfo"), lb("issuer"), lb("jwt-issuers"), lb("userinfo-endpoint"))
 	}
 }
 
@@ -393,17 +504,24 @@ func (l *loader) checkIdentity() {
 	}
 	seen := make(map[string]string)
 	for _, name := range l.values["identity-claims"] {
-		if !validClaimName(name) {
+		member, userinfo := strings.CutPrefix(name, UserinfoClaimPrefix)
+		if !validClaimName(member) {
 			l.bad("%s: %s cannot name a header (letters, digits, '-', '_' and '.')", lb("identity-claims"), quote(name))
 			continue
 		}
-		h := ClaimHeader(p, name)
+		h := ClaimHeader(p, member)
+		if userinfo {
+			h = UserinfoHeader(p, member)
+			if !c.Userinfo {
+				l.bad("%s: %s is a userinfo claim: it needs %s", lb("identity-claims"), quote(name), lb("userinfo"))
+			}
+		}
 		if other, dup := seen[headerFold(h)]; dup {
 			l.bad("%s: %s and %s give the same header, %s", lb("identity-claims"), quote(other), quote(name), h)
 			continue
 		}
 		seen[headerFold(h)] = name
-		c.IdentityClaims = append(c.IdentityClaims, IdentityClaim{Name: name, Header: h})
+		c.IdentityClaims = append(c.IdentityClaims, IdentityClaim{Name: member, Userinfo: userinfo, Header: h})
 	}
 	if h := c.UpstreamClientCertHeader; h != "" {
 		switch {

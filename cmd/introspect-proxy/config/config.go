@@ -103,6 +103,19 @@ type Config struct {
 	JWTResponse                 bool                  // -jwt-response
 	JWTResponseAlgs             []string              // -jwt-response-algs
 
+	// Local validation of JWT access tokens (RFC 9068).
+	Validation  introspect.ValidationMode // -validate
+	JWTAudience string                    // -jwt-audience
+	JWTIssuers  []string                  // -jwt-issuers
+	JWTAlgs     []string                  // -jwt-algs; nil: the library's default
+	PlainJWT    bool                      // -plain-jwt
+	MaxJWTSize  int                       // -max-jwt-size
+
+	// The userinfo claims (OpenID Connect Core §5.3).
+	Userinfo           bool   // -userinfo
+	UserinfoBestEffort bool   // -userinfo-best-effort
+	UserinfoEndpoint   string // -userinfo-endpoint; "": the metadata's
+
 	// The verdict cache.
 	CacheSize    int           // -cache-size; 0: no in-memory cache
 	MaxTTL       time.Duration // -max-ttl
@@ -195,11 +208,16 @@ func (r ScopeRule) String() string {
 	return s
 }
 
-// IdentityClaim is a claim of the token's answer passed to the upstream in
-// Header (-identity-claims).
+// UserinfoClaimPrefix starts an -identity-claims name that is read from the
+// userinfo claims (-userinfo) rather than from the token's: userinfo.email.
+const UserinfoClaimPrefix = "userinfo."
+
+// IdentityClaim is a claim of the token's answer, or of the userinfo
+// claims, passed to the upstream in Header (-identity-claims).
 type IdentityClaim struct {
-	Name   string // the member of the answer
-	Header string // the header's canonical name: the prefix, "Claim-" and the name
+	Name     string // the member of the answer, or of the userinfo claims
+	Userinfo bool   // a userinfo claim: -identity-claims named it userinfo.Name
+	Header   string // the header's canonical name: the prefix, "Claim-" (or "Userinfo-") and the name
 }
 
 // Mode names the mode: "reverse-proxy" or "forward-auth".
@@ -256,10 +274,22 @@ func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) 
 // summary is what the printed forms of a Config show.
 func (c Config) summary() map[string]any {
 	m := map[string]any{
-		"mode":      c.Mode(),
-		"listen":    c.Listen,
-		"client_id": c.ClientID,
-		"dpop":      c.DPoP.String(),
+		"mode":       c.Mode(),
+		"listen":     c.Listen,
+		"client_id":  c.ClientID,
+		"dpop":       c.DPoP.String(),
+		"validation": c.Validation.String(),
+		"userinfo":   c.Userinfo,
+	}
+	if c.JWTAudience != "" {
+		m["jwt_audience"] = c.JWTAudience
+	}
+	if len(c.JWTIssuers) > 0 {
+		issuers := make([]string, len(c.JWTIssuers))
+		for i, iss := range c.JWTIssuers {
+			issuers[i] = redactURL(iss)
+		}
+		m["jwt_issuers"] = issuers
 	}
 	if c.Upstream != nil {
 		u := *c.Upstream

@@ -155,6 +155,9 @@ func TestDefaults(t *testing.T) {
 	assert.Equal(t, 25*time.Second, c.ShutdownTimeout)
 	assert.Equal(t, time.Minute, c.UpstreamResponseHeaderTimeout)
 	assert.Equal(t, introspect.DPoPAllowed, c.DPoP)
+	assert.Equal(t, introspect.ValidateIntrospect, c.Validation)
+	assert.Equal(t, introspect.DefaultMaxJWTSize, c.MaxJWTSize)
+	assert.False(t, c.Userinfo)
 	assert.Equal(t, config.IngressAuto, c.ForwardAuthIngress)
 	assert.Equal(t, tls.NoClientCert, c.TLSClientAuth)
 	assert.Nil(t, c.Redis)
@@ -249,6 +252,7 @@ func TestValidation(t *testing.T) {
 		{name: "bearer_token without file", args: withBase("-auth-method", "bearer_token"), want: []string{"-auth-method: bearer_token needs -bearer-token-file"}},
 		{name: "none with a secret", args: withBase("-auth-method", "none"), want: []string{"-auth-method: none sends the client ID alone, yet a credential is given"}},
 		{name: "raw basic with colon", args: withBase("-client-id", "a:b", "-raw-basic-auth"), want: []string{`-raw-basic-auth: the client ID "a:b" holds ':'`}},
+		{name: "raw basic with another method", args: withBase("-raw-basic-auth", "-auth-method", "client_secret_post"), want: []string{`-raw-basic-auth applies to client_secret_basic, and -auth-method is client_secret_post`}},
 		{name: "assertion alg for the key", args: withBase("-private-key", ecKey, "-assertion-alg", "RS256"), want: []string{"-assertion-alg: private_key_jwt: algorithm \"RS256\" does not suit a EC key"}},
 		{name: "assertion alg for a secret", args: withBase("-assertion-alg", "RS256"), want: []string{`-assertion-alg: "RS256" is not HS256, HS384 or HS512`}},
 
@@ -420,7 +424,8 @@ func TestHelpAndVersion(t *testing.T) {
 	var out bytes.Buffer
 	_, err := config.Load([]string{"-help"}, nil, &out)
 	assert.True(t, errors.Is(err, flag.ErrHelp))
-	for _, w := range []string{"-upstream URL", "$INTROSPECT_UPSTREAM", "-require-scope [METHOD ]PREFIX=SCOPE,...", "default X-Auth-", "INTROSPECT_CLIENT_SECRET"} {
+	for _, w := range []string{"-upstream URL", "$INTROSPECT_UPSTREAM", "-require-scope [METHOD ]PREFIX=SCOPE,...", "default X-Auth-", "INTROSPECT_CLIENT_SECRET",
+		"-validate MODE", "default introspect", "-jwt-audience ID", "$INTROSPECT_JWT_ISSUERS", "-userinfo\n", "userinfo.NAME"} {
 		assert.Contains(t, out.String(), w)
 	}
 	assert.NotContains(t, out.String(), "$INTROSPECT_CHECK_CONFIG", "-check-config is a flag only")

@@ -378,9 +378,11 @@ func readFile(path string) (map[string]fileValue, error) {
 // default.
 func writeUsage(w io.Writer) {
 	fmt.Fprintf(w, `Usage: introspect-proxy -upstream URL | -forward-auth, -endpoint URL | -issuer URL, -client-id ID [flags]
+       introspect-proxy -upstream URL | -forward-auth, -validate jwt, -issuer URL | -jwt-issuers URL,..., -jwt-audience ID [flags]
 
-Protects a service with OAuth 2.0 token introspection (RFC 7662): as a reverse
-proxy in front of it, or as the auth service of an ingress (forward-auth).
+Protects a service with OAuth 2.0 token introspection (RFC 7662), or by
+validating JWT access tokens (RFC 9068) locally: as a reverse proxy in front of
+it, or as the auth service of an ingress (forward-auth).
 Every flag is also the variable INTROSPECT_<NAME> (upper case, '-' as '_') and
 the key <name> of the -config YAML file; a flag wins over a variable, which
 wins over the file. Secrets come from the environment or files only:

@@ -77,6 +77,12 @@ func ClaimHeader(prefix, name string) string {
 	return http.CanonicalHeaderKey(prefix + "Claim-" + strings.ReplaceAll(name, "_", "-"))
 }
 
+// UserinfoHeader is the header of the userinfo claim name under prefix: the
+// prefix, "Userinfo-" and the name with '_' written '-', in canonical form.
+func UserinfoHeader(prefix, name string) string {
+	return http.CanonicalHeaderKey(prefix + "Userinfo-" + strings.ReplaceAll(name, "_", "-"))
+}
+
 // headerFold is a header name as the services behind the proxy may read it:
 // CGI, WSGI, Rack and PHP turn both '-' and '_' into '_' and ignore case,
 // so "X-Auth_Subject" is "X-Auth-Subject" to them.
@@ -86,9 +92,31 @@ func headerFold(name string) string {
 
 // HasPrefixFold reports whether header name starts with prefix as the
 // services behind the proxy may read it: regardless of case, '_' taken for
-// '-'. The proxy removes every such header a client sends.
+// '-'. The proxy removes every such header a client sends. It compares
+// bytes, without allocating: it runs on every header of every request, and
+// header names are ASCII (net/http refuses any other byte in them).
 func HasPrefixFold(name, prefix string) bool {
-	return len(name) >= len(prefix) && headerFold(name[:len(prefix)]) == headerFold(prefix)
+	if len(name) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		if foldByte(name[i]) != foldByte(prefix[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// foldByte is a byte of a header name as headerFold writes it: an ASCII
+// letter in lower case, '_' as '-'.
+func foldByte(b byte) byte {
+	switch {
+	case 'A' <= b && b <= 'Z':
+		return b + ('a' - 'A')
+	case b == '_':
+		return '-'
+	}
+	return b
 }
 
 // protectedHeaders are headers an identity header prefix must not cover,

@@ -188,6 +188,36 @@ var settings = []setting{
 	list("jwt-response-algs", "ALG,...", "with -jwt-response, the algorithms of signed answers, for a server that does not list them",
 		func(c *Config) *[]string { return &c.JWTResponseAlgs }),
 
+	// Local validation of JWT access tokens (RFC 9068).
+	{name: "validate", kind: kindString, def: introspect.ValidateIntrospect.String(), arg: "MODE",
+		usage: "how tokens are validated: introspect (ask the authorization server), jwt (validate JWT access tokens locally, RFC 9068; never introspect: no -endpoint or client credentials), hybrid (JWTs of -issuer or -jwt-issuers locally, other tokens introspected) or jwt+introspect (both, for a revocation seen at once)",
+		apply: func(c *Config, v []string) error {
+			m, err := introspect.ParseValidationMode(v[0])
+			if err != nil {
+				return fmt.Errorf("%s is not introspect, jwt, hybrid or jwt+introspect", quote(v[0]))
+			}
+			c.Validation = m
+			return nil
+		}},
+	text("jwt-audience", "", "ID", "with -validate jwt, hybrid or jwt+introspect: the identifier of the service that a JWT access token must name in its \"aud\" (required)",
+		func(c *Config) *string { return &c.JWTAudience }),
+	list("jwt-issuers", "URL,...", "with -validate jwt or hybrid: more issuers, besides -issuer, whose JWT access tokens are validated locally, each with its keys from discovery; trusted on every path",
+		func(c *Config) *[]string { return &c.JWTIssuers }),
+	list("jwt-algs", "ALG,...", "algorithms accepted for JWT access tokens (default: RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA, Ed25519; never none or HMAC)",
+		func(c *Config) *[]string { return &c.JWTAlgs }),
+	boolean("plain-jwt", false, "also accept JWT access tokens whose header typ is JWT or absent, as servers older than RFC 9068 issue them (the audience check then keeps ID tokens out)",
+		func(c *Config) *bool { return &c.PlainJWT }),
+	integer("max-jwt-size", introspect.DefaultMaxJWTSize, 1, "largest JWT access token validated locally, in bytes; a larger one is refused",
+		func(c *Config) *int { return &c.MaxJWTSize }),
+
+	// Userinfo (OpenID Connect Core 5.3).
+	boolean("userinfo", false, "load the OpenID Connect userinfo claims of every accepted token, for the userinfo.NAME identity claims; tokens bound to a DPoP key or certificate get none",
+		func(c *Config) *bool { return &c.Userinfo }),
+	boolean("userinfo-best-effort", false, "with -userinfo, serve a request without the userinfo claims when the userinfo endpoint fails (default: 503); a token it refuses is still refused",
+		func(c *Config) *bool { return &c.UserinfoBestEffort }),
+	text("userinfo-endpoint", "", "URL", "with -userinfo, the userinfo endpoint (default: the userinfo_endpoint of the token's issuer's metadata)",
+		func(c *Config) *string { return &c.UserinfoEndpoint }),
+
 	// The cache.
 	integer("cache-size", DefaultCacheSize, 0, "verdicts cached in memory (with -redis-addr: the in-memory tier); 0: none",
 		func(c *Config) *int { return &c.CacheSize }),
@@ -275,9 +305,9 @@ var settings = []setting{
 			}
 			return errors.Join(errs...)
 		}},
-	text("identity-header-prefix", DefaultIdentityHeaderPrefix, "PREFIX", "prefix of the identity headers (PREFIXSubject, PREFIXClient-Id, PREFIXScope, PREFIXUsername, PREFIXClaim-NAME); the client's own headers with it are removed",
+	text("identity-header-prefix", DefaultIdentityHeaderPrefix, "PREFIX", "prefix of the identity headers (PREFIXSubject, PREFIXClient-Id, PREFIXScope, PREFIXUsername, PREFIXClaim-NAME, PREFIXUserinfo-NAME); the client's own headers with it are removed",
 		func(c *Config) *string { return &c.IdentityHeaderPrefix }),
-	list("identity-claims", "NAME,...", "claims of the token's answer passed as PREFIXClaim-NAME headers (strings as they are, other values as JSON)",
+	list("identity-claims", "NAME,...", "claims of the token's answer passed as PREFIXClaim-NAME headers, and with -userinfo userinfo claims written userinfo.NAME, passed as PREFIXUserinfo-NAME (strings as they are, other values as JSON)",
 		nil),
 	boolean("forward-authorization", true, "reverse proxy: pass the Authorization (and DPoP) header to the upstream",
 		func(c *Config) *bool { return &c.ForwardAuthorization }),

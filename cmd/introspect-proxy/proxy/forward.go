@@ -186,9 +186,10 @@ func originalRequest(r *http.Request, ingress config.Ingress) (method, uri strin
 	return method, uri, false, nil
 }
 
-// single returns the value of a header given at most once.
+// single returns the value of a header given at most once; name is in
+// canonical form.
 func single(h http.Header, name string) (string, error) {
-	switch v := h.Values(name); len(v) {
+	switch v := h[name]; len(v) {
 	case 0:
 		return "", nil
 	case 1:

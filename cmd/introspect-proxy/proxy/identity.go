@@ -59,13 +59,18 @@ func (id *identity) strip(h http.Header) {
 // client sent under that name. ti nil (a request without a token under
 // -optional-token) writes nothing, or every header empty with all.
 func (id *identity) set(h http.Header, ti *introspect.Introspection, all bool) {
+	// One array holds every value, each header a slice of it with no room
+	// to grow into its neighbour: one allocation rather than one a header.
+	vals := make([]string, 0, 4+len(id.claims))
 	put := func(name, v string) {
 		if v != "" && !headerSafe(v) {
 			id.log.Warn("identity header left out: its value holds a control character or is too long", "header", name)
 			v = ""
 		}
 		if v != "" || all {
-			h[name] = []string{v}
+			n := len(vals)
+			vals = append(vals, v)
+			h[name] = vals[n : n+1 : n+1]
 		}
 	}
 	var sub, cid, scope, user string
@@ -80,9 +85,13 @@ func (id *identity) set(h http.Header, ti *introspect.Introspection, all bool) {
 	var registered map[string]json.RawMessage // the answer's registered members, read once
 	for _, c := range id.claims {
 		v := ""
-		if ti != nil {
+		switch {
+		case ti == nil:
+		case c.Userinfo:
+			v = claimText(ti.Userinfo[c.Name]) // nil without userinfo claims: a bound token, best effort
+		default:
 			raw, ok := ti.Extra[c.Name]
-			if !ok {
+			if !ok && typedMembers[c.Name] {
 				if registered == nil {
 					registered = registeredMembers(ti)
 				}
@@ -92,6 +101,14 @@ func (id *identity) set(h http.Header, ti *introspect.Introspection, all bool) {
 		}
 		put(c.Header, v)
 	}
+}
+
+// typedMembers are the members of an answer that Introspection keeps in
+// typed fields rather than in Extra, and writes back in MarshalJSON. Any
+// other claim is in Extra or absent: the answer is not marshalled for it.
+var typedMembers = map[string]bool{
+	"active": true, "scope": true, "client_id": true, "username": true, "token_type": true, "exp": true,
+	"iat": true, "nbf": true, "sub": true, "aud": true, "iss": true, "jti": true, "cnf": true,
 }
 
 // registeredMembers returns the members of the answer in their RFC 7662

@@ -40,8 +40,10 @@ func (s *Server) newMiddleware() (*introspect.Middleware, error) {
 	}
 
 	// The credentials: a secret, a key, a certificate, a token of the
-	// proxy's own, or the client ID alone.
+	// proxy's own, or the client ID alone; none under -validate jwt, which
+	// never introspects.
 	switch {
+	case cfg.Validation == introspect.ValidateJWT:
 	case cfg.ClientSecret.IsSet():
 		opts = append(opts, introspect.WithClientCredentials(cfg.ClientID, cfg.ClientSecret.Value()))
 	case cfg.PrivateKey == nil && cfg.ClientCertificate == nil && cfg.BearerTokenFile == "":
@@ -79,6 +81,35 @@ func (s *Server) newMiddleware() (*introspect.Middleware, error) {
 	}
 	if len(cfg.JWTResponseAlgs) > 0 {
 		opts = append(opts, introspect.WithJWTResponseAlgorithms(cfg.JWTResponseAlgs...))
+	}
+
+	// Local validation of JWT access tokens.
+	if cfg.Validation != introspect.ValidateIntrospect {
+		opts = append(opts,
+			introspect.WithValidation(cfg.Validation),
+			introspect.WithJWTAudience(cfg.JWTAudience),
+			introspect.WithMaxJWTSize(cfg.MaxJWTSize))
+		if len(cfg.JWTIssuers) > 0 {
+			opts = append(opts, introspect.WithJWTIssuers(cfg.JWTIssuers...))
+		}
+		if len(cfg.JWTAlgs) > 0 {
+			opts = append(opts, introspect.WithJWTAlgorithms(cfg.JWTAlgs...))
+		}
+		if cfg.PlainJWT {
+			opts = append(opts, introspect.WithPlainJWT())
+		}
+	}
+
+	// The userinfo claims.
+	if cfg.Userinfo {
+		var uopts []introspect.UserinfoOption
+		if cfg.UserinfoBestEffort {
+			uopts = append(uopts, introspect.UserinfoBestEffort())
+		}
+		opts = append(opts, introspect.WithUserinfo(uopts...))
+		if cfg.UserinfoEndpoint != "" {
+			opts = append(opts, introspect.WithUserinfoEndpoint(cfg.UserinfoEndpoint))
+		}
 	}
 
 	// The checks of the answer.

@@ -9,36 +9,53 @@ import (
 	"net/http"
 	"time"
 
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/metric"
-
 	"github.com/introspect-go/introspect"
 )
 
-// The outcomes of requests, in the access log and the metrics: the
-// middleware's decisions (named as the otel module names them) and what
-// happens after.
+// outcome is what became of a request, in the access log and the metrics:
+// the middleware's decisions (named as the otel module names them) and
+// what happens after.
+type outcome uint8
+
+// The outcomes, outcomeUnset while none is known.
 const (
-	outcomeAllowed           = "allowed"
-	outcomeAnonymous         = "anonymous"
-	outcomeMissing           = "missing"
-	outcomeMalformed         = "malformed"
-	outcomeInactive          = "inactive"
-	outcomeInsufficientScope = "insufficient_scope"
-	outcomeUnavailable       = "unavailable"
-	outcomeCanceled          = "canceled"
-	outcomeUpstreamError     = "upstream_error"
+	outcomeUnset outcome = iota
+	outcomeAllowed
+	outcomeAnonymous
+	outcomeMissing
+	outcomeMalformed
+	outcomeInactive
+	outcomeInsufficientScope
+	outcomeUnavailable
+	outcomeCanceled
+	outcomeUpstreamError
+	numOutcomes
 )
+
+var outcomeNames = [numOutcomes]string{
+	outcomeUnset:             "",
+	outcomeAllowed:           "allowed",
+	outcomeAnonymous:         "anonymous",
+	outcomeMissing:           "missing",
+	outcomeMalformed:         "malformed",
+	outcomeInactive:          "inactive",
+	outcomeInsufficientScope: "insufficient_scope",
+	outcomeUnavailable:       "unavailable",
+	outcomeCanceled:          "canceled",
+	outcomeUpstreamError:     "upstream_error",
+}
+
+func (o outcome) String() string { return outcomeNames[o] }
 
 // record is what the access log learns of a request while it is served.
 // Only the request's own goroutine writes it.
 type record struct {
-	outcome    string
+	outcome    outcome
 	origMethod string // forward-auth: the original request's
 	origPath   string
 }
 
-func (r *record) setOutcome(o string) {
+func (r *record) setOutcome(o outcome) {
 	if r != nil {
 		r.outcome = o
 	}
@@ -67,7 +84,7 @@ func (s *Server) recordHooks() *introspect.Hooks {
 }
 
 // outcomeOf classifies a decision.
-func outcomeOf(d introspect.Decision) string {
+func outcomeOf(d introspect.Decision) outcome {
 	switch {
 	case d.Allowed && d.Introspection == nil:
 		return outcomeAnonymous
@@ -87,41 +104,52 @@ func outcomeOf(d introspect.Decision) string {
 	return outcomeUnavailable
 }
 
+// observed is the state observe keeps for a request: its record and the
+// writer noting the response, in one allocation.
+type observed struct {
+	rec record
+	rw  responseRecorder
+}
+
 // observe times each request, records it in the request metrics and, with
 // -access-log, logs it: method, path without query, status, duration,
 // outcome, bytes, peer; in forward-auth mode the original method and path
-// too. Never a header, a token or a query.
+// too. Never a header, a token or a query. It runs on every request, so it
+// allocates little: the metric's attributes are made once for each outcome
+// and status, and the log line goes to the logger's handler directly.
 func (s *Server) observe(next http.Handler) http.Handler {
+	access := s.log.Handler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rec := &record{}
-		rw := &responseRecorder{ResponseWriter: w}
+		o := &observed{rw: responseRecorder{ResponseWriter: w}}
+		rec, rw := &o.rec, &o.rw
 		next.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), recordKey{}, rec)))
-		elapsed := time.Since(start)
+		end := time.Now()
+		elapsed := end.Sub(start)
 		status := rw.statusCode()
-		if rec.outcome == "" {
+		if rec.outcome == outcomeUnset {
 			rec.outcome = outcomeUnavailable // a response the middleware did not decide: a panic recovered below us, say
 		}
-		s.tel.requests.Record(r.Context(), elapsed.Seconds(), metric.WithAttributeSet(attribute.NewSet(
-			attribute.String("introspect.outcome", rec.outcome),
-			attribute.Int("http.response.status_code", status),
-		)))
-		if !s.cfg.AccessLog {
+		s.tel.recordRequest(r.Context(), elapsed, rec.outcome, status)
+		if !s.cfg.AccessLog || !access.Enabled(r.Context(), slog.LevelInfo) {
 			return
 		}
-		attrs := []slog.Attr{
+		// The handler without the Logger: no caller's PC to look up (the
+		// handler does not print it).
+		line := slog.NewRecord(end, slog.LevelInfo, "request", 0)
+		line.AddAttrs(
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
 			slog.Int("status", status),
 			slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
-			slog.String("outcome", rec.outcome),
+			slog.String("outcome", rec.outcome.String()),
 			slog.Int64("bytes", rw.bytes),
 			slog.String("remote", r.RemoteAddr),
-		}
+		)
 		if rec.origMethod != "" {
-			attrs = append(attrs, slog.String("original_method", rec.origMethod), slog.String("original_path", rec.origPath))
+			line.AddAttrs(slog.String("original_method", rec.origMethod), slog.String("original_path", rec.origPath))
 		}
-		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+		_ = access.Handle(r.Context(), line)
 	})
 }
 

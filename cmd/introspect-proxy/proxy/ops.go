@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,6 +34,45 @@ type telemetry struct {
 	hooks    *introspect.Hooks
 	requests metric.Float64Histogram
 	metrics  http.Handler
+
+	// requestAttrs are the attributes of the request metric for each
+	// outcome and status from minStatus to maxStatus, made on first use.
+	requestAttrs [numOutcomes][maxStatus - minStatus + 1]atomic.Pointer[[]metric.RecordOption]
+}
+
+// The statuses whose request metric attributes are kept; a request with
+// another (net/http allows up to 999) makes its own.
+const (
+	minStatus = 100
+	maxStatus = 599
+)
+
+// recordRequest records a request that took d in the request metric.
+func (t *telemetry) recordRequest(ctx context.Context, d time.Duration, o outcome, status int) {
+	t.requests.Record(ctx, d.Seconds(), t.attrs(o, status)...)
+}
+
+// attrs returns the options of the request metric for o and status, made
+// once for each pair: attribute.NewSet sorts, hashes and allocates, and
+// this is on every request.
+func (t *telemetry) attrs(o outcome, status int) []metric.RecordOption {
+	if status < minStatus || status > maxStatus {
+		return newRequestAttrs(o, status)
+	}
+	p := &t.requestAttrs[o][status-minStatus]
+	if opts := p.Load(); opts != nil {
+		return *opts
+	}
+	opts := newRequestAttrs(o, status)
+	p.Store(&opts) // a race stores an equal value
+	return opts
+}
+
+func newRequestAttrs(o outcome, status int) []metric.RecordOption {
+	return []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(
+		attribute.String("introspect.outcome", o.String()),
+		attribute.Int("http.response.status_code", status),
+	))}
 }
 
 func newTelemetry() (*telemetry, error) {

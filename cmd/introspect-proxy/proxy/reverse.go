@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/introspect-go/introspect"
@@ -54,11 +55,16 @@ func (s *Server) newReverseProxy() *httputil.ReverseProxy {
 		ResponseHeaderTimeout: cfg.UpstreamResponseHeaderTimeout,
 		ExpectContinueTimeout: time.Second,
 		TLSClientConfig:       tlsConfig,
+		// The client's Accept-Encoding goes to the upstream as it is: without
+		// this, a request without one would ask the upstream for gzip, and
+		// the proxy would spend its CPU decompressing the answer.
+		DisableCompression: true,
 	}
 	target := cfg.Upstream
 	return &httputil.ReverseProxy{
 		Rewrite:      s.rewrite(target),
 		Transport:    transport,
+		BufferPool:   newBufferPool(),
 		ErrorHandler: s.upstreamError,
 		ErrorLog:     slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
@@ -136,4 +142,30 @@ func (s *Server) upstreamError(w http.ResponseWriter, r *http.Request, err error
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusBadGateway)
 	_, _ = w.Write([]byte(`{"error":"bad_gateway","error_description":"the upstream service did not answer"}` + "\n"))
+}
+
+// copyBufferSize is the size of the buffers response bodies are copied
+// through, httputil.ReverseProxy's own.
+const copyBufferSize = 32 << 10
+
+// bufferPool recycles the reverse proxy's copy buffers: without one,
+// httputil.ReverseProxy allocates 32 KiB for every response, which made
+// most of the proxy's garbage. A buffer only ever holds bytes of one
+// response at a time, and the proxy writes only what it read into it. The
+// pool holds array pointers, which a slice converts back to without
+// allocating.
+type bufferPool struct{ pool sync.Pool }
+
+func newBufferPool() *bufferPool {
+	return &bufferPool{pool: sync.Pool{New: func() any { return new([copyBufferSize]byte) }}}
+}
+
+// Get returns a buffer of copyBufferSize bytes.
+func (p *bufferPool) Get() []byte { return p.pool.Get().(*[copyBufferSize]byte)[:] }
+
+// Put returns a buffer that Get gave.
+func (p *bufferPool) Put(b []byte) {
+	if cap(b) == copyBufferSize {
+		p.pool.Put((*[copyBufferSize]byte)(b[:copyBufferSize]))
+	}
 }

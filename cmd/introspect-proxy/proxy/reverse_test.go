@@ -2,6 +2,7 @@ package proxy_test
 
 import (
 	"bufio"
+	"compress/gzip"
 	"fmt"
 	"io"
 	"net"
@@ -311,6 +312,58 @@ func TestStreaming(t *testing.T) {
 	rest, err := io.ReadAll(br)
 	require.NoError(t, err)
 	assert.Equal(t, "\ndata: second\n\n", string(rest))
+}
+
+// TestContentEncoding checks that the client's Accept-Encoding reaches the
+// upstream as it is, and the upstream's encoding the client: the proxy
+// never asks for gzip on its own, nor decompresses.
+func TestContentEncoding(t *testing.T) {
+	as := newAS(t)
+	const body = "a body the upstream compresses when asked to, a body the upstream compresses when asked to"
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if !strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+			_, _ = io.WriteString(w, body)
+			return
+		}
+		w.Header().Set("Content-Encoding", "gzip")
+		zw := gzip.NewWriter(w)
+		_, _ = io.WriteString(zw, body)
+		_ = zw.Close()
+	})
+	p := startProxy(t, reverseArgs(as, up))
+	tok := as.Issue(introspecttest.Claims{Subject: "alice"})
+	client := &http.Client{Transport: &http.Transport{DisableCompression: true}} // sends Accept-Encoding only when told to
+	t.Cleanup(client.CloseIdleConnections)
+	for _, tc := range []struct {
+		name, acceptEncoding string
+	}{
+		{name: "none"},
+		{name: "gzip", acceptEncoding: "gzip"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodGet, p.url+"/data", nil)
+			require.NoError(t, err)
+			req.Header.Set("Authorization", bearer(tok))
+			if tc.acceptEncoding != "" {
+				req.Header.Set("Accept-Encoding", tc.acceptEncoding)
+			}
+			resp, err := client.Do(req)
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			require.Equal(t, http.StatusOK, resp.StatusCode)
+			assert.Equal(t, tc.acceptEncoding, up.last(t).Header.Get("Accept-Encoding"), "the upstream gets the client's Accept-Encoding")
+			assert.Equal(t, tc.acceptEncoding, resp.Header.Get("Content-Encoding"), "the client gets the upstream's encoding")
+			var r io.Reader = resp.Body
+			if tc.acceptEncoding == "gzip" {
+				zr, err := gzip.NewReader(resp.Body)
+				require.NoError(t, err)
+				r = zr
+			}
+			got, err := io.ReadAll(r)
+			require.NoError(t, err)
+			assert.Equal(t, body, string(got))
+		})
+	}
 }
 
 // TestUpstreamErrors checks the 502 of an upstream that cannot be reached
