@@ -329,3 +329,36 @@ func redactURLs(urls []string) string {
 	}
 	return strings.Join(out, ",")
 }
+
+// Ready reports whether the client can serve without waiting for
+// discovery: nil when every issuer configured up front ([WithIssuer],
+// [WithJWTIssuers]) has a good copy of its metadata, and of its keys when
+// they are needed (signed answers, local JWT validation), or when there is
+// no such issuer. Otherwise the error matches [ErrDiscovery] and says which
+// issuers (without user info, query or fragment) lack what. It reads what
+// the background refreshes hold and never calls the network: a readiness
+// probe may call it on every request. Issuers of client contexts are
+// discovered per request and are not counted.
+func (c *Client) Ready() error {
+	var missing []string
+	check := func(p *provider) {
+		switch {
+		case p.meta.current() == nil:
+			missing = append(missing, redactURL(p.issuer)+" (metadata)")
+		case p.keys != nil && p.needsKeys() && p.keys.current() == nil:
+			missing = append(missing, redactURL(p.issuer)+" (keys)")
+		}
+	}
+	if c.prov != nil {
+		check(c.prov)
+	}
+	for _, iss := range c.cfg.jwtIssuers {
+		if p := c.jwtIssuers[iss]; p != nil {
+			check(p)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: not loaded yet: %s", ErrDiscovery, strings.Join(missing, ", "))
+	}
+	return nil
+}

@@ -572,3 +572,27 @@ func TestIntrospectAsResolvedIssuer(t *testing.T) {
 		Credentials: introspect.Credentials{ClientID: discoClientID, ClientSecret: discoSecret}}, tok)
 	require.ErrorIs(t, err, introspect.ErrIssuerMismatch)
 }
+
+// Ready says which configured issuers are not discovered yet, and nil once
+// all are.
+func TestClientReady(t *testing.T) {
+	as1, as2 := discoAS(t), discoAS(t)
+	release := make(chan struct{})
+	as2.SetJWKSFault(introspecttest.Block(release))
+	v, err := introspect.New(introspect.WithIssuer(as1.Issuer), introspect.WithJWTIssuers(as2.Issuer),
+		introspect.WithValidation(introspect.ValidateJWT), introspect.WithJWTAudience(jwtResource))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = v.Close() })
+	c := v.Client()
+	require.Eventually(t, func() bool { // as1 done; as2's metadata done, its keys held
+		err := c.Ready()
+		return err != nil && !strings.Contains(err.Error(), as1.Issuer) && strings.Contains(err.Error(), as2.Issuer+" (keys)")
+	}, 10*time.Second, time.Millisecond)
+	assert.ErrorIs(t, c.Ready(), introspect.ErrDiscovery)
+	close(release)
+	require.Eventually(t, func() bool { return c.Ready() == nil }, 10*time.Second, time.Millisecond)
+
+	plain, err := introspect.NewClient(introspect.WithEndpoint(as1.IntrospectionURL()), introspect.WithClientCredentials(discoClientID, discoSecret))
+	require.NoError(t, err)
+	assert.NoError(t, plain.Ready(), "nothing to discover")
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -117,9 +118,9 @@ func (t *telemetry) shutdown() error {
 }
 
 // newOpsHandler serves the operations endpoints: GET /healthz (the process
-// is alive), GET /readyz (it can serve: discovery has loaded the
-// authorization server's metadata, when -issuer is set; Redis answers,
-// when used; no shutdown under way) and GET /metrics (Prometheus).
+// is alive), GET /readyz (it can serve: discovery has loaded the metadata
+// and keys of -issuer and -jwt-issuers; Redis answers, when used; no
+// shutdown under way) and GET /metrics (Prometheus).
 func (s *Server) newOpsHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -136,10 +137,8 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	if s.draining.Load() {
 		problems = append(problems, "shutting down")
 	}
-	if s.cfg.Issuer != "" {
-		if _, ok := s.mw.Client().Metadata(); !ok {
-			problems = append(problems, "discovery: the authorization server's metadata is not loaded yet")
-		}
+	if err := s.mw.Client().Ready(); err != nil {
+		problems = append(problems, "discovery: "+strings.TrimPrefix(err.Error(), "introspect: "))
 	}
 	if s.rdb != nil {
 		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)

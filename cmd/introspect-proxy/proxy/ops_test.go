@@ -56,6 +56,30 @@ func TestReadyzDiscovery(t *testing.T) {
 	assert.Equal(t, http.StatusOK, do(t, http.MethodGet, p.url+"/x", bearer(tok)).status)
 }
 
+// TestReadyzJWTIssuers checks that /readyz waits for every issuer of local
+// JWT validation, -jwt-issuers included, and names the one it waits for.
+func TestReadyzJWTIssuers(t *testing.T) {
+	as, other := newAS(t), newAS(t)
+	other.SetDiscoveryFault(introspecttest.Respond(http.StatusServiceUnavailable, "text/plain", "starting"))
+	up := newUpstream(t, nil)
+	p := startBare(t, []string{"-upstream", up.URL, "-validate", "jwt", "-issuer", as.Issuer,
+		"-jwt-issuers", other.Issuer, "-jwt-audience", "https://api.example"})
+	var got answer
+	waitFor(t, 10*time.Second, "the first issuer's discovery and a failed one of the other", func() bool {
+		got = do(t, http.MethodGet, p.ops+"/readyz", "")
+		return other.DiscoveryCalls() > 0 && as.JWKSCalls() > 0 && !strings.Contains(got.body, as.Issuer)
+	})
+	assert.Equal(t, http.StatusServiceUnavailable, got.status)
+	assert.Contains(t, got.body, other.Issuer+" (metadata)")
+
+	other.SetDiscoveryFault(introspecttest.Fault{})
+	waitFor(t, 20*time.Second, "/readyz to succeed", func() bool { // the loop retries after its backoff (≤ 5 s)
+		got = do(t, http.MethodGet, p.ops+"/readyz", "")
+		return got.status == http.StatusOK
+	})
+	assert.JSONEq(t, `{"status":"ready"}`, got.body)
+}
+
 // TestMetrics scrapes /metrics after known requests and checks the
 // middleware's decisions, the cache lookups and the proxy's own request
 // histogram.
