@@ -266,8 +266,12 @@ func (m *Middleware) introspected(ctx context.Context, cc ClientContext, token s
 	// verdict has no endpoint to key the cache by: it makes the call
 	// uncached, which fails for want of metadata where the hooks see it (or
 	// answers, if discovery has just succeeded).
-	if rc, err := m.client.keyContext(ctx, cc); err == nil {
-		cc = rc
+	// A context with an endpoint is complete: keyContext would return it
+	// as is, at the cost of two copies of it on every request.
+	if cc.Endpoint == "" {
+		if rc, err := m.client.keyContext(ctx, cc); err == nil {
+			cc = rc
+		}
 	}
 	ti, err := m.verdict(ctx, cc, token, now)
 	if err != nil {

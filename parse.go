@@ -215,6 +215,25 @@ func (it *objectIter) add(ms []member, name string) []member {
 	return append(ms, member{rawName: it.name, name: name, decoded: it.special, value: it.value})
 }
 
+// verdictBlock is a verdict allocated with room for the strings of its
+// Scopes and Audience: the verdict of a typical answer (a few scopes, one
+// audience) is one object, for the allocator and for every garbage
+// collection while it is cached, not three.
+type verdictBlock struct {
+	ti   Introspection
+	room [4]string
+}
+
+// take returns a list of n strings cut from free when it has room, a new one
+// otherwise, and what stays free. A list cut from free has no capacity
+// beyond its length: appending to it copies.
+func take(free []string, n int) (list, rest []string) {
+	if n <= len(free) {
+		return free[:n:n], free[n:]
+	}
+	return make([]string, n), free
+}
+
 // fromRaw decodes the registered members, in the order of their numbers, and
 // returns the verdict with the unregistered members in extra.
 func fromRaw(raws *rawMembers, extra map[string]json.RawMessage) (*Introspection, error) {
@@ -226,7 +245,9 @@ func fromRaw(raws *rawMembers, extra map[string]json.RawMessage) (*Introspection
 	case string(active) != "true":
 		return nil, fmt.Errorf("%w: \"active\" is not a boolean", ErrMalformedResponse)
 	}
-	ti := &Introspection{Active: true, Extra: extra}
+	blk := new(verdictBlock)
+	ti := &blk.ti
+	ti.Active, ti.Extra = true, extra
 	// The string members are decoded into one buffer, their text cut out of it
 	// once all are in.
 	var (
@@ -285,11 +306,15 @@ func fromRaw(raws *rawMembers, extra map[string]json.RawMessage) (*Introspection
 	ti.Subject = str(memberSub)
 	ti.Issuer = str(memberIss)
 	ti.JWTID = str(memberJTI)
+	free := blk.room[:]
 	if inText&(1<<memberScope) != 0 {
-		ti.Scopes = splitScopes(str(memberScope))
+		scope := str(memberScope)
+		ti.Scopes, free = take(free, countScopes(scope))
+		fillScopes(ti.Scopes, scope)
 	}
 	if aud := str(memberAud); aud != "" {
-		ti.Audience = []string{aud}
+		ti.Audience, _ = take(free, 1)
+		ti.Audience[0] = aud
 	}
 	return ti, nil
 }
@@ -514,13 +539,26 @@ func stringList(name string, raw []byte, split bool) ([]string, error) {
 // scope that matches no scope a guard can require, never "files:x" and
 // "admin". Runs of spaces and spaces at either end make no empty scope.
 func splitScopes(s string) []string {
+	scopes := make([]string, countScopes(s))
+	fillScopes(scopes, s)
+	return scopes
+}
+
+// countScopes is the number of scope tokens in s (see splitScopes).
+func countScopes(s string) int {
 	n := 0
 	for i := 0; i < len(s); i++ {
 		if s[i] != ' ' && (i == 0 || s[i-1] == ' ') {
 			n++
 		}
 	}
-	scopes := make([]string, 0, n)
+	return n
+}
+
+// fillScopes sets the elements of scopes, countScopes(s) of them, to the
+// scope tokens of s.
+func fillScopes(scopes []string, s string) {
+	k := 0
 	for i := 0; i < len(s); {
 		if s[i] == ' ' {
 			i++
@@ -530,10 +568,10 @@ func splitScopes(s string) []string {
 		for j < len(s) && s[j] != ' ' {
 			j++
 		}
-		scopes = append(scopes, s[i:j])
+		scopes[k] = s[i:j]
+		k++
 		i = j
 	}
-	return scopes
 }
 
 // confirmation decodes the "cnf" member. As at the top level, a member given
