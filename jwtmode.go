@@ -15,14 +15,14 @@ const (
 	// ValidateIntrospect asks the authorization server about every token
 	// (through the cache): the behaviour without [WithValidation].
 	ValidateIntrospect ValidationMode = iota
-	// ValidateJWT validates every token locally as a JWT access token of the
-	// issuer (RFC 9068) and never introspects: a token that is not one is
-	// refused (401).
+	// ValidateJWT validates every token locally as a JWT access token of an
+	// accepted issuer (RFC 9068; see [WithValidation]) and never introspects:
+	// a token that is not one is refused (401).
 	ValidateJWT
 	// ValidateHybrid validates locally a token that looks like a JWT whose
-	// (unverified) "iss" is the configured issuer, and introspects every
-	// other token (opaque ones, JWTs of other issuers, encrypted ones).
-	// Once the issuer matches, the local verdict is final.
+	// (unverified) "iss" is an accepted issuer, and introspects every other
+	// token (opaque ones, JWTs of other issuers, encrypted ones). Once the
+	// issuer matches, the local verdict is final.
 	ValidateHybrid
 	// ValidateJWTAndIntrospect validates every token locally and then
 	// introspects it too (sharing the cache), for routes that must see a

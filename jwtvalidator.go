@@ -85,8 +85,9 @@ type JWTValidator struct {
 }
 
 // NewJWTValidator returns a validator of the JWT access tokens of the issuer
-// of [WithIssuer] for the resource of [WithJWTAudience], both required, like
-// an OpenID Connect ID token verifier. It takes the JWT options
+// of [WithIssuer] and of [WithJWTIssuers] (one of them required) for the
+// resource of [WithJWTAudience] (required), like an OpenID Connect ID token
+// verifier. It takes the JWT options
 // ([WithJWTAlgorithms], [WithPlainJWT], [WithMaxJWTSize]), the local checks
 // ([WithLeeway], [WithClock], [WithAllowedClientIDs], [WithExpectedAudience])
 // and the transport and discovery options ([WithHTTPClient], [WithTimeout],
@@ -143,7 +144,8 @@ func (v *JWTValidator) Close() error {
 //     s), or without a kid with a key of the issuer that suits the
 //     algorithm;
 //   - the claims are a JSON object naming each member once, nested at most
-//     16 deep; iss is the issuer exactly; aud contains the resource; exp is
+//     16 deep; iss is one of the issuers exactly (the token's unverified iss
+//     chose the keys); aud contains the resource; exp is
 //     present; exp, nbf and iat hold with the leeway; client_id is allowed
 //     ([WithAllowedClientIDs]);
 //   - scope is split at spaces only; cnf is kept for the binding checks;
