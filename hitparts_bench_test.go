@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/introspect-go/introspect"
-	"github.com/introspect-go/introspect/introspecttest"
 )
 
 // BenchmarkHitParts times the pieces of a cache hit one by one, with the
@@ -23,22 +22,7 @@ import (
 // the request copy carrying the verdict (BenchmarkMiddleware/cache-hit
 // without the bare handler). The others are parts of authenticate.
 func BenchmarkHitParts(b *testing.B) {
-	as := introspecttest.NewServer(introspecttest.WithClient(rsClientID, rsSecret))
-	defer as.Close()
-	tok := as.Issue(introspecttest.Claims{Subject: "bench", Scope: "read write", ClientID: "app"})
-	cache, err := introspect.NewLRUCache(100_000)
-	if err != nil {
-		b.Fatal(err)
-	}
-	mw, err := introspect.New(
-		introspect.WithEndpoint(as.IntrospectionURL()),
-		introspect.WithClientCredentials(rsClientID, rsSecret),
-		introspect.WithCache(cache),
-	)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer mw.Close()
+	as, mw, tok := benchMiddleware(b)
 	ti, err := mw.Authenticate(bearer(tok))
 	if err != nil {
 		b.Fatal(err)

@@ -78,12 +78,7 @@ func tenantMW(t *testing.T, opts ...introspect.Option) *introspect.Middleware {
 	return mw
 }
 
-func withLRU(t *testing.T) introspect.Option {
-	t.Helper()
-	lru, err := introspect.NewLRUCache(100)
-	require.NoError(t, err)
-	return introspect.WithCache(lru)
-}
+func withLRU(t *testing.T) introspect.Option { return introspect.WithCache(newLRU(t, 100)) }
 
 // One middleware accepts the JWTs of WithIssuer and WithJWTIssuers, each
 // verified with its own issuer's keys, fetched once per issuer; a JWT of
