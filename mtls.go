@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/pem"
+	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -64,6 +65,7 @@ type certHeader struct {
 	name    string // canonical form
 	format  CertHeaderFormat
 	proxies []netip.Prefix
+	unix    bool // "unix" is trusted: every peer of a unix-socket listener
 }
 
 // WithClientCertificateHeader takes the client certificate of the RFC 8705
@@ -80,7 +82,10 @@ type certHeader struct {
 // when the request's peer address (r.RemoteAddr) is in trustedProxies, and
 // an empty list is an error from [New], as are a prefix with host bits set
 // and a prefix that holds every address. Name the proxies alone, never a
-// range clients connect from. r.RemoteAddr must be the peer of the
+// range clients connect from. The entry "unix" trusts every peer of a
+// unix-socket listener (net/http's [http.LocalAddrContextKey] names a unix
+// address): whoever may open the socket file, which its mode and owner
+// decide. r.RemoteAddr must be the peer of the
 // connection: a middleware in front that rewrites it from X-Forwarded-For
 // or Forwarded, or a listener that takes it from the PROXY protocol, would
 // let a client pass for a proxy. Each
@@ -159,7 +164,12 @@ func WithClientCertificateHeader(header string, format CertHeaderFormat, trusted
 			ok = false
 		}
 		proxies := make([]netip.Prefix, 0, len(trustedProxies))
+		unix := false
 		for _, s := range trustedProxies {
+			if s == trustUnixSocket {
+				unix = true
+				continue
+			}
 			p, err := parseTrustedProxy(s)
 			if err != "" {
 				c.fail("%s: trusted proxy %q %s", name, s, err)
@@ -169,7 +179,7 @@ func WithClientCertificateHeader(header string, format CertHeaderFormat, trusted
 			proxies = append(proxies, p)
 		}
 		if ok {
-			c.certHeader = &certHeader{name: http.CanonicalHeaderKey(header), format: format, proxies: proxies}
+			c.certHeader = &certHeader{name: http.CanonicalHeaderKey(header), format: format, proxies: proxies, unix: unix}
 		}
 	}
 }
@@ -226,7 +236,7 @@ func (m *Middleware) certThumbprint(r *http.Request) (string, bool) {
 	if r == nil {
 		return "", false
 	}
-	if h := m.cfg.certHeader; h != nil && h.trusts(r.RemoteAddr) {
+	if h := m.cfg.certHeader; h != nil && h.trusts(r) {
 		return h.thumbprint(r.Header)
 	}
 	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
@@ -240,13 +250,14 @@ func thumbprintOf(der []byte) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
-// trusts reports whether remoteAddr, an "ip:port" peer address, is in one
-// of the trusted prefixes. An address with an IPv6 zone, or that does not
-// parse, is not.
-func (h *certHeader) trusts(remoteAddr string) bool {
-	ap, err := netip.ParseAddrPort(remoteAddr)
+// trusts reports whether r comes from a trusted proxy: its peer address
+// (r.RemoteAddr, "ip:port") is in one of the trusted prefixes, or it came
+// over a unix socket and "unix" is trusted. An address with an IPv6 zone,
+// or that does not parse, is not in a prefix.
+func (h *certHeader) trusts(r *http.Request) bool {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
-		return false
+		return h.unix && overUnixSocket(r)
 	}
 	a := ap.Addr().Unmap()
 	for _, p := range h.proxies {
@@ -255,6 +266,19 @@ func (h *certHeader) trusts(remoteAddr string) bool {
 		}
 	}
 	return false
+}
+
+// trustUnixSocket is the trusted-proxy entry of [WithClientCertificateHeader]
+// that trusts the peers of a unix-socket listener.
+const trustUnixSocket = "unix"
+
+// overUnixSocket reports whether r came to a net/http server over a unix
+// socket: the listener's address, which the server puts in r's context
+// under [http.LocalAddrContextKey], is a unix one. Such a request has no
+// peer IP address; its peer is whoever may open the socket file.
+func overUnixSocket(r *http.Request) bool {
+	a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	return ok && a != nil && a.Network() == "unix"
 }
 
 // thumbprint returns the thumbprint of the certificate in the header, which

@@ -2,6 +2,7 @@ package introspect_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -15,10 +16,12 @@ import (
 	"encoding/pem"
 	"fmt"
 	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -306,6 +309,60 @@ func TestClientCertificateHeaderPeerAddress(t *testing.T) {
 			}
 		})
 	}
+}
+
+// "unix" trusts the peers of a unix-socket listener, and only them: over a
+// unix socket the header is read when "unix" is trusted and ignored when
+// only addresses are; over TCP, "unix" trusts nobody. A request handed to
+// the middleware with a non-address RemoteAddr but no unix listener in its
+// context is not trusted either.
+func TestClientCertificateHeaderUnixSocket(t *testing.T) {
+	as := newAS(t)
+	alice := newBoundCert(t, "alice", 0)
+	bound, _ := certTokens(as, alice)
+	opt := func(proxies ...string) introspect.Option {
+		return introspect.WithClientCertificateHeader(certHeaderName, introspect.CertHeaderBase64DER, proxies...)
+	}
+	// serveUnix serves mw on a unix socket and returns a client that dials it.
+	serveUnix := func(mw *introspect.Middleware) *http.Client {
+		path := filepath.Join(t.TempDir(), "api.sock")
+		ln, err := net.Listen("unix", path)
+		require.NoError(t, err)
+		srv := &http.Server{Handler: mw.Handler(okHandler), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		t.Cleanup(func() { _ = srv.Close() })
+		tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", path)
+		}}
+		t.Cleanup(tr.CloseIdleConnections)
+		return &http.Client{Transport: tr}
+	}
+	trustsUnix := newMW(t, as, opt("unix", "192.0.2.0/24"))
+	addressesOnly := newMW(t, as, opt("127.0.0.0/8", "::1"))
+
+	t.Run("unix trusted: the header is read", func(t *testing.T) {
+		c := serveUnix(trustsUnix)
+		assert.Equal(t, http.StatusOK, callCert(t, c, "http://api/", bound[0], encBase64(alice.der)))
+		assert.Equal(t, http.StatusUnauthorized, callCert(t, c, "http://api/", bound[0]))
+	})
+	t.Run("only addresses trusted: the header over a unix socket is ignored", func(t *testing.T) {
+		c := serveUnix(addressesOnly)
+		assert.Equal(t, http.StatusUnauthorized, callCert(t, c, "http://api/", bound[0], encBase64(alice.der)))
+	})
+	t.Run("unix trusted, over TCP: the header is ignored", func(t *testing.T) {
+		api := httptest.NewServer(newMW(t, as, opt("unix")).Handler(okHandler))
+		t.Cleanup(api.Close)
+		assert.Equal(t, http.StatusUnauthorized, callCert(t, plainClient(t), api.URL, bound[0], encBase64(alice.der)))
+	})
+	t.Run("unix trusted, no listener in the context", func(t *testing.T) {
+		for _, remote := range []string{"@", "", "/run/api.sock"} {
+			r := bearer(bound[0])
+			r.RemoteAddr = remote
+			r.Header.Set(certHeaderName, encBase64(alice.der))
+			_, err := trustsUnix.Authenticate(r)
+			assert.ErrorIs(t, err, introspect.ErrTokenBinding, remote)
+		}
+	})
 }
 
 // Sent straight from a trusted address, a header given twice, a list, a
