@@ -81,6 +81,9 @@ var ingresses = []ingress{
 	// auth_request accepts 2xx, 401 and 403 only: the proxy's 503 becomes 500.
 	{name: "nginx", bin: "nginx", start: startNginx, outage: http.StatusInternalServerError,
 		outageLog: "auth request unexpected status: 503"},
+	// The same over a unix socket: its peer is a trusted proxy by default.
+	{name: "nginx-unix-socket", bin: "nginx", start: startNginxUnix, outage: http.StatusInternalServerError,
+		outageLog: "auth request unexpected status: 503"},
 	// forward_auth passes any answer but a 2xx to the client as it is.
 	{name: "caddy", bin: "caddy", start: startCaddy, outage: http.StatusServiceUnavailable},
 }
@@ -437,35 +440,59 @@ func lookIngress(t testing.TB, name string) string {
 	return ""
 }
 
-// startProxy runs the proxy with the common flags and args, and returns its
-// listen address once it serves.
+// startProxy runs the proxy with the common flags and args on a free
+// loopback port, and returns its listen address once it serves.
 func startProxy(t *testing.T, env *e2eEnv, args ...string) (string, *server) {
 	t.Helper()
 	var addr string
 	s := startRetrying(t, "introspect-proxy", func() (*server, error) {
 		addr = freeAddr(t)
-		ops := freeAddr(t)
-		full := []string{"-listen", addr, "-ops-listen", ops, "-endpoint", env.as.IntrospectionURL(),
-			"-client-id", e2eClientID}
-		for _, r := range scopeRules {
-			full = append(full, "-require-scope", r)
-		}
-		cmd := exec.Command(env.proxy, append(full, args...)...)
-		// The proxy reads every setting from INTROSPECT_* too: none of the caller's.
-		for _, kv := range os.Environ() {
-			if !strings.HasPrefix(kv, "INTROSPECT_") {
-				cmd.Env = append(cmd.Env, kv)
-			}
-		}
-		cmd.Env = append(cmd.Env, "INTROSPECT_CLIENT_SECRET="+e2eClientSecret)
-		return startServer(t, "introspect-proxy", cmd, func() error {
-			if err := httpReady("http://" + ops + "/healthz"); err != nil {
-				return err
-			}
-			return tcpReady(addr)
-		})
+		return runProxy(t, env, addr, func() error { return tcpReady(addr) }, args...)
 	})
 	return addr, s
+}
+
+// startProxyUnix runs the proxy with the common flags and args on a unix
+// socket, and returns the socket's path once it serves.
+func startProxyUnix(t *testing.T, env *e2eEnv, args ...string) (string, *server) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "auth.sock")
+	s := startRetrying(t, "introspect-proxy", func() (*server, error) {
+		return runProxy(t, env, "unix:"+path, func() error {
+			c, err := net.Dial("unix", path)
+			if err == nil {
+				c.Close()
+			}
+			return err
+		}, args...)
+	})
+	return path, s
+}
+
+// runProxy starts the proxy on listen and waits for its /healthz and for
+// ready.
+func runProxy(t *testing.T, env *e2eEnv, listen string, ready func() error, args ...string) (*server, error) {
+	t.Helper()
+	ops := freeAddr(t)
+	full := []string{"-listen", listen, "-ops-listen", ops, "-endpoint", env.as.IntrospectionURL(),
+		"-client-id", e2eClientID}
+	for _, r := range scopeRules {
+		full = append(full, "-require-scope", r)
+	}
+	cmd := exec.Command(env.proxy, append(full, args...)...)
+	// The proxy reads every setting from INTROSPECT_* too: none of the caller's.
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "INTROSPECT_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, "INTROSPECT_CLIENT_SECRET="+e2eClientSecret)
+	return startServer(t, "introspect-proxy", cmd, func() error {
+		if err := httpReady("http://" + ops + "/healthz"); err != nil {
+			return err
+		}
+		return ready()
+	})
 }
 
 func startReverseProxy(t *testing.T, env *e2eEnv, _ string) (string, *server) {
@@ -478,7 +505,7 @@ func startReverseProxy(t *testing.T, env *e2eEnv, _ string) (string, *server) {
 type nginxConf struct {
 	Dir      string // prefix, pid, logs and temporary files
 	Listen   string // host:port of the site
-	Auth     string // host:port of the proxy in forward-auth mode
+	Auth     string // host:port of the proxy in forward-auth mode, or unix:PATH: for its socket
 	Upstream string // host:port of the service
 	Root     bool   // nginx runs as root
 }
@@ -486,6 +513,19 @@ type nginxConf struct {
 func startNginx(t *testing.T, env *e2eEnv, bin string) (string, *server) {
 	t.Helper()
 	auth, _ := startProxy(t, env, "-forward-auth")
+	return runNginx(t, env, bin, auth)
+}
+
+// startNginxUnix is startNginx with the proxy on a unix socket.
+func startNginxUnix(t *testing.T, env *e2eEnv, bin string) (string, *server) {
+	t.Helper()
+	path, _ := startProxyUnix(t, env, "-forward-auth")
+	return runNginx(t, env, bin, "unix:"+path+":")
+}
+
+// runNginx runs nginx in front of the service, asking the proxy at auth.
+func runNginx(t *testing.T, env *e2eEnv, bin, auth string) (string, *server) {
+	t.Helper()
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "nginx.conf")
 	errorLog := filepath.Join(dir, "error.log")

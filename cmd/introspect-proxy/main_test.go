@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -211,4 +212,105 @@ func serveOnLoopback(t *testing.T, srv *http.Server) string {
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	return "http://" + ln.Addr().String()
+}
+
+// unixClient is an HTTP client whose connections go to the unix socket at
+// path, whatever the URL's host.
+func unixClient(t *testing.T, path string) *http.Client {
+	t.Helper()
+	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", path)
+	}}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
+}
+
+// -listen and -ops-listen unix:PATH: a socket file left by a proxy that did
+// not shut down is replaced, the new one has -socket-mode, its peers are
+// trusted proxies (their X-Original-URI picks the scope rule), and it is
+// removed at shutdown. A socket in use, or a file that is no socket, is
+// never removed: listening there fails.
+func TestUnixSocket(t *testing.T) {
+	as := introspecttest.NewServer(introspecttest.WithClient("proxy", "proxy-secret"))
+	defer as.Close()
+	dir := t.TempDir()
+	sock, ops := filepath.Join(dir, "auth.sock"), filepath.Join(dir, "ops.sock")
+
+	// A stale socket: its listener closed without removing the file.
+	stale, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	require.NoError(t, err)
+	stale.SetUnlinkOnClose(false)
+	require.NoError(t, stale.Close())
+	_, err = os.Stat(sock)
+	require.NoError(t, err, "the stale socket file is there")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-forward-auth", "-endpoint", as.IntrospectionURL(), "-client-id", "proxy",
+			"-listen", "unix:" + sock, "-ops-listen", "unix:" + ops, "-socket-mode", "0600",
+			"-require-scope", "/admin=admin"}, []string{"INTROSPECT_CLIENT_SECRET=proxy-secret"}, io.Discard, io.Discard)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	opsClient, client := unixClient(t, ops), unixClient(t, sock)
+	require.Eventually(t, func() bool {
+		resp, err := opsClient.Get("http://ops/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 10*time.Second, 20*time.Millisecond, "the proxy never served /healthz on %s", ops)
+
+	for _, p := range []string{sock, ops} {
+		fi, err := os.Stat(p)
+		require.NoError(t, err)
+		assert.NotZero(t, fi.Mode()&os.ModeSocket, p)
+		assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), p)
+	}
+
+	tok := as.Issue(introspecttest.Claims{Subject: "alice", Scope: "read"})
+	auth := func(uri string) *http.Response {
+		req, err := http.NewRequest(http.MethodGet, "http://auth/auth", nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("X-Original-URI", uri)
+		req.Header.Set("X-Original-Method", http.MethodGet)
+		resp, err := client.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp
+	}
+	resp := auth("/orders")
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "alice", resp.Header.Get("X-Auth-Subject"))
+	resp = auth("/admin/users")
+	assert.Equal(t, http.StatusForbidden, resp.StatusCode, "the peer is trusted: its X-Original-URI picks the rule")
+	assert.Contains(t, resp.Header.Get("WWW-Authenticate"), `error="insufficient_scope"`)
+
+	// In use: not removed, and a second listener fails.
+	_, err = listen("unix:"+sock, 0o600)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "address already in use")
+	assert.Equal(t, http.StatusOK, auth("/orders").StatusCode, "the socket still serves")
+
+	// Not a socket: left alone.
+	plain := filepath.Join(dir, "plain")
+	require.NoError(t, os.WriteFile(plain, []byte("keep"), 0o600))
+	_, err = listen("unix:"+plain, 0o600)
+	require.Error(t, err)
+	b, err := os.ReadFile(plain)
+	require.NoError(t, err)
+	assert.Equal(t, "keep", string(b))
+
+	cancel()
+	require.NoError(t, <-done)
+	done <- nil // for the cleanup
+	for _, p := range []string{sock, ops} {
+		_, err := os.Stat(p)
+		assert.ErrorIs(t, err, os.ErrNotExist, "%s removed at shutdown", p)
+	}
 }

@@ -781,7 +781,7 @@ func (r *runner) report(scenarios []scenario, results []result, figs []roundFig,
 	if r.o.proxy == "on" || r.o.oathkeeper != "" {
 		b.WriteString("- In front of one backend (a `bare` server): `httputil-rp` = a bare `httputil.ReverseProxy` (256 idle connections to the backend); " +
 			"`proxy-reverse` = introspect-proxy in reverse-proxy mode (`-upstream`, defaults otherwise, access log off); " +
-			"`nginx` = nginx (2 workers, keep-alive to the backend) alone; `nginx+proxy-fwd` = the same nginx with `auth_request` to introspect-proxy in forward-auth mode (keep-alive to both); " +
+			"`nginx` = nginx (2 workers, keep-alive to the backend) alone; `nginx+proxy-fwd` = the same nginx with `auth_request` to introspect-proxy in forward-auth mode (keep-alive to both); `nginx+proxy-unix` = the same with the proxy on a unix socket (`-listen unix:PATH`); " +
 			"`apache-rp` and `apache-oidc-rp` = the Apache above with mod_proxy to the backend, without and after mod_auth_openidc; " +
 			oathkeeperNote(r.o.oathkeeper) +
 			"Their CPU µs/req counts every process of the chain: the backend's, nginx's workers and the forward-auth proxy's\n")
@@ -845,7 +845,7 @@ func (r *runner) report(scenarios []scenario, results []result, figs []roundFig,
 		}
 	}
 	r.proxyChecks(check, byKey)
-	for _, srv := range []string{"introspect", "introspect-h1", "proxy-reverse", "nginx+proxy-fwd"} {
+	for _, srv := range []string{"introspect", "introspect-h1", "proxy-reverse", "nginx+proxy-fwd", "nginx+proxy-unix"} {
 		for _, sc := range scenarios {
 			res, ok := byKey[sc.name+"/"+srv]
 			if !ok || res.as.Distinct == 0 {

@@ -79,7 +79,13 @@ func (r *runner) proxyTargets(ctx context.Context, endpoint, caFile string, be b
 			if err != nil {
 				return nil, err
 			}
-			ts, err := r.startNginx(ctx, nginx, backendAddr, authAddr, bpid, fpid)
+			// The same on a unix socket that nginx's workers (nobody) may open.
+			sock := filepath.Join(r.dir, "auth.sock")
+			upid, err := r.startProxy(ctx, "unix:"+sock, endpoint, caFile, "-forward-auth", "-forward-auth-ingress", "nginx", "-socket-mode", "0666")
+			if err != nil {
+				return nil, err
+			}
+			ts, err := r.startNginx(ctx, nginx, backendAddr, authAddr, sock, bpid, fpid, upid)
 			if err != nil {
 				return nil, fmt.Errorf("nginx: %w", err)
 			}
@@ -109,6 +115,12 @@ func (r *runner) startProxy(ctx context.Context, addr, endpoint, caFile string, 
 	if err != nil {
 		return 0, err
 	}
+	if sock, ok := strings.CutPrefix(addr, "unix:"); ok {
+		if err := benchutil.WaitUnix(ctx, sock); err != nil {
+			return 0, fmt.Errorf("introspect-proxy %v: %w", args, err)
+		}
+		return cmd.Process.Pid, nil
+	}
 	if err := benchutil.WaitHTTP(ctx, "http://"+addr+"/", nil, true); err != nil {
 		return 0, fmt.Errorf("introspect-proxy %v: %w", args, err)
 	}
@@ -128,7 +140,8 @@ func lookNginx() (string, error) {
 // nginxConf is nginx in front of the backend: /plain proxied as it is,
 // everything else after an auth_request to introspect-proxy in forward-auth
 // mode (as in cmd/introspect-proxy/testdata/nginx.conf.tmpl), with
-// keep-alive connections to both.
+// keep-alive connections to both; /unix the same with the proxy on a unix
+// socket.
 const nginxConf = `# Written by bench/cmd/loadrun for one load run.
 daemon off;
 worker_processes 2;
@@ -155,6 +168,10 @@ http {
         server {{auth}};
         keepalive 128;
     }
+    upstream auth_unix {
+        server unix:{{authsock}};
+        keepalive 128;
+    }
 
     server {
         listen {{addr}};
@@ -176,6 +193,16 @@ http {
             proxy_pass http://backend;
         }
 
+        location /unix {
+            auth_request /_auth_unix;
+            auth_request_set $auth_subject $upstream_http_x_auth_subject;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Auth-Subject $auth_subject;
+            proxy_pass http://backend;
+        }
+
         location = /_auth {
             internal;
             proxy_http_version 1.1;
@@ -186,20 +213,32 @@ http {
             proxy_set_header X-Original-URI $request_uri;
             proxy_set_header X-Original-Method $request_method;
         }
+
+        location = /_auth_unix {
+            internal;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass http://auth_unix/auth;
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+            proxy_set_header X-Original-URI $request_uri;
+            proxy_set_header X-Original-Method $request_method;
+        }
     }
 }
 `
 
 // startNginx writes the configuration and starts nginx in the foreground,
-// as nobody when this runs as root. It returns two targets on it: /plain
-// (nginx alone) and /api (nginx → introspect-proxy forward-auth).
-func (r *runner) startNginx(ctx context.Context, nginx, backendAddr, authAddr string, bpid, fpid int) ([]target, error) {
+// as nobody when this runs as root. It returns three targets on it: /plain
+// (nginx alone), /api (nginx → introspect-proxy forward-auth on authAddr)
+// and /unix (the same with the proxy on the socket authSock).
+func (r *runner) startNginx(ctx context.Context, nginx, backendAddr, authAddr, authSock string, bpid, fpid, upid int) ([]target, error) {
 	dir := filepath.Join(r.dir, "nginx")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
 	addr := benchutil.FreeAddr()
-	conf := strings.NewReplacer("{{dir}}", dir, "{{addr}}", addr, "{{backend}}", backendAddr, "{{auth}}", authAddr).Replace(nginxConf)
+	conf := strings.NewReplacer("{{dir}}", dir, "{{addr}}", addr, "{{backend}}", backendAddr, "{{auth}}", authAddr, "{{authsock}}", authSock).Replace(nginxConf)
 	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
@@ -220,6 +259,7 @@ func (r *runner) startNginx(ctx context.Context, nginx, backendAddr, authAddr st
 	return []target{
 		{name: "nginx", url: "http://" + addr, path: "/plain", pids: func() []int { return append(ngx(), bpid) }},
 		{name: "nginx+proxy-fwd", url: "http://" + addr, path: "/api", pids: func() []int { return append(ngx(), fpid, bpid) }, auth: true},
+		{name: "nginx+proxy-unix", url: "http://" + addr, path: "/unix", pids: func() []int { return append(ngx(), upid, bpid) }, auth: true},
 	}, nil
 }
 
@@ -335,7 +375,7 @@ func (r *runner) startOathkeeper(ctx context.Context, endpoint, caFile, upstream
 // requests/s of a bare httputil.ReverseProxy in front of the same backend.
 // nginx+proxy-fwd against nginx alone is reported, with no target.
 func (r *runner) proxyChecks(check func(name, measured string, ok bool), byKey map[string]result) {
-	for _, srv := range []string{"proxy-reverse", "nginx+proxy-fwd"} {
+	for _, srv := range []string{"proxy-reverse", "nginx+proxy-fwd", "nginx+proxy-unix"} {
 		p, ok := byKey["cached/"+srv]
 		if !ok {
 			continue
@@ -369,11 +409,13 @@ func (r *runner) proxyChecks(check func(name, measured string, ok bool), byKey m
 func proxyNotes(byKey map[string]result, scenarios []scenario) string {
 	var b strings.Builder
 	for _, sc := range scenarios {
-		p, ok1 := byKey[sc.name+"/nginx+proxy-fwd"]
-		q, ok2 := byKey[sc.name+"/nginx"]
-		if ok1 && ok2 {
-			fmt.Fprintf(&b, "- %s: nginx+proxy-fwd serves %s the requests/s of nginx alone at %s its CPU per request (no target).\n",
-				sc.name, ratio(p.rps, q.rps), ratio(p.cpuPerReq, q.cpuPerReq))
+		for _, srv := range []string{"nginx+proxy-fwd", "nginx+proxy-unix"} {
+			p, ok1 := byKey[sc.name+"/"+srv]
+			q, ok2 := byKey[sc.name+"/nginx"]
+			if ok1 && ok2 {
+				fmt.Fprintf(&b, "- %s: %s serves %s the requests/s of nginx alone at %s its CPU per request (no target).\n",
+					sc.name, srv, ratio(p.rps, q.rps), ratio(p.cpuPerReq, q.cpuPerReq))
+			}
 		}
 	}
 	return b.String()

@@ -55,6 +55,25 @@ func ListenLoopback(addr string) (net.Listener, error) {
 	return net.Listen("tcp", addr)
 }
 
+// WaitUnix waits until something accepts connections on the unix socket
+// at path, for at most 15 s.
+func WaitUnix(ctx context.Context, path string) error {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	for {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "unix", path)
+		if err == nil {
+			return c.Close()
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("nothing accepts connections on %s: %w", path, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 // WaitHTTP polls url with GET requests carrying hdr until it answers 2xx
 // (any status when anyStatus), for at most 15 s.
 func WaitHTTP(ctx context.Context, url string, hdr http.Header, anyStatus bool) error {

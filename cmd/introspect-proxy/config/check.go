@@ -38,6 +38,19 @@ func (l *loader) check() {
 	if c.Listen == "" {
 		l.bad("%s: empty", lb("listen"))
 	}
+	unix := false
+	for i, addr := range []string{c.Listen, c.OpsListen} {
+		name := [...]string{"listen", "ops-listen"}[i]
+		if path, ok := strings.CutPrefix(addr, UnixPrefix); ok {
+			unix = true
+			if path == "" {
+				l.bad("%s: %s with no path", lb(name), UnixPrefix)
+			}
+		}
+	}
+	if !unix && l.given("socket-mode") {
+		l.bad("%s needs %s or %s of the form %sPATH", lb("socket-mode"), lb("listen"), lb("ops-listen"), UnixPrefix)
+	}
 	if _, port, _ := net.SplitHostPort(c.Listen); c.OpsListen != "" && c.OpsListen == c.Listen && port != "0" {
 		l.bad("%s and %s: the same address; the operations endpoints must not share the proxy's (or set %s off)", lb("ops-listen"), lb("listen"), lb("ops-listen"))
 	}
@@ -471,7 +484,7 @@ func (l *loader) checkBinding() {
 		if !isToken(h) {
 			l.bad("%s: %s is not a header name", lb("client-cert-header"), quote(h))
 		}
-		if len(c.TrustedProxies) == 0 {
+		if len(c.TrustedProxies) == 0 && !c.TrustUnixSocket {
 			l.bad("%s needs %s: the header is believed only from the proxies that set it", lb("client-cert-header"), lb("trusted-proxies"))
 		}
 	} else if l.given("client-cert-header-format") {

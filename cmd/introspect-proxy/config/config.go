@@ -21,6 +21,7 @@ import (
 	"maps"
 	"net/netip"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -30,6 +31,15 @@ import (
 
 // EnvPrefix starts the name of every environment variable of the proxy.
 const EnvPrefix = "INTROSPECT_"
+
+// UnixPrefix starts an address of -listen or -ops-listen that is a unix
+// socket's path.
+const UnixPrefix = "unix:"
+
+// TrustUnixSocket is the entry of -trusted-proxies that trusts every peer
+// of a unix socket the proxy listens on: whoever may open the socket file,
+// which -socket-mode and the file's owner decide.
+const TrustUnixSocket = "unix"
 
 // The environment variables that hold secrets. Each has a -...-file setting
 // naming a file instead; giving both is an error.
@@ -77,7 +87,9 @@ type Config struct {
 	ForwardAuth           bool           // -forward-auth
 	ForwardAuthIngress    Ingress        // -forward-auth-ingress
 	ForwardAuthPathPrefix string         // -forward-auth-path-prefix
-	TrustedProxies        []netip.Prefix // -trusted-proxies
+	TrustedProxies        []netip.Prefix // -trusted-proxies, its addresses
+	TrustUnixSocket       bool           // -trusted-proxies holds unix
+	SocketMode            os.FileMode    // -socket-mode
 
 	// The authorization server and the proxy's client there.
 	Endpoint                    string                // -endpoint

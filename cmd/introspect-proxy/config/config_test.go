@@ -74,6 +74,7 @@ identity-header-prefix: X-File-
 			assert.Equal(t, time.Minute, c.MaxTTL)
 			assert.Equal(t, 10, c.CacheSize)
 			assert.Equal(t, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("10.1.2.3/32")}, c.TrustedProxies)
+			assert.False(t, c.TrustUnixSocket, "not in the file's list")
 			assert.Equal(t, []config.ScopeRule{{Prefix: "/file", Scopes: []string{"file"}}}, c.ScopeRules)
 			assert.False(t, c.ForwardAuthorization)
 			assert.Equal(t, "X-File-", c.IdentityHeaderPrefix)
@@ -108,6 +109,7 @@ identity-header-prefix: X-File-
 			assert.Equal(t, "127.0.0.1:7003", c.Listen)
 			assert.Equal(t, 3*time.Minute, c.MaxTTL)
 			assert.Empty(t, c.TrustedProxies, "an empty flag is an empty list")
+			assert.False(t, c.TrustUnixSocket, "an empty flag is an empty list")
 			assert.Equal(t, []config.ScopeRule{
 				{Prefix: "/flag", Scopes: []string{"a"}},
 				{Method: "GET", Prefix: "/flag/r", Scopes: []string{"b"}},
@@ -144,6 +146,8 @@ func TestDefaults(t *testing.T) {
 	assert.Equal(t, "http://127.0.0.1:3000", c.Upstream.String())
 	assert.Equal(t, "s3cret", c.ClientSecret.Value())
 	assert.Equal(t, []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}, c.TrustedProxies)
+	assert.True(t, c.TrustUnixSocket, "the peers of a unix socket are local, like loopback's")
+	assert.Equal(t, os.FileMode(0o660), c.SocketMode)
 	assert.Equal(t, "X-Auth-", c.IdentityHeaderPrefix)
 	assert.True(t, c.ForwardAuthorization)
 	assert.True(t, c.PassHostHeader)
@@ -207,6 +211,11 @@ func TestValidation(t *testing.T) {
 		{name: "empty listen", args: withBase("-listen", ""), want: []string{"-listen: empty"}},
 		{name: "ops on the proxy's address", args: withBase("-listen", "127.0.0.1:1", "-ops-listen", "127.0.0.1:1"), want: []string{"-ops-listen and -listen: the same address"}},
 		{name: "empty ops-listen", args: withBase("-ops-listen", ""), want: []string{"-ops-listen: empty: give an address, or off"}},
+		{name: "unix socket without a path", args: withBase("-listen", "unix:", "-ops-listen", "unix:"), want: []string{"-listen: unix: with no path", "-ops-listen: unix: with no path"}},
+		{name: "ops on the proxy's socket", args: withBase("-listen", "unix:/run/p.sock", "-ops-listen", "unix:/run/p.sock"), want: []string{"-ops-listen and -listen: the same address"}},
+		{name: "socket mode not octal", args: withBase("-listen", "unix:/run/p.sock", "-socket-mode", "0689"), want: []string{`-socket-mode: "0689" is not an octal file mode`}},
+		{name: "socket mode too large", env: []string{"INTROSPECT_SOCKET_MODE=01777"}, args: withBase("-listen", "unix:/run/p.sock"), want: []string{`INTROSPECT_SOCKET_MODE: "01777" is not an octal file mode`}},
+		{name: "socket mode without a socket", args: withBase("-socket-mode", "0600"), want: []string{"-socket-mode needs -listen or -ops-listen of the form unix:PATH"}},
 		{name: "trusted proxy", args: withBase("-trusted-proxies", "10.0.0.1/8,nope,0.0.0.0/0,::ffff:10.0.0.1"), want: []string{
 			`-trusted-proxies: "10.0.0.1/8" has host bits set (the network is 10.0.0.0/8)`, `"nope" is not an IP prefix`,
 			`"0.0.0.0/0" holds every address`, `"::ffff:10.0.0.1" is IPv4-mapped IPv6`}},
@@ -285,6 +294,7 @@ func TestValidation(t *testing.T) {
 		{name: "dpop nonce secret without period", args: withBase("-dpop-nonce-secret-file", file("ns", strings.Repeat("n", 32))), want: []string{"-dpop-nonce-secret-file needs -dpop-nonce-period"}},
 		{name: "cert header name", args: withBase("-client-cert-header", "X Cert"), want: []string{`-client-cert-header: "X Cert" is not a header name`}},
 		{name: "cert header without trusted proxies", args: withBase("-client-cert-header", "X-Cert", "-trusted-proxies", ""), want: []string{"-client-cert-header needs -trusted-proxies"}},
+		{name: "unix and a bad prefix", args: withBase("-trusted-proxies", "unix,unix:/run/p.sock"), want: []string{`-trusted-proxies: "unix:/run/p.sock" is not an IP prefix`}},
 		{name: "cert header format without header", args: withBase("-client-cert-header-format", "xfcc"), want: []string{"-client-cert-header-format needs -client-cert-header"}},
 		{name: "cert header format", args: withBase("-client-cert-header", "X-Cert", "-client-cert-header-format", "pem"), want: []string{`-client-cert-header-format: "pem" is not escaped-pem, xfcc or base64-der`}},
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -17,7 +18,8 @@ import (
 const (
 	DefaultListen                        = ":8080"
 	DefaultOpsListen                     = "127.0.0.1:9090"
-	DefaultTrustedProxies                = "127.0.0.0/8,::1"
+	DefaultTrustedProxies                = "127.0.0.0/8,::1,unix"
+	DefaultSocketMode                    = 0o660
 	DefaultIdentityHeaderPrefix          = "X-Auth-"
 	DefaultCacheSize                     = 100_000
 	DefaultReadHeaderTimeout             = 10 * time.Second
@@ -82,8 +84,18 @@ var settings = []setting{
 		func(c *Config) *bool { return &c.Version }).flagOnly(),
 
 	// Serving.
-	text("listen", DefaultListen, "ADDR", "address of the proxy",
+	text("listen", DefaultListen, "ADDR", "address of the proxy: host:port, or unix:PATH for a unix socket",
 		func(c *Config) *string { return &c.Listen }),
+	{name: "socket-mode", kind: kindString, def: "0660", arg: "MODE",
+		usage: "file mode (octal) of the unix sockets of -listen and -ops-listen: who may connect",
+		apply: func(c *Config, v []string) error {
+			m, err := strconv.ParseUint(v[0], 8, 32)
+			if err != nil || m > 0o777 {
+				return fmt.Errorf("%s is not an octal file mode such as 0660", quote(v[0]))
+			}
+			c.SocketMode = os.FileMode(m)
+			return nil
+		}},
 	{name: "upstream", kind: kindString, arg: "URL", usage: "reverse-proxy mode: the protected service, an http or https URL (or -forward-auth)",
 		apply: func(c *Config, v []string) error {
 			if v[0] == "" {
@@ -108,11 +120,15 @@ var settings = []setting{
 	text("forward-auth-path-prefix", "", "PATH", "forward-auth: the path prefix Envoy's ext_authz http_service puts before the original path (path_prefix), taken off",
 		func(c *Config) *string { return &c.ForwardAuthPathPrefix }),
 	{name: "trusted-proxies", kind: kindList, def: DefaultTrustedProxies, arg: "CIDR,...",
-		usage: "addresses of the proxies whose forwarding headers (X-Original-*, X-Forwarded-*, the client certificate header) are believed; \"\" for none",
+		usage: "addresses of the proxies whose forwarding headers (X-Original-*, X-Forwarded-*, the client certificate header) are believed, unix for every peer of a unix socket of -listen; \"\" for none",
 		apply: func(c *Config, v []string) error {
-			c.TrustedProxies = nil
+			c.TrustedProxies, c.TrustUnixSocket = nil, false
 			var errs []error
 			for _, s := range v {
+				if s == TrustUnixSocket {
+					c.TrustUnixSocket = true
+					continue
+				}
 				p, problem := parsePrefix(s)
 				if problem != "" {
 					errs = append(errs, fmt.Errorf("%s %s", quote(s), problem))
@@ -123,7 +139,7 @@ var settings = []setting{
 			return errors.Join(errs...)
 		}},
 	{name: "ops-listen", kind: kindString, def: DefaultOpsListen, arg: "ADDR",
-		usage: "address of /healthz, /readyz and /metrics; off to serve none",
+		usage: "address of /healthz, /readyz and /metrics (host:port or unix:PATH); off to serve none",
 		apply: func(c *Config, v []string) error {
 			switch v[0] {
 			case "off":

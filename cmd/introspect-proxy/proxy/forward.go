@@ -70,7 +70,7 @@ func (s *Server) original(r *http.Request) (*http.Request, error) {
 		ingress = config.IngressEnvoy // only Envoy adds a path prefix
 	}
 	own := true // the request's own URI counts, less the path prefix
-	if s.trusted(r.RemoteAddr) {
+	if s.trusted(r) {
 		var err error
 		if method, uri, own, err = originalRequest(r, ingress); err != nil {
 			return nil, err

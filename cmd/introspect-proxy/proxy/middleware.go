@@ -11,6 +11,7 @@ import (
 
 	"github.com/introspect-go/introspect"
 	introspectredis "github.com/introspect-go/introspect/cache/redis"
+	"github.com/introspect-go/introspect/cmd/introspect-proxy/config"
 )
 
 // newMiddleware builds the introspection middleware of the configuration,
@@ -126,9 +127,12 @@ func (s *Server) newMiddleware() (*introspect.Middleware, error) {
 		opts = append(opts, introspect.InsecureSkipTokenBinding())
 	}
 	if h := cfg.ClientCertHeader; h != "" {
-		proxies := make([]string, len(cfg.TrustedProxies))
-		for i, p := range cfg.TrustedProxies {
-			proxies[i] = p.String()
+		proxies := make([]string, 0, len(cfg.TrustedProxies)+1)
+		for _, p := range cfg.TrustedProxies {
+			proxies = append(proxies, p.String())
+		}
+		if cfg.TrustUnixSocket {
+			proxies = append(proxies, config.TrustUnixSocket)
 		}
 		opts = append(opts, introspect.WithClientCertificateHeader(h, cfg.ClientCertHeaderFormat, proxies...))
 	}

@@ -78,7 +78,7 @@ func (s *Server) rewrite(target *url.URL) func(*httputil.ProxyRequest) {
 	cfg := s.cfg
 	return func(pr *httputil.ProxyRequest) {
 		in, out := pr.In, pr.Out
-		trusted := s.trusted(in.RemoteAddr)
+		trusted := s.trusted(in)
 		pr.SetURL(target)
 		if cfg.PassHostHeader {
 			out.Host = in.Host

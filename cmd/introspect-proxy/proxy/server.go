@@ -211,12 +211,13 @@ func (s *Server) LogValue() slog.Value { return slog.StringValue(s.String()) }
 // MarshalJSON writes String as a JSON string.
 func (s *Server) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
 
-// trusted reports whether remoteAddr, an "ip:port" peer address, is one of
-// the trusted proxies.
-func (s *Server) trusted(remoteAddr string) bool {
-	ap, err := netip.ParseAddrPort(remoteAddr)
+// trusted reports whether r comes from a trusted proxy: its peer address
+// (r.RemoteAddr, "ip:port") is in -trusted-proxies, or it came over a unix
+// socket and -trusted-proxies holds unix.
+func (s *Server) trusted(r *http.Request) bool {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
-		return false
+		return s.cfg.TrustUnixSocket && overUnixSocket(r)
 	}
 	a := ap.Addr().Unmap()
 	for _, p := range s.cfg.TrustedProxies {
@@ -225,4 +226,11 @@ func (s *Server) trusted(remoteAddr string) bool {
 		}
 	}
 	return false
+}
+
+// overUnixSocket reports whether r came over a unix socket: net/http puts
+// the listener's address in the request's context.
+func overUnixSocket(r *http.Request) bool {
+	a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	return ok && a != nil && a.Network() == "unix"
 }
