@@ -84,8 +84,10 @@ type certHeader struct {
 // and a prefix that holds every address. Name the proxies alone, never a
 // range clients connect from. The entry "unix" trusts every peer of a
 // unix-socket listener (net/http's [http.LocalAddrContextKey] names a unix
-// address): whoever may open the socket file, which its mode and owner
-// decide. r.RemoteAddr must be the peer of the
+// address; the gRPC adapter sets it too): whoever may open the socket file,
+// which its mode, owner and directory decide, root included. Over a unix
+// socket the prefixes never apply: RemoteAddr is then the path the peer
+// bound its end to, its own choice. r.RemoteAddr must be the peer of the
 // connection: a middleware in front that rewrites it from X-Forwarded-For
 // or Forwarded, or a listener that takes it from the PROXY protocol, would
 // let a client pass for a proxy. Each
@@ -250,14 +252,19 @@ func thumbprintOf(der []byte) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
-// trusts reports whether r comes from a trusted proxy: its peer address
-// (r.RemoteAddr, "ip:port") is in one of the trusted prefixes, or it came
-// over a unix socket and "unix" is trusted. An address with an IPv6 zone,
-// or that does not parse, is not in a prefix.
+// trusts reports whether r comes from a trusted proxy: it came over a unix
+// socket and "unix" is trusted, or over anything else from a peer address
+// (r.RemoteAddr, "ip:port") in one of the trusted prefixes. An address with
+// an IPv6 zone, or that does not parse, is not in a prefix.
 func (h *certHeader) trusts(r *http.Request) bool {
+	// The listener first: over a unix socket, RemoteAddr is the path the
+	// peer bound its end to, which it chooses ("127.0.0.1:1" included).
+	if overUnixSocket(r) {
+		return h.unix
+	}
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
-		return h.unix && overUnixSocket(r)
+		return false
 	}
 	a := ap.Addr().Unmap()
 	for _, p := range h.proxies {

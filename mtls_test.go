@@ -21,6 +21,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -313,9 +314,10 @@ func TestClientCertificateHeaderPeerAddress(t *testing.T) {
 
 // "unix" trusts the peers of a unix-socket listener, and only them: over a
 // unix socket the header is read when "unix" is trusted and ignored when
-// only addresses are; over TCP, "unix" trusts nobody. A request handed to
-// the middleware with a non-address RemoteAddr but no unix listener in its
-// context is not trusted either.
+// only addresses are, even from a peer that bound its end to the path
+// "127.0.0.1:1" (its RemoteAddr); over TCP, "unix" trusts nobody. A
+// request handed to the middleware with a non-address RemoteAddr but no
+// unix listener in its context is not trusted either.
 func TestClientCertificateHeaderUnixSocket(t *testing.T) {
 	as := newAS(t)
 	alice := newBoundCert(t, "alice", 0)
@@ -323,16 +325,25 @@ func TestClientCertificateHeaderUnixSocket(t *testing.T) {
 	opt := func(proxies ...string) introspect.Option {
 		return introspect.WithClientCertificateHeader(certHeaderName, introspect.CertHeaderBase64DER, proxies...)
 	}
-	// serveUnix serves mw on a unix socket and returns a client that dials it.
-	serveUnix := func(mw *introspect.Middleware) *http.Client {
+	// The client's end of a connection is bound to a relative path that
+	// reads as an address of the trusted prefixes.
+	t.Chdir(t.TempDir())
+	// serveUnix serves mw on a unix socket and returns a client that dials
+	// it from an end bound to the path bind ("" for none).
+	serveUnix := func(mw *introspect.Middleware, bind string) *http.Client {
 		path := filepath.Join(t.TempDir(), "api.sock")
 		ln, err := net.Listen("unix", path)
 		require.NoError(t, err)
 		srv := &http.Server{Handler: mw.Handler(okHandler), ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
 		t.Cleanup(func() { _ = srv.Close() })
-		tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", path)
+		tr := &http.Transport{DisableKeepAlives: true, DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			d := &net.Dialer{}
+			if bind != "" {
+				_ = os.Remove(bind) // the file of the previous connection's end
+				d.LocalAddr = &net.UnixAddr{Name: bind, Net: "unix"}
+			}
+			return d.DialContext(ctx, "unix", path)
 		}}
 		t.Cleanup(tr.CloseIdleConnections)
 		return &http.Client{Transport: tr}
@@ -341,13 +352,15 @@ func TestClientCertificateHeaderUnixSocket(t *testing.T) {
 	addressesOnly := newMW(t, as, opt("127.0.0.0/8", "::1"))
 
 	t.Run("unix trusted: the header is read", func(t *testing.T) {
-		c := serveUnix(trustsUnix)
+		c := serveUnix(trustsUnix, "")
 		assert.Equal(t, http.StatusOK, callCert(t, c, "http://api/", bound[0], encBase64(alice.der)))
 		assert.Equal(t, http.StatusUnauthorized, callCert(t, c, "http://api/", bound[0]))
 	})
 	t.Run("only addresses trusted: the header over a unix socket is ignored", func(t *testing.T) {
-		c := serveUnix(addressesOnly)
-		assert.Equal(t, http.StatusUnauthorized, callCert(t, c, "http://api/", bound[0], encBase64(alice.der)))
+		for _, bind := range []string{"", "127.0.0.1:1"} {
+			c := serveUnix(addressesOnly, bind)
+			assert.Equal(t, http.StatusUnauthorized, callCert(t, c, "http://api/", bound[0], encBase64(alice.der)), "bound to %q", bind)
+		}
 	})
 	t.Run("unix trusted, over TCP: the header is ignored", func(t *testing.T) {
 		api := httptest.NewServer(newMW(t, as, opt("unix")).Handler(okHandler))

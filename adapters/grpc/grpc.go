@@ -344,7 +344,17 @@ func Request(ctx context.Context, fullMethod string) *http.Request {
 		Body:       http.NoBody,
 	}).WithContext(ctx)
 	if p, ok := peer.FromContext(ctx); ok {
-		if p.Addr != nil {
+		switch {
+		case p.Addr == nil:
+		case p.Addr.Network() == "unix":
+			// A unix peer's address is the path it bound its end to, which
+			// it chooses: never taken for an IP address. The listener's
+			// address tells the middleware it came over a unix socket, as
+			// net/http's does.
+			if p.LocalAddr != nil {
+				r = r.WithContext(context.WithValue(ctx, http.LocalAddrContextKey, p.LocalAddr))
+			}
+		default:
 			r.RemoteAddr = p.Addr.String()
 		}
 		if info, ok := p.AuthInfo.(credentials.TLSInfo); ok {

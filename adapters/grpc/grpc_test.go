@@ -693,3 +693,29 @@ func TestRefusalsReported(t *testing.T) {
 		t.Errorf("Decided saw %q, want %q", decided, want)
 	}
 }
+
+// TestRequestUnixPeer: a unix peer's address, the path it bound its end to
+// and so its own choice, never becomes RemoteAddr (it could read
+// "127.0.0.1:1"); the listener's address goes where net/http puts it, so
+// that a trusted-proxy entry "unix" applies. A TCP peer's address is
+// RemoteAddr.
+func TestRequestUnixPeer(t *testing.T) {
+	local := &net.UnixAddr{Name: "/run/api.sock", Net: "unix"}
+	ctx := peer.NewContext(context.Background(), &peer.Peer{Addr: &net.UnixAddr{Name: "127.0.0.1:1", Net: "unix"}, LocalAddr: local})
+	r := introspectgrpc.Request(ctx, methodCheck)
+	if r.RemoteAddr != "" {
+		t.Errorf("RemoteAddr = %q, want none for a unix peer", r.RemoteAddr)
+	}
+	if got, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr); got != local {
+		t.Errorf("LocalAddrContextKey = %v, want the listener's %v", got, local)
+	}
+
+	tcp := &net.TCPAddr{IP: net.IPv4(10, 0, 0, 1), Port: 5000}
+	r = introspectgrpc.Request(peer.NewContext(context.Background(), &peer.Peer{Addr: tcp}), methodCheck)
+	if r.RemoteAddr != "10.0.0.1:5000" {
+		t.Errorf("RemoteAddr = %q, want 10.0.0.1:5000", r.RemoteAddr)
+	}
+	if got := r.Context().Value(http.LocalAddrContextKey); got != nil {
+		t.Errorf("LocalAddrContextKey = %v for a TCP peer, want none", got)
+	}
+}

@@ -2,9 +2,14 @@
 
 package main
 
-import "os"
+import (
+	"errors"
+	"net"
+	"os"
+)
 
-// withUmask runs create: this system has no umask.
-func withUmask[T any](_ os.FileMode, create func() (T, error)) (T, error) {
-	return create()
+// listenUnix refuses: a socket's mode, which decides who may connect, is
+// not kept on this system.
+func listenUnix(string, os.FileMode) (net.Listener, error) {
+	return nil, errors.New("unix: sockets need a unix system here: their file mode, which decides who may connect, is not kept")
 }

@@ -39,10 +39,10 @@
 // in flight for up to -shutdown-timeout, then the process exits.
 //
 // -listen unix:PATH serves on a unix socket, for an ingress on the same
-// host (nginx: proxy_pass http://unix:PATH:/auth); the file gets
-// -socket-mode (0660), and its peers count as trusted proxies
-// (-trusted-proxies holds unix by default). The garbage collector runs at
-// GOGC=400 unless GOGC is set.
+// host (nginx: proxy_pass http://unix:PATH:/auth): created with
+// -socket-mode (0660), under a lock on PATH.lock; its peers count as
+// trusted proxies (-trusted-proxies holds unix by default). The garbage
+// collector runs at GOGC=400 unless GOGC is set.
 package main
 
 import (
@@ -58,7 +58,6 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/introspect-go/introspect/cmd/introspect-proxy/config"
 	"github.com/introspect-go/introspect/cmd/introspect-proxy/proxy"
@@ -130,51 +129,13 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	return srv.Serve(ctx, ln, ops)
 }
 
-// listen listens on addr: host:port, or unix:PATH for a unix socket whose
-// file gets mode. A socket file left at PATH by a proxy that did not shut
-// down is removed first; any other file there, or a socket something
-// accepts connections on, makes listen fail. The socket file is removed
-// when the listener is closed.
+// listen listens on addr: host:port, or unix:PATH for a unix socket (see
+// listenUnix) whose file gets mode.
 func listen(addr string, mode os.FileMode) (net.Listener, error) {
-	path, ok := strings.CutPrefix(addr, config.UnixPrefix)
-	if !ok {
-		return net.Listen("tcp", addr)
+	if path, ok := strings.CutPrefix(addr, config.UnixPrefix); ok {
+		return listenUnix(path, mode)
 	}
-	if err := removeStaleSocket(path); err != nil {
-		return nil, err
-	}
-	ln, err := withUmask(mode, func() (net.Listener, error) { return net.Listen("unix", path) })
-	if err != nil {
-		return nil, err
-	}
-	// The umask only clears bits: set the mode itself, in case it holds
-	// bits the file would not otherwise get.
-	if err := os.Chmod(path, mode.Perm()); err != nil {
-		ln.Close()
-		return nil, err
-	}
-	return ln, nil
-}
-
-// removeStaleSocket removes path if it is a unix socket that refuses
-// connections: nothing listens on it any more.
-func removeStaleSocket(path string) error {
-	fi, err := os.Lstat(path)
-	if err != nil || fi.Mode()&os.ModeSocket == 0 {
-		return nil // nothing there, or not a socket: net.Listen says what is wrong
-	}
-	c, err := net.DialTimeout("unix", path, time.Second)
-	if err == nil {
-		c.Close()
-		return nil // in use: net.Listen fails with "address already in use"
-	}
-	if !errors.Is(err, syscall.ECONNREFUSED) {
-		return nil
-	}
-	if err := os.Remove(path); err != nil {
-		return fmt.Errorf("removing the stale socket %s: %w", path, err)
-	}
-	return nil
+	return net.Listen("tcp", addr)
 }
 
 // version is the module version the binary was built from, "(devel)" for a

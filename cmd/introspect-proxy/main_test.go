@@ -228,8 +228,9 @@ func unixClient(t *testing.T, path string) *http.Client {
 // -listen and -ops-listen unix:PATH: a socket file left by a proxy that did
 // not shut down is replaced, the new one has -socket-mode, its peers are
 // trusted proxies (their X-Original-URI picks the scope rule), and it is
-// removed at shutdown. A socket in use, or a file that is no socket, is
-// never removed: listening there fails.
+// removed at shutdown. A second proxy on the path fails on its lock; a
+// socket another program accepts connections on, or a file that is no
+// socket, is never removed: listening there fails.
 func TestUnixSocket(t *testing.T) {
 	as := introspecttest.NewServer(introspecttest.WithClient("proxy", "proxy-secret"))
 	defer as.Close()
@@ -291,17 +292,30 @@ func TestUnixSocket(t *testing.T) {
 	assert.Equal(t, http.StatusForbidden, resp.StatusCode, "the peer is trusted: its X-Original-URI picks the rule")
 	assert.Contains(t, resp.Header.Get("WWW-Authenticate"), `error="insufficient_scope"`)
 
-	// In use: not removed, and a second listener fails.
+	// A second proxy on the path: refused by the lock, the socket kept.
 	_, err = listen("unix:"+sock, 0o600)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "address already in use")
+	assert.Contains(t, err.Error(), "auth.sock.lock is held by another process")
 	assert.Equal(t, http.StatusOK, auth("/orders").StatusCode, "the socket still serves")
+
+	// Another program's socket in use: not removed.
+	foreign := filepath.Join(dir, "foreign.sock")
+	fln, err := net.Listen("unix", foreign)
+	require.NoError(t, err)
+	defer fln.Close()
+	_, err = listen("unix:"+foreign, 0o600)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "a socket in use: not removed")
+	c, err := net.Dial("unix", foreign)
+	require.NoError(t, err, "the foreign socket still accepts")
+	c.Close()
 
 	// Not a socket: left alone.
 	plain := filepath.Join(dir, "plain")
 	require.NoError(t, os.WriteFile(plain, []byte("keep"), 0o600))
 	_, err = listen("unix:"+plain, 0o600)
 	require.Error(t, err)
+	assert.Contains(t, err.Error(), "is not a socket: not removed")
 	b, err := os.ReadFile(plain)
 	require.NoError(t, err)
 	assert.Equal(t, "keep", string(b))
@@ -312,5 +326,54 @@ func TestUnixSocket(t *testing.T) {
 	for _, p := range []string{sock, ops} {
 		_, err := os.Stat(p)
 		assert.ErrorIs(t, err, os.ErrNotExist, "%s removed at shutdown", p)
+	}
+}
+
+// With -trusted-proxies naming addresses only, a peer of the unix socket is
+// not trusted, even one that bound its end to the path "127.0.0.1:1",
+// which is its RemoteAddr: its X-Original-URI is ignored, and the auth
+// request's own URI, under no rule, counts.
+func TestUnixSocketPeerNotAnAddress(t *testing.T) {
+	as := introspecttest.NewServer(introspecttest.WithClient("proxy", "proxy-secret"))
+	defer as.Close()
+	sock := filepath.Join(t.TempDir(), "auth.sock")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-forward-auth", "-endpoint", as.IntrospectionURL(), "-client-id", "proxy",
+			"-listen", "unix:" + sock, "-ops-listen", "off", "-trusted-proxies", "127.0.0.1",
+			"-require-scope", "/admin=admin"}, []string{"INTROSPECT_CLIENT_SECRET=proxy-secret"}, io.Discard, io.Discard)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	t.Chdir(t.TempDir())
+	tok := as.Issue(introspecttest.Claims{Subject: "alice", Scope: "read"})
+	status := func(bind string) (int, error) {
+		d := &net.Dialer{}
+		if bind != "" {
+			_ = os.Remove(bind)
+			d.LocalAddr = &net.UnixAddr{Name: bind, Net: "unix"}
+		}
+		tr := &http.Transport{DisableKeepAlives: true, DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, "unix", sock)
+		}}
+		defer tr.CloseIdleConnections()
+		req, _ := http.NewRequest(http.MethodGet, "http://auth/auth", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("X-Original-URI", "/admin/users")
+		resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Do(req)
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	require.Eventually(t, func() bool { _, err := status(""); return err == nil }, 10*time.Second, 20*time.Millisecond)
+	for _, bind := range []string{"", "127.0.0.1:1"} {
+		got, err := status(bind)
+		require.NoError(t, err)
+		assert.Equal(t, http.StatusOK, got, "bound to %q: the forwarded URI must be ignored", bind)
 	}
 }

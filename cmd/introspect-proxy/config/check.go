@@ -43,13 +43,22 @@ func (l *loader) check() {
 		name := [...]string{"listen", "ops-listen"}[i]
 		if path, ok := strings.CutPrefix(addr, UnixPrefix); ok {
 			unix = true
-			if path == "" {
+			switch {
+			case path == "":
 				l.bad("%s: %s with no path", lb(name), UnixPrefix)
+			case path[0] == '@':
+				l.bad("%s: %s is an abstract socket, which has no file mode: anyone on the host could connect", lb(name), quote(path))
 			}
 		}
 	}
-	if !unix && l.given("socket-mode") {
+	switch {
+	case !unix && l.given("socket-mode"):
 		l.bad("%s needs %s or %s of the form %sPATH", lb("socket-mode"), lb("listen"), lb("ops-listen"), UnixPrefix)
+	case c.SocketMode&0o600 != 0o600:
+		l.bad("%s: %#o does not let the proxy's own user read and write the socket", lb("socket-mode"), c.SocketMode)
+	case unix && c.SocketMode&0o007 != 0 && c.TrustUnixSocket:
+		c.Warnings = append(c.Warnings, fmt.Sprintf("%s %#o lets every user of the host connect, and %s holds unix: each of them is a trusted proxy, whose forwarding headers are believed",
+			lb("socket-mode"), c.SocketMode, lb("trusted-proxies")))
 	}
 	if _, port, _ := net.SplitHostPort(c.Listen); c.OpsListen != "" && c.OpsListen == c.Listen && port != "0" {
 		l.bad("%s and %s: the same address; the operations endpoints must not share the proxy's (or set %s off)", lb("ops-listen"), lb("listen"), lb("ops-listen"))

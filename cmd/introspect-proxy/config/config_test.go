@@ -215,6 +215,8 @@ func TestValidation(t *testing.T) {
 		{name: "ops on the proxy's socket", args: withBase("-listen", "unix:/run/p.sock", "-ops-listen", "unix:/run/p.sock"), want: []string{"-ops-listen and -listen: the same address"}},
 		{name: "socket mode not octal", args: withBase("-listen", "unix:/run/p.sock", "-socket-mode", "0689"), want: []string{`-socket-mode: "0689" is not an octal file mode`}},
 		{name: "socket mode too large", env: []string{"INTROSPECT_SOCKET_MODE=01777"}, args: withBase("-listen", "unix:/run/p.sock"), want: []string{`INTROSPECT_SOCKET_MODE: "01777" is not an octal file mode`}},
+		{name: "abstract socket", args: withBase("-listen", "unix:@introspect"), want: []string{`-listen: "@introspect" is an abstract socket, which has no file mode`}},
+		{name: "socket mode the owner cannot use", args: withBase("-listen", "unix:/run/p.sock", "-socket-mode", "0460"), want: []string{"-socket-mode: 0460 does not let the proxy's own user read and write the socket"}},
 		{name: "socket mode without a socket", args: withBase("-socket-mode", "0600"), want: []string{"-socket-mode needs -listen or -ops-listen of the form unix:PATH"}},
 		{name: "trusted proxy", args: withBase("-trusted-proxies", "10.0.0.1/8,nope,0.0.0.0/0,::ffff:10.0.0.1"), want: []string{
 			`-trusted-proxies: "10.0.0.1/8" has host bits set (the network is 10.0.0.0/8)`, `"nope" is not an IP prefix`,
@@ -426,6 +428,14 @@ func TestWarnings(t *testing.T) {
 		"INTROSPECT_CHECK_CONFIG names no setting of introspect-proxy: ignored",
 		"INTROSPECT_UPSTREM names no setting of introspect-proxy: ignored",
 	}, c.Warnings)
+
+	// A socket every user may open, whose peers are trusted proxies.
+	c, err = load(t, append(slicesClone(base), "-listen", "unix:/run/p.sock", "-socket-mode", "0666"), secretEnv)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"-socket-mode 0666 lets every user of the host connect, and -trusted-proxies holds unix: each of them is a trusted proxy, whose forwarding headers are believed"}, c.Warnings)
+	c, err = load(t, append(slicesClone(base), "-listen", "unix:/run/p.sock", "-socket-mode", "0666", "-trusted-proxies", "127.0.0.1"), secretEnv)
+	require.NoError(t, err)
+	assert.Empty(t, c.Warnings, "unix peers are not trusted")
 }
 
 // TestHelpAndVersion checks -help, which lists every setting with its

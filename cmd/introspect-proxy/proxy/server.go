@@ -211,13 +211,18 @@ func (s *Server) LogValue() slog.Value { return slog.StringValue(s.String()) }
 // MarshalJSON writes String as a JSON string.
 func (s *Server) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
 
-// trusted reports whether r comes from a trusted proxy: its peer address
-// (r.RemoteAddr, "ip:port") is in -trusted-proxies, or it came over a unix
-// socket and -trusted-proxies holds unix.
+// trusted reports whether r comes from a trusted proxy: it came over a unix
+// socket and -trusted-proxies holds unix, or over TCP from a peer address
+// (r.RemoteAddr, "ip:port") in -trusted-proxies.
 func (s *Server) trusted(r *http.Request) bool {
+	// The listener first: over a unix socket, RemoteAddr is the path the
+	// peer bound its end to, which it chooses ("127.0.0.1:1" included).
+	if overUnixSocket(r) {
+		return s.cfg.TrustUnixSocket
+	}
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
-		return s.cfg.TrustUnixSocket && overUnixSocket(r)
+		return false
 	}
 	a := ap.Addr().Unmap()
 	for _, p := range s.cfg.TrustedProxies {
