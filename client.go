@@ -208,14 +208,18 @@ func (c *Client) IntrospectAs(ctx context.Context, cc ClientContext, token strin
 // every request: an atomic load with discovery, no lock, no allocation, no
 // network. Before discovery has succeeded its Endpoint is empty, and fetch
 // then waits for discovery.
-func (c *Client) staticContext() ClientContext {
+func (c *Client) staticContext() ClientContext { return *c.staticContextRef() }
+
+// staticContextRef is staticContext without the copy, for the hit path:
+// what it points to is shared and must not be written.
+func (c *Client) staticContextRef() *ClientContext {
 	if c.prov != nil {
 		if st := c.prov.meta.current(); st != nil {
-			return st.cc
+			return &st.cc
 		}
-		return ClientContext{Issuer: c.prov.issuer, Credentials: c.static.Credentials}
+		return &ClientContext{Issuer: c.prov.issuer, Credentials: c.static.Credentials}
 	}
-	return c.static
+	return &c.static
 }
 
 // fetch asks the authorization server. It returns the verdict, active or not,

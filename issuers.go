@@ -220,7 +220,7 @@ func (c *Client) jwtProvider(iss, ctxIssuer string) (*provider, error) {
 // for a context that names no endpoint either (the static context, or one
 // of a ClientStore left to WithIssuer); "" for a context of an endpoint
 // alone.
-func (c *Client) contextIssuer(cc ClientContext) string {
+func (c *Client) contextIssuer(cc *ClientContext) string {
 	switch {
 	case cc.Issuer != "":
 		return cc.Issuer

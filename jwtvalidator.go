@@ -155,7 +155,7 @@ func (v *JWTValidator) Close() error {
 // signature verified and a claim check failed. When the keys cannot be
 // fetched, the error matches [ErrDiscovery] (503).
 func (v *JWTValidator) Validate(ctx context.Context, token string) (*Introspection, error) {
-	ti, _, err := v.validate(ctx, token, v.c.cfg.now(), v.c.contextIssuer(ClientContext{}))
+	ti, _, err := v.validate(ctx, token, v.c.cfg.now(), v.c.contextIssuer(&ClientContext{}))
 	return ti, err
 }
 

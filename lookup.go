@@ -116,13 +116,14 @@ func (c *config) checkCache() error {
 // verdict returns the authorization server's verdict on token, from the cache
 // when a fresh entry is there, otherwise from one call shared by all
 // concurrent requests for the same key. now is the request's time, read once.
-func (m *Middleware) verdict(ctx context.Context, cc ClientContext, token string, now time.Time) (*Introspection, error) {
+func (m *Middleware) verdict(ctx context.Context, cc *ClientContext, token string, now time.Time) (*Introspection, error) {
 	if m.cfg.cache == nil || cc.Endpoint == "" {
 		// Without a cache, or without the endpoint a key is made of (its
 		// issuer could not be discovered): one call, never cached.
 		ctx, cancel := context.WithTimeout(ctx, m.cfg.timeout)
 		defer cancel()
-		return m.protect(ctx, func() (*Introspection, error) { return m.introspect(ctx, cc, token) })
+		call := *cc // the closure keeps a copy, not the caller's pointer
+		return m.protect(ctx, func() (*Introspection, error) { return m.introspect(ctx, call, token) })
 	}
 	key := NewCacheKey(cc.Endpoint, cc.Credentials.ClientID, token)
 	var e CacheEntry
@@ -139,11 +140,11 @@ func (m *Middleware) verdict(ctx context.Context, cc ClientContext, token string
 	if found && e.fresh(now) {
 		m.obs.cacheHit(ctx, !e.Introspection.Active)
 		if m.cfg.refreshAhead > 0 && e.Introspection.Active && !now.Before(e.Expiry.Add(-m.cfg.refreshAhead)) {
-			m.refresh(ctx, key, cc, token)
+			m.refresh(ctx, key, *cc, token)
 		}
 		return e.Introspection, nil
 	}
-	return m.miss(ctx, key, cc, token, e, found, now)
+	return m.miss(ctx, key, *cc, token, e, found, now)
 }
 
 // miss joins or starts the shared call for key. e is the entry found in the

@@ -174,9 +174,18 @@ func (m *Middleware) Authenticate(r *http.Request) (*Introspection, error) {
 // the request, for adapters whose frameworks carry it elsewhere (gRPC
 // metadata, say).
 func (m *Middleware) AuthenticateToken(r *http.Request, tok Token) (*Introspection, error) {
-	cc, err := m.clientContext(r)
-	if err != nil {
-		return nil, err
+	// The client context goes by pointer to the cache lookup: it is a few
+	// hundred bytes, copied at every call otherwise. Nothing on the way
+	// writes it (the static one is shared) or keeps the pointer.
+	var own ClientContext
+	cc := &own
+	if m.cfg.store == nil {
+		cc = m.client.staticContextRef()
+	} else {
+		var err error
+		if own, err = m.cfg.store.ClientContext(r); err != nil {
+			return nil, classify(err)
+		}
 	}
 	ti, err := m.check(r.Context(), cc, tok, r)
 	if err == nil {
@@ -220,12 +229,13 @@ func (m *Middleware) VerifyAs(ctx context.Context, cc ClientContext, token strin
 	if err := checkToken(token, max); err != nil {
 		return nil, err
 	}
-	return m.check(ctx, cc, Token{Value: token, Scheme: "Bearer"}, nil)
+	return m.check(ctx, &cc, Token{Value: token, Scheme: "Bearer"}, nil)
 }
 
 // check asks for the verdict on tok and applies the local checks; r is the
-// request for the binding checks, nil when there is none.
-func (m *Middleware) check(ctx context.Context, cc ClientContext, tok Token, r *http.Request) (*Introspection, error) {
+// request for the binding checks, nil when there is none. cc is read, never
+// written, nor kept.
+func (m *Middleware) check(ctx context.Context, cc *ClientContext, tok Token, r *http.Request) (*Introspection, error) {
 	if m.cfg.dpopMode == DPoPRequired && !m.cfg.skipBinding && !isDPoP(tok) {
 		return nil, ErrDPoPRequired // no call for a token that cannot pass
 	}
@@ -254,14 +264,14 @@ func (m *Middleware) check(ctx context.Context, cc ClientContext, tok Token, r *
 		}
 	}
 	if m.cfg.userinfo != nil {
-		return m.withUserinfo(ctx, cc, tok, ti, now)
+		return m.withUserinfo(ctx, *cc, tok, ti, now)
 	}
 	return ti, nil
 }
 
 // introspected is the authorization server's verdict on token (cached or
 // not) with the local checks applied.
-func (m *Middleware) introspected(ctx context.Context, cc ClientContext, token string, now time.Time) (*Introspection, error) {
+func (m *Middleware) introspected(ctx context.Context, cc *ClientContext, token string, now time.Time) (*Introspection, error) {
 	// When the context cannot be completed (its issuer not discovered),
 	// verdict has no endpoint to key the cache by: it makes the call
 	// uncached, which fails for want of metadata where the hooks see it (or
@@ -269,8 +279,8 @@ func (m *Middleware) introspected(ctx context.Context, cc ClientContext, token s
 	// A context with an endpoint is complete: keyContext would return it
 	// as is, at the cost of two copies of it on every request.
 	if cc.Endpoint == "" {
-		if rc, err := m.client.keyContext(ctx, cc); err == nil {
-			cc = rc
+		if rc, err := m.client.keyContext(ctx, *cc); err == nil {
+			cc = &rc
 		}
 	}
 	ti, err := m.verdict(ctx, cc, token, now)
@@ -283,7 +293,7 @@ func (m *Middleware) introspected(ctx context.Context, cc ClientContext, token s
 // jwtAndIntrospected validates token locally, then asks the authorization
 // server (through the cache), which must say it is active: the claims of
 // the JWT are the verdict. A token refused locally costs no call.
-func (m *Middleware) jwtAndIntrospected(ctx context.Context, cc ClientContext, token string, now time.Time) (*Introspection, error) {
+func (m *Middleware) jwtAndIntrospected(ctx context.Context, cc *ClientContext, token string, now time.Time) (*Introspection, error) {
 	// Only the context's issuer's JWTs are accepted (WithJWTIssuers does not
 	// apply in this mode): the token is asked about where the context says.
 	ti, _, err := m.jwt.validate(ctx, token, now, m.client.contextIssuer(cc))
@@ -295,17 +305,6 @@ func (m *Middleware) jwtAndIntrospected(ctx context.Context, cc ClientContext, t
 	}
 	ti.Source = VerdictJWTIntrospected
 	return ti, nil
-}
-
-func (m *Middleware) clientContext(r *http.Request) (ClientContext, error) {
-	if m.cfg.store == nil {
-		return m.client.staticContext(), nil
-	}
-	cc, err := m.cfg.store.ClientContext(r)
-	if err != nil {
-		return cc, classify(err)
-	}
-	return cc, nil
 }
 
 // classify keeps errors that carry a verdict and turns others into

@@ -210,7 +210,7 @@ func (m *Middleware) userinfoIssuer(cc ClientContext, ti *Introspection) string 
 	if ti.Source == VerdictJWT || ti.Source == VerdictJWTIntrospected {
 		return ti.Issuer
 	}
-	return m.client.contextIssuer(cc)
+	return m.client.contextIssuer(&cc)
 }
 
 // userinfoClaims returns the userinfo claims of token, from the cache when
@@ -508,7 +508,7 @@ func (m *Middleware) cachedUserinfoKey(cc ClientContext, token string) (CacheKey
 		// at worst another entry is removed), else the context's.
 		iss := peekIssuer(token)
 		if iss == "" || m.client.knownProvider(iss) == nil {
-			iss = m.client.contextIssuer(cc)
+			iss = m.client.contextIssuer(&cc)
 		}
 		var p *provider
 		if iss != "" {
