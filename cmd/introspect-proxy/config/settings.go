@@ -86,7 +86,7 @@ var settings = []setting{
 	// Serving.
 	text("listen", DefaultListen, "ADDR", "address of the proxy: host:port, or unix:PATH for a unix socket",
 		func(c *Config) *string { return &c.Listen }),
-	{name: "socket-mode", kind: kindString, def: "0660", arg: "MODE",
+	{name: "socket-mode", kind: kindString, def: fmt.Sprintf("%04o", DefaultSocketMode), arg: "MODE",
 		usage: "file mode (octal) of the unix sockets of -listen and -ops-listen: who may connect",
 		apply: func(c *Config, v []string) error {
 			m, err := strconv.ParseUint(v[0], 8, 32)
