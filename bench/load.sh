@@ -22,9 +22,11 @@
 # SERVERS (the servers to measure, comma-separated; default all),
 # SETTLE_LOAD (default 0.5 per core: 1.0 on 2 cores), SETTLE_MAX (90s; 0 to
 # start every round at once and only record the load).
-# PROXY=on adds cmd/introspect-proxy in reverse-proxy mode and in forward-auth
-# mode behind nginx (auth_request), a bare httputil.ReverseProxy and nginx
-# alone, all in front of one backend (nginx comes from scripts/deps.sh).
+# PROXY=on adds cmd/introspect-proxy in reverse-proxy mode (proxy-reverse)
+# and in forward-auth mode behind nginx's auth_request, over loopback TCP
+# (nginx+proxy-fwd) and over a unix socket (nginx+proxy-unix), with a bare
+# httputil.ReverseProxy (httputil-rp) and nginx alone (nginx), all in front
+# of one backend (nginx comes from scripts/deps.sh).
 # OATHKEEPER=on adds Ory Oathkeeper's proxy (oauth2_introspection) in front of
 # the same backend, built from bench/peers' module graph.
 set -euo pipefail
