@@ -193,7 +193,7 @@ func parseTrustedProxy(s string) (netip.Prefix, string) {
 	if strings.Contains(s, "/") {
 		var err error
 		if p, err = netip.ParsePrefix(s); err != nil {
-			return p, "is not an IP prefix (CIDR) or address"
+			return p, "is not an IP prefix (CIDR), an IP address or unix"
 		}
 		if m := p.Masked(); m != p {
 			return p, "has host bits set (the network is " + m.String() + ")"
@@ -201,7 +201,7 @@ func parseTrustedProxy(s string) (netip.Prefix, string) {
 	} else {
 		a, err := netip.ParseAddr(s)
 		if err != nil || a.Zone() != "" {
-			return p, "is not an IP prefix (CIDR) or address"
+			return p, "is not an IP prefix (CIDR), an IP address or unix"
 		}
 		p = netip.PrefixFrom(a, a.BitLen())
 	}
