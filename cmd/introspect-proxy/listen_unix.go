@@ -35,6 +35,7 @@ func listenUnix(path string, mode os.FileMode) (net.Listener, error) {
 	return &lockedListener{Listener: ln, lock: lock}, nil
 }
 
+// listenLocked locks lock, the open lock file, then does listenUnix's work.
 func listenLocked(lock *os.File, path string, mode os.FileMode) (net.Listener, error) {
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		if errors.Is(err, syscall.EWOULDBLOCK) {
