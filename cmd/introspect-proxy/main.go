@@ -66,7 +66,7 @@ import (
 // gcPercent is the proxy's GOGC unless the environment sets one: a
 // proxy's live heap is small (its cache, its connections) and it allocates
 // on every request, so Go's default of 100 runs the collector every few
-// megabytes; at 400 a proxied request costs 5–14 % less CPU (measured in
+// megabytes; at 400 a proxied request costs 4–14 % less CPU (measured in
 // process), for a heap up to five times the live one.
 const gcPercent = 400
 
