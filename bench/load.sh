@@ -27,6 +27,14 @@
 # (nginx+proxy-fwd) and over a unix socket (nginx+proxy-unix), with a bare
 # httputil.ReverseProxy (httputil-rp) and nginx alone (nginx), all in front
 # of one backend (nginx comes from scripts/deps.sh).
+# FLOORS=on (with PROXY=on) adds the floors of one hop, the bench server's
+# floor-* modes, in front of the same backend: a pooled
+# httputil.ReverseProxy on net/http's server and transport (floor-rp), the
+# same with a transport that reads each answer on the asking goroutine
+# (floor-rp-rt), the same on a plain loop over http.ReadRequest
+# (floor-rp-loop), and nginx's auth_request to a trivial handler on
+# net/http's server (nginx+floor-auth) and on that loop
+# (nginx+floor-auth-loop).
 # OATHKEEPER=on adds Ory Oathkeeper's proxy (oauth2_introspection) in front of
 # the same backend, built from bench/peers' module graph.
 set -euo pipefail
@@ -74,5 +82,5 @@ fi
 "$bin/loadrun" -bin "$bin" "${settle[@]}" \
   -duration "${DURATION:-10s}" -connections "${CONNECTIONS:-64}" -latency "${LATENCY:-5ms}" \
   -apache "${APACHE:-auto}" -scenarios "${SCENARIOS:-cached,cycled,invalid,herd}" \
-  -rounds "${ROUNDS:-1}" -proxy "${PROXY:-off}" -oathkeeper "$oathkeeper" -servers "${SERVERS:-}" \
+  -rounds "${ROUNDS:-1}" -proxy "${PROXY:-off}" -floors "${FLOORS:-off}" -oathkeeper "$oathkeeper" -servers "${SERVERS:-}" \
   -out results/latest.md -command "${COMMAND:-make loadtest}"

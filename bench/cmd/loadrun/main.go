@@ -61,6 +61,7 @@ type options struct {
 	scenarios   string
 	rounds      int
 	proxy       string
+	floors      string
 	oathkeeper  string
 	servers     string
 	settleLoad  float64
@@ -81,6 +82,7 @@ func main() {
 	flag.StringVar(&o.scenarios, "scenarios", "cached,cycled,invalid,herd", "scenarios to run, comma-separated")
 	flag.IntVar(&o.rounds, "rounds", 1, "rounds of every scenario on every server (figures are medians, counts sums)")
 	flag.StringVar(&o.proxy, "proxy", "off", "run introspect-proxy (from -bin) in reverse-proxy mode and behind nginx in forward-auth mode, with a bare httputil.ReverseProxy and nginx alone: on, off")
+	flag.StringVar(&o.floors, "floors", "off", "with -proxy on, also run the floors of one hop (the bench server's floor-* modes): on, off")
 	flag.StringVar(&o.oathkeeper, "oathkeeper", "", "path of an Ory Oathkeeper binary to run as a proxy with its oauth2_introspection authenticator (empty: none)")
 	flag.StringVar(&o.servers, "servers", "", "servers to measure, comma-separated (empty: all that run)")
 	flag.Float64Var(&o.settleLoad, "settle-load", 0.5*float64(runtime.NumCPU()), "before each round, wait until the 1-minute load average is below this: 0.5 per core unless set")
@@ -94,10 +96,13 @@ func main() {
 	if o.settleLoad < 0 || o.settleMax < 0 {
 		log.Fatal("-settle-load and -settle-max cannot be negative")
 	}
-	// A hard bound on the whole run, whatever happens: room for 11 servers
-	// (a default run has 5; -proxy on and -oathkeeper add 5) and two waits
-	// to settle (the two groups) per round of each scenario.
-	limit := time.Duration(o.rounds*len(strings.Split(o.scenarios, ",")))*(11*(o.duration+10*time.Second)+2*o.settleMax) + 2*time.Minute
+	if o.floors == "on" && o.proxy != "on" {
+		log.Fatal("-floors on needs -proxy on")
+	}
+	// A hard bound on the whole run, whatever happens: room for 18 servers
+	// (a default run has 5; -proxy on adds 7, -oathkeeper 1, -floors on 5)
+	// and two waits to settle (the two groups) per round of each scenario.
+	limit := time.Duration(o.rounds*len(strings.Split(o.scenarios, ",")))*(18*(o.duration+10*time.Second)+2*o.settleMax) + 2*time.Minute
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -783,7 +788,7 @@ func (r *runner) report(scenarios []scenario, results []result, figs []roundFig,
 			"`proxy-reverse` = introspect-proxy in reverse-proxy mode (`-upstream`, defaults otherwise, access log off); " +
 			"`nginx` = nginx (2 workers, keep-alive to the backend) alone; `nginx+proxy-fwd` = the same nginx with `auth_request` to introspect-proxy in forward-auth mode (keep-alive to both); `nginx+proxy-unix` = the same with the proxy on a unix socket (`-listen unix:PATH`); " +
 			"`apache-rp` and `apache-oidc-rp` = the Apache above with mod_proxy to the backend, without and after mod_auth_openidc; " +
-			oathkeeperNote(r.o.oathkeeper) +
+			oathkeeperNote(r.o.oathkeeper) + floorsNote(r.o.floors) +
 			"Their CPU µs/req counts every process of the chain: the backend's, nginx's workers and the forward-auth proxy's\n")
 	}
 	b.WriteString("- CPU µs/req: user+system time of the server's processes (`/proc/<pid>/stat`) over the run, divided by the requests; " +
@@ -873,6 +878,19 @@ func (r *runner) report(scenarios []scenario, results []result, figs []roundFig,
 }
 
 // settleNote describes the waits before the rounds.
+// floorsNote describes the floors of one hop when they run.
+func floorsNote(floors string) string {
+	if floors != "on" {
+		return ""
+	}
+	return "floors of one hop (no token check; measurement code, see bench/cmd/server/floor.go): " +
+		"`floor-rp` = `httputil.ReverseProxy` with a copy-buffer pool and 256 idle connections, as introspect-proxy's, on net/http's server and transport; " +
+		"`floor-rp-rt` = the same with a transport that writes each request and reads its answer on the asking goroutine (http.ReadResponse); " +
+		"`floor-rp-loop` = that, served by a plain loop over http.ReadRequest on each connection instead of net/http's server; " +
+		"`nginx+floor-auth` = nginx with `auth_request` to a trivial handler (200 and one header) on net/http's server; " +
+		"`nginx+floor-auth-loop` = the same handler on the loop; "
+}
+
 func (r *runner) settleNote() string {
 	if r.o.settleMax == 0 {
 		return "Before each round: no wait for the load to settle (-settle-max 0); the per-round tables give the 1-minute load average each round started at"

@@ -61,6 +61,20 @@ func (r *runner) proxyTargets(ctx context.Context, endpoint, caFile string, be b
 		targets = append(targets, target{name: "httputil-rp", url: "http://" + addr, path: "/api",
 			pids: func() []int { return []int{rpid, bpid} }})
 
+		// The floors of the reverse-proxy hop.
+		if r.o.floors == "on" {
+			for _, f := range []struct{ name, mode string }{
+				{"floor-rp", "floor-reverse"}, {"floor-rp-rt", "floor-reverse-rt"}, {"floor-rp-loop", "floor-reverse-loop"},
+			} {
+				addr, pid, err := r.startServer(ctx, f.mode, upstream)
+				if err != nil {
+					return nil, err
+				}
+				targets = append(targets, target{name: f.name, url: "http://" + addr, path: "/api",
+					pids: func() []int { return []int{pid, bpid} }})
+			}
+		}
+
 		// introspect-proxy, reverse-proxy mode.
 		addr = benchutil.FreeAddr()
 		ppid, err := r.startProxy(ctx, addr, endpoint, caFile, "-upstream", upstream)
@@ -85,7 +99,16 @@ func (r *runner) proxyTargets(ctx context.Context, endpoint, caFile string, be b
 			if err != nil {
 				return nil, err
 			}
-			ts, err := r.startNginx(ctx, nginx, backendAddr, authAddr, sock, bpid, fpid, upid)
+			var floors []nginxAuth
+			if r.o.floors == "on" {
+				for _, f := range []nginxAuth{{name: "nginx+floor-auth", mode: "floor-auth"}, {name: "nginx+floor-auth-loop", mode: "floor-auth-loop"}} {
+					if f.addr, f.pid, err = r.startServer(ctx, f.mode, ""); err != nil {
+						return nil, err
+					}
+					floors = append(floors, f)
+				}
+			}
+			ts, err := r.startNginx(ctx, nginx, backendAddr, authAddr, sock, bpid, fpid, upid, floors)
 			if err != nil {
 				return nil, fmt.Errorf("nginx: %w", err)
 			}
@@ -101,6 +124,31 @@ func (r *runner) proxyTargets(ctx context.Context, endpoint, caFile string, be b
 		targets = append(targets, t)
 	}
 	return targets, nil
+}
+
+// startServer starts the bench server in mode on a free loopback address
+// (in front of upstream when not empty) and returns the address and pid
+// once it answers.
+func (r *runner) startServer(ctx context.Context, mode, upstream string) (string, int, error) {
+	addr := benchutil.FreeAddr()
+	args := []string{"-mode", mode, "-addr", addr}
+	if upstream != "" {
+		args = append(args, "-upstream", upstream)
+	}
+	cmd, err := r.startCmd(ctx, filepath.Join(r.o.bin, "server"), nil, nil, args...)
+	if err != nil {
+		return "", 0, err
+	}
+	if err := benchutil.WaitHTTP(ctx, "http://"+addr+"/", nil, true); err != nil {
+		return "", 0, fmt.Errorf("%s server: %w", mode, err)
+	}
+	return addr, cmd.Process.Pid, nil
+}
+
+// nginxAuth is a floor that nginx asks with auth_request, at /name.
+type nginxAuth struct {
+	name, mode, addr string
+	pid              int
 }
 
 // startProxy starts introspect-proxy on addr with the extra arguments, the
@@ -141,7 +189,7 @@ func lookNginx() (string, error) {
 // everything else after an auth_request to introspect-proxy in forward-auth
 // mode (as in cmd/introspect-proxy/testdata/nginx.conf.tmpl), with
 // keep-alive connections to both; /unix the same with the proxy on a unix
-// socket.
+// socket, /floorN with the floor N (nginxAuthRoute, startNginx).
 const nginxConf = `# Written by bench/cmd/loadrun for one load run.
 daemon off;
 worker_processes 2;
@@ -164,16 +212,7 @@ http {
         server {{backend}};
         keepalive 128;
     }
-    upstream auth {
-        server {{auth}};
-        keepalive 128;
-    }
-    upstream auth_unix {
-        server unix:{{authsock}};
-        keepalive 128;
-    }
-
-    server {
+{{authupstreams}}    server {
         listen {{addr}};
         keepalive_requests 1000000;
 
@@ -183,62 +222,60 @@ http {
             proxy_pass http://backend;
         }
 
-        location / {
-            auth_request /_auth;
-            auth_request_set $auth_subject $upstream_http_x_auth_subject;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $host;
-            proxy_set_header X-Auth-Subject $auth_subject;
-            proxy_pass http://backend;
-        }
-
-        location /unix {
-            auth_request /_auth_unix;
-            auth_request_set $auth_subject $upstream_http_x_auth_subject;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $host;
-            proxy_set_header X-Auth-Subject $auth_subject;
-            proxy_pass http://backend;
-        }
-
-        location = /_auth {
-            internal;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_pass http://auth/auth;
-            proxy_pass_request_body off;
-            proxy_set_header Content-Length "";
-            proxy_set_header X-Original-URI $request_uri;
-            proxy_set_header X-Original-Method $request_method;
-        }
-
-        location = /_auth_unix {
-            internal;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_pass http://auth_unix/auth;
-            proxy_pass_request_body off;
-            proxy_set_header Content-Length "";
-            proxy_set_header X-Original-URI $request_uri;
-            proxy_set_header X-Original-Method $request_method;
-        }
-    }
+{{authlocations}}    }
 }
+`
+
+// nginxAuthRoute is the pair of locations of one forward-auth server:
+// requests under %[1]s go to the backend after an auth_request to the
+// upstream %[2]s (its /auth), with the original method and URI in nginx's
+// headers.
+const nginxAuthRoute = `        location %[1]s {
+            auth_request /_%[2]s;
+            auth_request_set $auth_subject $upstream_http_x_auth_subject;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Auth-Subject $auth_subject;
+            proxy_pass http://backend;
+        }
+
+        location = /_%[2]s {
+            internal;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass http://%[2]s/auth;
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+            proxy_set_header X-Original-URI $request_uri;
+            proxy_set_header X-Original-Method $request_method;
+        }
+
 `
 
 // startNginx writes the configuration and starts nginx in the foreground,
 // as nobody when this runs as root. It returns three targets on it: /plain
 // (nginx alone), /api (nginx → introspect-proxy forward-auth on authAddr)
-// and /unix (the same with the proxy on the socket authSock).
-func (r *runner) startNginx(ctx context.Context, nginx, backendAddr, authAddr, authSock string, bpid, fpid, upid int) ([]target, error) {
+// and /unix (the same with the proxy on the socket authSock); and one
+// target for each floor, asked by auth_request at /floorN.
+func (r *runner) startNginx(ctx context.Context, nginx, backendAddr, authAddr, authSock string, bpid, fpid, upid int, floors []nginxAuth) ([]target, error) {
 	dir := filepath.Join(r.dir, "nginx")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
 	addr := benchutil.FreeAddr()
-	conf := strings.NewReplacer("{{dir}}", dir, "{{addr}}", addr, "{{backend}}", backendAddr, "{{auth}}", authAddr, "{{authsock}}", authSock).Replace(nginxConf)
+	// location, upstream name, server
+	routes := [][3]string{{"/", "auth", authAddr}, {"/unix", "auth_unix", "unix:" + authSock}}
+	for i, f := range floors {
+		routes = append(routes, [3]string{fmt.Sprintf("/floor%d", i), fmt.Sprintf("floor%d", i), f.addr})
+	}
+	var ups, locs strings.Builder
+	for _, rt := range routes {
+		fmt.Fprintf(&ups, "    upstream %s {\n        server %s;\n        keepalive 128;\n    }\n", rt[1], rt[2])
+		fmt.Fprintf(&locs, nginxAuthRoute, rt[0], rt[1])
+	}
+	conf := strings.NewReplacer("{{dir}}", dir, "{{addr}}", addr, "{{backend}}", backendAddr,
+		"{{authupstreams}}", ups.String(), "{{authlocations}}", locs.String()).Replace(nginxConf)
 	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
@@ -256,11 +293,16 @@ func (r *runner) startNginx(ctx context.Context, nginx, backendAddr, authAddr, a
 	}
 	parent := cmd.Process.Pid
 	ngx := func() []int { return append([]int{parent}, children(parent)...) }
-	return []target{
+	ts := []target{
 		{name: "nginx", url: "http://" + addr, path: "/plain", pids: func() []int { return append(ngx(), bpid) }},
 		{name: "nginx+proxy-fwd", url: "http://" + addr, path: "/api", pids: func() []int { return append(ngx(), fpid, bpid) }, auth: true},
 		{name: "nginx+proxy-unix", url: "http://" + addr, path: "/unix", pids: func() []int { return append(ngx(), upid, bpid) }, auth: true},
-	}, nil
+	}
+	for i, f := range floors {
+		ts = append(ts, target{name: f.name, url: "http://" + addr, path: fmt.Sprintf("/floor%d", i),
+			pids: func() []int { return append(ngx(), f.pid, bpid) }})
+	}
+	return ts, nil
 }
 
 // asNobody returns the credential of nobody when this runs as root, after

@@ -1,8 +1,9 @@
 // Command server serves one trivial handler on loopback, bare or behind the
 // introspect middleware with an in-memory LRU cache, for load tests; in
 // reverse mode it is a bare httputil.ReverseProxy in front of -upstream
-// instead (the baseline of introspect-proxy's reverse-proxy mode). With
-// -admin it also serves GET /stats: heap and goroutine figures, for soaks.
+// instead (the baseline of introspect-proxy's reverse-proxy mode). The
+// floor-* modes measure one hop (floor.go). With -admin it also serves
+// GET /stats: heap and goroutine figures, for soaks.
 //
 //	server -mode bare -addr 127.0.0.1:8081
 //	server -mode introspect -addr 127.0.0.1:8082 -as https://127.0.0.1:9443/introspect -ca ca.pem
@@ -39,7 +40,7 @@ var hello = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 })
 
 func main() {
-	mode := flag.String("mode", "bare", "bare, introspect or reverse")
+	mode := flag.String("mode", "bare", "bare, introspect, reverse, or a floor: floor-reverse, floor-reverse-rt, floor-reverse-loop, floor-auth, floor-auth-loop")
 	upstream := flag.String("upstream", "", "the service behind a reverse proxy (reverse mode), an http URL")
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address (loopback)")
 	adminAddr := flag.String("admin", "", "admin listen address (GET /stats), empty for none")
@@ -71,6 +72,7 @@ func main() {
 
 	var h http.Handler = hello
 	var mw *introspect.Middleware
+	loop := false
 	switch *mode {
 	case "bare":
 	case "introspect":
@@ -102,6 +104,14 @@ func main() {
 			log.Fatalf("reverse mode needs -upstream http://host:port, not %q", *upstream)
 		}
 		h = reverseProxy(u)
+	case "floor-reverse", "floor-reverse-rt", "floor-reverse-loop":
+		u, err := url.Parse(*upstream)
+		if err != nil || u.Scheme != "http" || u.Host == "" {
+			log.Fatalf("%s mode needs -upstream http://host:port, not %q", *mode, *upstream)
+		}
+		h, loop = floorHandler(*mode, u)
+	case "floor-auth", "floor-auth-loop":
+		h, loop = floorHandler(*mode, nil)
 	default:
 		log.Fatalf("unknown mode %q", *mode)
 	}
@@ -121,11 +131,15 @@ func main() {
 		go func() { _ = admin.Serve(aln) }()
 	}
 	log.Printf("%s listening on %s", *mode, ln.Addr())
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Fatal(err)
-		}
-	}()
+	if loop {
+		go func() { _ = serveLoop(ln, h) }() // ends when the process does
+	} else {
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Fatal(err)
+			}
+		}()
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
