@@ -68,7 +68,7 @@
 // is never asked, and no client credentials are needed), hybrid (JWTs of
 // the issuer locally, every other token by introspection) or
 // jwt+introspect (both, to see a revocation at once). Every mode but
-// introspect needs -issuer (or the embedded server) and -resource, the
+// introspect needs -issuer (or the embedded server) and -jwt-audience, the
 // identifier of this API that a JWT must name in its "aud" (default with
 // the embedded server: https://api.quickstart.example). With the embedded
 // server the tokens of -demo and of the sample curl are then JWTs (hybrid
@@ -146,7 +146,7 @@ type options struct {
 	jwtResponseAlgs   string
 	dpop              introspect.DPoPMode
 	validate          introspect.ValidationMode
-	resource          string
+	jwtAudience       string
 	userinfo          bool
 }
 
@@ -183,7 +183,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		o.validate = m
 		return err
 	})
-	fs.StringVar(&o.resource, "resource", "", "with -validate other than introspect, the identifier of this API, which a JWT access token must name in its \"aud\" (default with the embedded server: "+embeddedResource+")")
+	fs.StringVar(&o.jwtAudience, "jwt-audience", "", "with -validate other than introspect, the identifier of this API, which a JWT access token must name in its \"aud\" (default with the embedded server: "+embeddedResource+")")
 	fs.BoolVar(&o.userinfo, "userinfo", false, "load the OpenID Connect userinfo claims of each token into /api/me's answer (the issuer's userinfo_endpoint); needs -issuer or the embedded server")
 	fs.BoolVar(&o.demo, "demo", false, "make a set of requests against the API, print the outcomes and exit")
 	fs.BoolVar(&o.cache, "cache", true, "cache verdicts in memory")
@@ -198,18 +198,18 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	external := o.endpoint != "" || o.issuer != ""
 	localOnly := o.validate == introspect.ValidateJWT
 	switch {
-	case o.resource != "" && o.validate == introspect.ValidateIntrospect:
-		return o, errors.New("-resource needs -validate jwt, hybrid or jwt+introspect")
+	case o.jwtAudience != "" && o.validate == introspect.ValidateIntrospect:
+		return o, errors.New("-jwt-audience needs -validate jwt, hybrid or jwt+introspect")
 	case o.validate != introspect.ValidateIntrospect && o.endpoint != "":
 		return o, errors.New("-validate " + o.validate.String() + " needs -issuer (the keys come from discovery), not -endpoint")
-	case o.validate != introspect.ValidateIntrospect && external && o.resource == "":
-		return o, errors.New("-validate " + o.validate.String() + " needs -resource: the identifier a JWT access token must name in its \"aud\"")
+	case o.validate != introspect.ValidateIntrospect && external && o.jwtAudience == "":
+		return o, errors.New("-validate " + o.validate.String() + " needs -jwt-audience: the identifier a JWT access token must name in its \"aud\"")
 	case localOnly && (o.clientID != "" || o.clientSecret != "" || o.clientSecretFile != "" || o.privateKey != "" ||
 		o.clientCert != "" || o.bearerTokenFile != "" || o.authMethod != "" || o.jwtResponse):
 		return o, errors.New("-validate jwt never introspects: leave out -client-id, the credentials, -auth-method and -jwt-response")
 	}
-	if o.resource == "" && o.validate != introspect.ValidateIntrospect {
-		o.resource = embeddedResource
+	if o.jwtAudience == "" && o.validate != introspect.ValidateIntrospect {
+		o.jwtAudience = embeddedResource
 	}
 	if o.clientSecret != "" && o.clientSecretFile != "" {
 		return o, errors.New("give the client secret once: -client-secret or -client-secret-file")
@@ -408,7 +408,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		opts = append(opts, introspect.WithUserinfo())
 	}
 	if o.validate != introspect.ValidateIntrospect {
-		opts = append(opts, introspect.WithValidation(o.validate), introspect.WithJWTAudience(o.resource))
+		opts = append(opts, introspect.WithValidation(o.validate), introspect.WithJWTAudience(o.jwtAudience))
 	}
 	if o.cache {
 		cache, err := introspect.NewLRUCache(100_000)
@@ -489,7 +489,7 @@ func issuer(as *introspecttest.Server, o options) func(introspecttest.Claims) st
 	switch o.validate {
 	case introspect.ValidateJWT, introspect.ValidateJWTAndIntrospect:
 		return func(c introspecttest.Claims) string {
-			c.Audience = []string{o.resource}
+			c.Audience = []string{o.jwtAudience}
 			return as.IssueJWT(c)
 		}
 	}
@@ -552,7 +552,7 @@ func demo(ctx context.Context, base string, as *introspecttest.Server, mw *intro
 		{Name: "admin scope", Path: "/api/admin", Auth: admin, Want: 200},
 	}
 	if o.validate != introspect.ValidateIntrospect {
-		steps = append(steps, jwtSteps(as, o.resource)...)
+		steps = append(steps, jwtSteps(as, o.jwtAudience)...)
 	}
 	if err = exampledemo.Run(ctx, base, append(steps, dpopSteps...), out); err != nil {
 		return err

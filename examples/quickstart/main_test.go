@@ -47,7 +47,7 @@ func TestDemoValidationModes(t *testing.T) {
 		{"-validate jwt", "15 passed, 0 failed\nThe API validated every token locally: the embedded server was asked 0 times."},
 		{"-validate hybrid", "15 passed, 0 failed\nThe embedded server authenticated the API by client_secret_basic."},
 		{"-validate jwt+introspect", "15 passed, 0 failed\nThe embedded server authenticated the API by client_secret_basic."},
-		{"-validate jwt -resource urn:example:api", "15 passed, 0 failed"},
+		{"-validate jwt -jwt-audience urn:example:api", "15 passed, 0 failed"},
 		{"-validate jwt+introspect -cache=false", "15 passed, 0 failed"},
 		{"-validate jwt -dpop required", "4 passed, 0 failed"},
 	} {
@@ -178,12 +178,12 @@ func TestFlagErrors(t *testing.T) {
 		{"-dpop", "on"},
 		// Local validation of JWT access tokens.
 		{"-validate", "local"},
-		{"-resource", "https://api.example"},
-		{"-validate", "hybrid", "-endpoint", ep, "-client-id", "a", "-client-secret", "b", "-resource", "https://api.example"},
+		{"-jwt-audience", "https://api.example"},
+		{"-validate", "hybrid", "-endpoint", ep, "-client-id", "a", "-client-secret", "b", "-jwt-audience", "https://api.example"},
 		{"-validate", "hybrid", "-issuer", "https://as.example.com", "-client-id", "a", "-client-secret", "b"},
-		{"-validate", "jwt", "-issuer", "https://as.example.com", "-client-id", "a", "-resource", "https://api.example"},
+		{"-validate", "jwt", "-issuer", "https://as.example.com", "-client-id", "a", "-jwt-audience", "https://api.example"},
 		{"-validate", "jwt", "-jwt-response"},
-		{"-validate", "jwt", "-resource", "has space\x01"},
+		{"-validate", "jwt", "-jwt-audience", "has space\x01"},
 		// Userinfo.
 		{"-userinfo", "-endpoint", ep, "-client-id", "a", "-client-secret", "b"},
 	} {
