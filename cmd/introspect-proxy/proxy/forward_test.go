@@ -66,6 +66,8 @@ func TestForwardAuthIngresses(t *testing.T) {
 				{"revoked", "GET", "/orders", bearer(revoked), 401, `error="invalid_token"`, "", false},
 				{"AS outage", "GET", "/orders", bearer(as.Issue(introspecttest.Claims{Subject: "carol"})), 503, "", "", true},
 				{"path rule", "GET", "/admin/users", bearer(reader), 403, `error="insufficient_scope"`, "", false},
+				{"path rule, backslashes", "GET", `/public\..\admin\users`, bearer(reader), 403, `error="insufficient_scope"`, "", false},
+				{"path rule, servlet dot segment", "GET", "/public/..;/admin/users", bearer(reader), 403, `error="insufficient_scope"`, "", false},
 				{"method rule", "POST", "/orders", bearer(reader), 403, `scope="orders:write"`, "", false},
 				{"method rule met", "POST", "/orders", bearer(writer), 200, "", "bob", false},
 			} {

@@ -151,7 +151,8 @@ func TestForwardAuthorization(t *testing.T) {
 // TestScopeRules checks the per-path and per-method rules: the longest
 // prefix wins, a method restricts a rule (GET covers HEAD), every scope of
 // a rule is needed, and a path with dot segments or repeated slashes must
-// satisfy the rules of the path as written and as resolved.
+// satisfy the rules of the path as written and as resolved, a path with
+// ';' or '\' those of the paths servlet containers and IIS make of it.
 func TestScopeRules(t *testing.T) {
 	as := newAS(t)
 	up := newUpstream(t, nil)
@@ -194,6 +195,15 @@ func TestScopeRules(t *testing.T) {
 		{"GET", "/other/../secure/.", "read", 403},              // a final "." resolves to "/secure/"
 		{"GET", "/other/../secure/y/..", "read", 403},           // a final ".." too
 		{"GET", "/other/../secure/.", "secure", 200},            //
+		{"GET", "/api;x=1/admin/y", "read", 403},                // path parameters dropped (servlet containers): /api/admin
+		{"GET", "/api;x=1/admin/y", "read admin", 200},          //
+		{"GET", "/other/..;/secure/y", "read", 403},             // "..;" is ".." once its parameter is dropped: /secure/y
+		{"GET", "/other/..;/secure/y", "secure", 200},           //
+		{"GET", "/secure;jsessionid=1", "read", 403},            // the directory, with a session parameter
+		{"GET", `/other\..\secure\y`, "read", 403},              // '\' read as '/' (IIS): /secure/y
+		{"GET", `/other\..\secure\y`, "secure", 200},            //
+		{"GET", `/other\..;\secure`, "read", 403},               // both: /secure
+		{"GET", "/other/a;b", "", 200},                          // a parameter under no rule: any valid token
 	} {
 		t.Run(tc.method+" "+tc.path+" "+tc.scope, func(t *testing.T) {
 			req, err := http.NewRequest(tc.method, p.url+tc.path, nil)

@@ -53,10 +53,14 @@ func (rs rules) match(method, p string) *rule {
 
 // checks returns what a request with method to the decoded path p must
 // pass: the rule of p and, when p has dot segments or repeated slashes,
-// the rule of p resolved too, since the upstream may route either; and for
-// each of them the rule of the same path with a final slash, since a
-// directory is usually served with or without it (a rule for "/admin/"
-// covers "/admin"). More checks only refuse more: every one must pass.
+// the rule of p resolved too, since the upstream may route either; when p
+// has a ';' or a '\', the rules of the paths other servers make of it:
+// Java servlet containers (Tomcat, Jetty, Undertow) drop each segment's
+// path parameters (";jsessionid=…", and "..;" is then ".."), IIS and
+// ASP.NET read '\' as '/'; and for each of them the rule of the same path
+// with a final slash, since a directory is usually served with or without
+// it (a rule for "/admin/" covers "/admin"). More checks only refuse more:
+// every one must pass.
 func (rs rules) checks(method, p string) []introspect.Check {
 	if len(rs) == 0 {
 		return nil
@@ -76,7 +80,12 @@ func (rs rules) checks(method, p string) []introspect.Check {
 		seen = append(seen, r)
 		out = append(out, r.check)
 	}
-	for _, q := range []string{p, cleanPath(p)} {
+	paths := []string{p, cleanPath(p)}
+	if strings.ContainsAny(p, `;\`) {
+		slashed := strings.ReplaceAll(p, `\`, "/")
+		paths = append(paths, cleanPath(withoutPathParams(p)), cleanPath(slashed), cleanPath(withoutPathParams(slashed)))
+	}
+	for _, q := range paths {
 		add(q)
 		if !strings.HasSuffix(q, "/") {
 			add(q + "/")
@@ -98,6 +107,19 @@ func cleanPath(p string) string {
 		c += "/"
 	}
 	return c
+}
+
+// withoutPathParams removes the path parameters of each segment of p:
+// from a ';' to the end of its segment ("/a;x=1/b;y" is "/a/b").
+func withoutPathParams(p string) string {
+	if !strings.Contains(p, ";") {
+		return p
+	}
+	segs := strings.Split(p, "/")
+	for i, seg := range segs {
+		segs[i], _, _ = strings.Cut(seg, ";")
+	}
+	return strings.Join(segs, "/")
 }
 
 // authorize applies the rules to a request whose token the middleware
