@@ -189,6 +189,8 @@ func TestScopeRules(t *testing.T) {
 		{"GET", "/api/x/../admin/y", "admin", 403},              // written: /api
 		{"GET", "/api/x/../admin/y", "read admin", 200},         // both
 		{"GET", "/api//admin/y", "read", 403},                   // repeated slash: /api/admin resolved
+		{"GET", "/api//../admin/y", "read", 403},                // empty segments kept (RFC 3986): /api/admin
+		{"GET", "/api//../admin/y", "read admin", 200},          // merged first: /admin/y, no rule
 		{"GET", "/secure/", "read", 403},                        // a rule ending in a slash
 		{"GET", "/secure/", "secure", 200},                      //
 		{"GET", "/secure", "read", 403},                         // covers the directory without its slash

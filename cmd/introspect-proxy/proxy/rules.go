@@ -52,15 +52,17 @@ func (rs rules) match(method, p string) *rule {
 }
 
 // checks returns what a request with method to the decoded path p must
-// pass: the rule of p and, when p has dot segments or repeated slashes,
-// the rule of p resolved too, since the upstream may route either; when p
-// has a ';' or a '\', the rules of the paths other servers make of it:
-// Java servlet containers (Tomcat, Jetty, Undertow) drop each segment's
-// path parameters (";jsessionid=…", and "..;" is then ".."), IIS and
-// ASP.NET read '\' as '/'; and for each of them the rule of the same path
-// with a final slash, since a directory is usually served with or without
-// it (a rule for "/admin/" covers "/admin"). More checks only refuse more:
-// every one must pass.
+// pass: the rules of every path the upstream may route p to, since more
+// checks only refuse more and every one must pass. Those are p as written
+// and resolved, in two ways when they differ: repeated slashes merged
+// first (Go's ServeMux, nginx, Tomcat) or kept (RFC 3986's
+// remove_dot_segments: Jetty, Envoy), which make "/b" and "/a/b" of
+// "/a//../b". When p has a ';' or a '\', the same of the paths other
+// servers read: Java servlet containers (Tomcat, Jetty, Undertow) drop
+// each segment's path parameters (";jsessionid=…"; "..;" is then ".."),
+// IIS and ASP.NET read '\' as '/'. And for each path, the rule of the
+// same path with a final slash, since a directory is usually served with
+// or without it (a rule for "/admin/" covers "/admin").
 func (rs rules) checks(method, p string) []introspect.Check {
 	if len(rs) == 0 {
 		return nil
@@ -80,10 +82,19 @@ func (rs rules) checks(method, p string) []introspect.Check {
 		seen = append(seen, r)
 		out = append(out, r.check)
 	}
-	paths := []string{p, cleanPath(p)}
+	// The path as written, and as servlet containers and IIS read it.
+	forms := []string{p}
 	if strings.ContainsAny(p, `;\`) {
 		slashed := strings.ReplaceAll(p, `\`, "/")
-		paths = append(paths, cleanPath(withoutPathParams(p)), cleanPath(slashed), cleanPath(withoutPathParams(slashed)))
+		forms = append(forms, withoutPathParams(p), slashed, withoutPathParams(slashed))
+	}
+	var buf [12]string // 4 forms, 3 paths each: no allocation
+	paths := buf[:0]
+	for _, f := range forms {
+		paths = append(paths, f, cleanPath(f))
+		if strings.Contains(f, "//") && strings.Contains(f, "/.") {
+			paths = append(paths, removeDotSegments(f))
+		}
 	}
 	for _, q := range paths {
 		add(q)
@@ -94,9 +105,9 @@ func (rs rules) checks(method, p string) []introspect.Check {
 	return out
 }
 
-// cleanPath resolves dot segments and repeated slashes as RFC 3986 §5.2.4
-// does: a trailing slash stays, and a final "." or ".." segment resolves to
-// a directory, with a slash ("/a/b/.." is "/a/").
+// cleanPath merges repeated slashes and resolves dot segments, as
+// path.Clean does, but a trailing slash stays, and a final "." or ".."
+// segment resolves to a directory, with a slash ("/a/b/.." is "/a/").
 func cleanPath(p string) string {
 	if p == "" || p[0] != '/' {
 		return p
@@ -107,6 +118,45 @@ func cleanPath(p string) string {
 		c += "/"
 	}
 	return c
+}
+
+// removeDotSegments is RFC 3986 §5.2.4's remove_dot_segments: "." and
+// ".." segments resolved, empty segments kept ("/a//../b" is "/a/b").
+func removeDotSegments(in string) string {
+	out := make([]byte, 0, len(in))
+	// dropLast removes the last segment of out and its "/".
+	dropLast := func() {
+		i := strings.LastIndexByte(string(out), '/')
+		out = out[:max(i, 0)]
+	}
+	for in != "" {
+		switch {
+		case strings.HasPrefix(in, "../"):
+			in = in[3:]
+		case strings.HasPrefix(in, "./"):
+			in = in[2:]
+		case strings.HasPrefix(in, "/./"):
+			in = in[2:]
+		case in == "/.":
+			in = "/"
+		case strings.HasPrefix(in, "/../"):
+			in = in[3:]
+			dropLast()
+		case in == "/..":
+			in = "/"
+			dropLast()
+		case in == "." || in == "..":
+			in = ""
+		default:
+			i := strings.IndexByte(in[1:], '/') + 1
+			if i == 0 {
+				i = len(in)
+			}
+			out = append(out, in[:i]...)
+			in = in[i:]
+		}
+	}
+	return string(out)
 }
 
 // withoutPathParams removes the path parameters of each segment of p:
