@@ -110,8 +110,8 @@ func (s *Server) original(r *http.Request) (*http.Request, error) {
 		return nil, invalid("the original method is not an HTTP method")
 	}
 	u, err := url.ParseRequestURI(uri)
-	if err != nil || u.Path == "" && u.Opaque == "" {
-		return nil, invalid("the original URI is not a request target")
+	if err != nil || !pathTarget(u) {
+		return nil, invalid("the original URI is not a request target with a path")
 	}
 	o := r.WithContext(r.Context())
 	o.Method = method

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,6 +22,27 @@ const (
 	upstreamKeepAlive    = 30 * time.Second
 	upstreamTLSHandshake = 10 * time.Second
 )
+
+// requirePath refuses, with 400 and before the token is looked at, a
+// request whose target is not a path: an opaque target ("GET
+// http:http://other/admin"), which has no path for the rules and would
+// reach the upstream as the client wrote it, the authority of CONNECT, or
+// "*". The origin form and the absolute form with a path pass.
+func (s *Server) requirePath(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodConnect || !pathTarget(r.URL) {
+			s.mw.WriteError(w, r, nil, invalid("the request target is not a path"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// pathTarget reports whether u, a parsed request target, is a path: it has
+// no opaque part and its path starts with a slash.
+func pathTarget(u *url.URL) bool {
+	return u.Opaque == "" && strings.HasPrefix(u.Path, "/")
+}
 
 // authorizeAndProxy is the handler behind the middleware in reverse-proxy
 // mode: the scope rules, then the upstream.
@@ -80,6 +102,7 @@ func (s *Server) rewrite(target *url.URL) func(*httputil.ProxyRequest) {
 		in, out := pr.In, pr.Out
 		trusted := s.trusted(in)
 		pr.SetURL(target)
+		out.URL.Opaque = "" // requirePath let none through; the path is what goes
 		if cfg.PassHostHeader {
 			out.Host = in.Host
 		}

@@ -464,3 +464,59 @@ func TestOneCallPerToken(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// rawExchange writes raw, one request, on a new connection to addr and
+// reads the answer.
+func rawExchange(t *testing.T, addr, raw string) *http.Response {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close() })
+	_, err = io.WriteString(conn, raw)
+	require.NoError(t, err)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	return resp
+}
+
+// TestRequestTargetNotAPath sends request targets that are not a path: an
+// opaque one, which has no path for the rules and which the upstream would
+// read as an absolute URL of its own choosing, and CONNECT's authority
+// (net/http answers "OPTIONS *" itself). Each gets 400 before its token is looked at, with or without
+// -optional-token, and the upstream sees nothing; the absolute form with a
+// path meets the rules of its path.
+func TestRequestTargetNotAPath(t *testing.T) {
+	as := newAS(t)
+	up := newUpstream(t, nil)
+	reader := as.Issue(introspecttest.Claims{Subject: "alice", Scope: "read"})
+	for _, optional := range []bool{false, true} {
+		t.Run(fmt.Sprintf("optional-token=%v", optional), func(t *testing.T) {
+			args := reverseArgs(as, up, "-require-scope", "/admin=admin")
+			if optional {
+				args = append(args, "-optional-token")
+			}
+			p := startProxy(t, args)
+			before := up.count()
+			for _, target := range []string{
+				"GET http:http://x/admin/users",
+				"GET x:http://other/admin",
+				"GET mailto:admin@example.com",
+				"CONNECT upstream.example:443",
+			} {
+				for _, auth := range []string{"", "Authorization: " + bearer(reader) + "\r\n"} {
+					resp := rawExchange(t, p.addr, target+" HTTP/1.1\r\nHost: api.example\r\n"+auth+"Connection: close\r\n\r\n")
+					assert.Equal(t, http.StatusBadRequest, resp.StatusCode, "%s (%q)", target, auth)
+				}
+			}
+			assert.Equal(t, before, up.count(), "the upstream got a request")
+
+			resp := rawExchange(t, p.addr, "GET http://api.example/admin/users HTTP/1.1\r\nHost: api.example\r\nAuthorization: "+bearer(reader)+"\r\nConnection: close\r\n\r\n")
+			assert.Equal(t, http.StatusForbidden, resp.StatusCode, "the absolute form meets the rules of its path")
+			resp = rawExchange(t, p.addr, "GET http://api.example/other HTTP/1.1\r\nHost: api.example\r\nAuthorization: "+bearer(reader)+"\r\nConnection: close\r\n\r\n")
+			assert.Equal(t, http.StatusOK, resp.StatusCode)
+			assert.Equal(t, "/other", up.last(t).URL.Path)
+		})
+	}
+}

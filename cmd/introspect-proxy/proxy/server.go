@@ -74,7 +74,7 @@ func New(cfg *config.Config, logger *slog.Logger) (*Server, error) {
 	if cfg.ForwardAuth {
 		h = http.HandlerFunc(s.forwardAuth)
 	} else {
-		h = mw.Handler(http.HandlerFunc(s.authorizeAndProxy(s.newReverseProxy())))
+		h = s.requirePath(mw.Handler(http.HandlerFunc(s.authorizeAndProxy(s.newReverseProxy()))))
 	}
 	s.handler = s.observe(h)
 	s.ops = s.newOpsHandler()
