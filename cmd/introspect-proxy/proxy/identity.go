@@ -52,6 +52,19 @@ func (id *identity) strip(h http.Header) {
 	}
 }
 
+// dropSpellings removes from h every header that services may read as
+// name but that is not name's canonical key: another spelling with '_'
+// for '-' (CGI, WSGI, Rack and PHP read "X-Forwarded_For" as
+// "X-Forwarded-For"); with all, the canonical key too.
+func dropSpellings(h http.Header, name string, all bool) {
+	canonical := http.CanonicalHeaderKey(name)
+	for k := range h {
+		if len(k) == len(name) && config.HasPrefixFold(k, name) && (all || k != canonical) {
+			delete(h, k)
+		}
+	}
+}
+
 // set writes the identity headers of ti into h. A value that is empty, or
 // that cannot travel in a header (a control character, longer than
 // maxIdentityValue bytes), is left out; with all, such a header is still

@@ -117,6 +117,11 @@ func (s *Server) rewrite(target *url.URL) func(*httputil.ProxyRequest) {
 			}
 		}
 		pr.SetXForwarded()
+		// The proxy's own forwarding headers are the only spelling of them
+		// that goes: "X-Forwarded_For" would be X-Forwarded-For to a CGI.
+		for _, h := range spoofable {
+			dropSpellings(out.Header, h, false)
+		}
 		if trusted {
 			for _, h := range []string{"X-Forwarded-Host", "X-Forwarded-Proto"} {
 				if v := in.Header.Get(h); v != "" {
@@ -129,11 +134,11 @@ func (s *Server) rewrite(target *url.URL) func(*httputil.ProxyRequest) {
 			out.Header.Del("Authorization")
 			out.Header.Del("Dpop")
 		}
-		if h := cfg.ClientCertHeader; h != "" && !trusted {
-			out.Header.Del(h)
+		if h := cfg.ClientCertHeader; h != "" {
+			dropSpellings(out.Header, h, !trusted)
 		}
 		if h := cfg.UpstreamClientCertHeader; h != "" {
-			out.Header.Del(h)
+			dropSpellings(out.Header, h, true)
 			if in.TLS != nil && len(in.TLS.PeerCertificates) > 0 {
 				out.Header.Set(h, base64.StdEncoding.EncodeToString(in.TLS.PeerCertificates[0].Raw))
 			}
@@ -143,6 +148,10 @@ func (s *Server) rewrite(target *url.URL) func(*httputil.ProxyRequest) {
 		}
 	}
 }
+
+// spoofable are the forwarding headers the proxy writes or passes from a
+// trusted proxy only.
+var spoofable = []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"}
 
 // upstreamError answers a request the upstream did not answer: 502, with
 // a fixed body. The error is logged without the request's query.

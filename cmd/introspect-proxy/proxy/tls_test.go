@@ -122,7 +122,8 @@ func TestTLSClientCertificate(t *testing.T) {
 // TestClientCertHeader takes the certificate of a certificate-bound token
 // from the header of a TLS-terminating proxy: believed from
 // -trusted-proxies only, and in reverse-proxy mode removed before the
-// upstream when anyone else sends it.
+// upstream when anyone else sends it; its other spellings ('_' for '-'),
+// and those of the forwarding headers, never reach the upstream.
 func TestClientCertHeader(t *testing.T) {
 	as := newAS(t)
 	client := newCert(t, "client")
@@ -155,14 +156,22 @@ func TestClientCertHeader(t *testing.T) {
 			} else {
 				p = startProxy(t, reverseArgs(as, up, args...))
 			}
-			got := do(t, http.MethodGet, p.url+"/x", bearer(tc.token), "X-SSL-Client-Cert", escaped)
+			// The header, and under other spellings that services read
+			// as the same ('_' for '-'), with forwarding headers spelt so.
+			got := do(t, http.MethodGet, p.url+"/x", bearer(tc.token), "X-SSL-Client-Cert", escaped,
+				"X-Ssl-Client_Cert", "forged", "x_ssl_client_cert", "forged",
+				"X-Forwarded_For", "203.0.113.9", "X-Forwarded_Host", "evil.example", "X_Forwarded_Proto", "https")
 			assert.Equal(t, tc.want, got.status, got.body)
 			if !tc.forward && tc.want == http.StatusOK {
 				want := escaped
 				if !tc.trusted {
 					want = ""
 				}
-				assert.Equal(t, want, up.last(t).Header.Get("X-SSL-Client-Cert"))
+				last := up.last(t)
+				assert.Equal(t, want, last.Header.Get("X-SSL-Client-Cert"))
+				for k := range last.Header {
+					assert.NotContains(t, k, "_", "a header spelt with '_' reached the upstream: %s", k)
+				}
 			}
 		})
 	}
