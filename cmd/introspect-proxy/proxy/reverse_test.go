@@ -520,3 +520,45 @@ func TestRequestTargetNotAPath(t *testing.T) {
 		})
 	}
 }
+
+// TestMethodOverride checks the rules of the methods a request asks the
+// service to take it for, in an override header (any spelling) or a
+// "_method" query parameter, as well as those of its own method, in both
+// modes.
+func TestMethodOverride(t *testing.T) {
+	as := newAS(t)
+	up := newUpstream(t, nil)
+	reader := as.Issue(introspecttest.Claims{Subject: "u", Scope: "read"})
+	admin := as.Issue(introspecttest.Claims{Subject: "u", Scope: "read admin"})
+	rules := []string{"-require-scope", "/api=read", "-require-scope", "DELETE /api=admin"}
+	reverse := startProxy(t, reverseArgs(as, up, rules...))
+	forward := startProxy(t, forwardArgs(as, append(rules, "-forward-auth-ingress", "nginx")...))
+	for _, tc := range []struct {
+		name    string
+		uri     string
+		headers []string
+		token   string
+		want    int
+	}{
+		{"own method", "/api/x", nil, reader, 200},
+		{"X-HTTP-Method-Override", "/api/x", []string{"X-HTTP-Method-Override", "DELETE"}, reader, 403},
+		{"X-HTTP-Method-Override, scope met", "/api/x", []string{"X-HTTP-Method-Override", "DELETE"}, admin, 200},
+		{"X-HTTP-Method", "/api/x", []string{"X-HTTP-Method", "delete"}, reader, 403},
+		{"X-Method-Override", "/api/x", []string{"X-Method-Override", "DELETE"}, reader, 403},
+		{"spelt with '_'", "/api/x", []string{"X-HTTP-Method_Override", "DELETE"}, reader, 403},
+		{"in a list", "/api/x", []string{"X-HTTP-Method-Override", "PUT, DELETE"}, reader, 403},
+		{"_method", "/api/x?a=1&_method=DELETE", nil, reader, 403},
+		{"_method, scope met", "/api/x?_method=DELETE", nil, admin, 200},
+		{"another method", "/api/x", []string{"X-HTTP-Method-Override", "PATCH"}, reader, 200},
+	} {
+		t.Run("reverse/"+tc.name, func(t *testing.T) {
+			got := do(t, http.MethodPost, reverse.url+tc.uri, bearer(tc.token), tc.headers...)
+			assert.Equal(t, tc.want, got.status, got.body)
+		})
+		t.Run("forward-auth/"+tc.name, func(t *testing.T) {
+			headers := append([]string{"X-Original-URI", tc.uri, "X-Original-Method", "POST"}, tc.headers...)
+			got := do(t, http.MethodGet, forward.url+"/auth", bearer(tc.token), headers...)
+			assert.Equal(t, tc.want, got.status, got.body)
+		})
+	}
+}

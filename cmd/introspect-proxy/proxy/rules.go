@@ -2,7 +2,9 @@ package proxy
 
 import (
 	"net/http"
+	"net/url"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/introspect-go/introspect"
@@ -173,14 +175,59 @@ func withoutPathParams(p string) string {
 }
 
 // authorize applies the rules to a request whose token the middleware
-// accepted (ti, nil without a token under -optional-token): it answers a
-// refused request through the middleware's responders and reports false.
+// accepted (ti, nil without a token under -optional-token): those of its
+// method and of every method it asks the service to take it for
+// (requestMethods). It answers a refused request through the middleware's
+// responders and reports false.
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request, ti *introspect.Introspection) bool {
-	for _, check := range s.rules.checks(r.Method, r.URL.Path) {
-		if err := introspect.Authorize(ti, check); err != nil {
-			s.mw.WriteError(w, r, ti, err)
-			return false
+	if len(s.rules) == 0 {
+		return true
+	}
+	var buf [4]string
+	for _, m := range requestMethods(r, buf[:0]) {
+		for _, check := range s.rules.checks(m, r.URL.Path) {
+			if err := introspect.Authorize(ti, check); err != nil {
+				s.mw.WriteError(w, r, ti, err)
+				return false
+			}
 		}
 	}
 	return true
+}
+
+// methodOverrides are the headers in which web frameworks take a method
+// for the request's own (Symfony, Laravel, Rails, ASP.NET Core, Express's
+// method-override): a POST with "X-HTTP-Method-Override: DELETE" is a
+// DELETE to them.
+var methodOverrides = []string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"}
+
+// requestMethods appends to ms the method of r and those it names in a
+// method-override header (any spelling, '_' for '-') or in a "_method"
+// query parameter. A "_method" in a form body is not seen: the rules of a
+// service that reads one must not depend on the method.
+func requestMethods(r *http.Request, ms []string) []string {
+	ms = append(ms, r.Method)
+	add := func(v string) {
+		for m := range strings.SplitSeq(v, ",") {
+			if m = strings.TrimSpace(m); m != "" && !slices.ContainsFunc(ms, func(x string) bool { return strings.EqualFold(x, m) }) {
+				ms = append(ms, m)
+			}
+		}
+	}
+	for k, vs := range r.Header {
+		for _, o := range methodOverrides {
+			if len(k) == len(o) && config.HasPrefixFold(k, o) {
+				for _, v := range vs {
+					add(v)
+				}
+			}
+		}
+	}
+	if _, q, ok := strings.Cut(r.RequestURI, "?"); ok && strings.Contains(q, "_method") {
+		vals, _ := url.ParseQuery(q) // the pairs that parse
+		for _, v := range vals["_method"] {
+			add(v)
+		}
+	}
+	return ms
 }
