@@ -306,6 +306,8 @@ func TestValidation(t *testing.T) {
 		{name: "rule without scopes", args: withBase("-require-scope", "/admin"), want: []string{`-require-scope: "/admin": want [METHOD ]PREFIX=SCOPE[,SCOPE...]`}},
 		{name: "rule prefix", args: withBase("-require-scope", "admin=admin"), want: []string{"the path prefix must start with /"}},
 		{name: "rule method", args: withBase("-require-scope", "G(T /a=b"), want: []string{`"G(T" is not an HTTP method`}},
+		{name: "rule prefix escaped", args: withBase("-require-scope", "/files/a%2Fb=admin"), want: []string{`the path prefix is matched against the decoded path: write it decoded, "/files/a/b"`}},
+		{name: "rule prefix escaped space", args: withBase("-require-scope", "/files/a%20b=admin"), want: []string{`the path prefix is matched against the decoded path, where it holds a space or a control character`}},
 		{name: "rule empty scope", args: withBase("-require-scope", "/a=b,,c"), want: []string{`"" is not a scope token`}},
 		{name: "rule scope with quote", args: withBase("-require-scope", `/a=b"c`), want: []string{"is not a scope token"}},
 		{name: "two rules for a path", args: withBase("-require-scope", "/a=b", "-require-scope", "/a=c"), want: []string{`-require-scope: two rules for "/a"`}},
@@ -464,6 +466,7 @@ func TestParseScopeRule(t *testing.T) {
 		{" POST /orders = orders:write , audit ", config.ScopeRule{Method: "POST", Prefix: "/orders", Scopes: []string{"orders:write", "audit"}}},
 		{"get /=read", config.ScopeRule{Method: "GET", Prefix: "/", Scopes: []string{"read"}}},
 		{"/a=b=c", config.ScopeRule{Prefix: "/a", Scopes: []string{"b=c"}}},
+		{"/100%=b", config.ScopeRule{Prefix: "/100%", Scopes: []string{"b"}}}, // a '%' that escapes nothing is the character
 	} {
 		t.Run(tc.in, func(t *testing.T) {
 			got, err := config.ParseScopeRule(tc.in)

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/introspect-go/introspect"
@@ -29,8 +30,17 @@ func ParseScopeRule(s string) (ScopeRule, error) {
 	if !strings.HasPrefix(r.Prefix, "/") {
 		return ScopeRule{}, fmt.Errorf("%s: the path prefix must start with /", quote(s))
 	}
-	if strings.ContainsFunc(r.Prefix, func(c rune) bool { return c <= ' ' || c == 0x7f }) {
+	spaceOrControl := func(c rune) bool { return c <= ' ' || c == 0x7f }
+	if strings.ContainsFunc(r.Prefix, spaceOrControl) {
 		return ScopeRule{}, fmt.Errorf("%s: the path prefix holds a space or a control character", quote(s))
+	}
+	// Rules match the decoded path: "/a%2Fb" would never match, and its
+	// rule would never apply.
+	if d, err := url.PathUnescape(r.Prefix); err == nil && d != r.Prefix {
+		if strings.ContainsFunc(d, spaceOrControl) {
+			return ScopeRule{}, fmt.Errorf("%s: the path prefix is matched against the decoded path, where it holds a space or a control character", quote(s))
+		}
+		return ScopeRule{}, fmt.Errorf("%s: the path prefix is matched against the decoded path: write it decoded, %s", quote(s), quote(d))
 	}
 	for _, sc := range strings.Split(right, ",") {
 		r.Scopes = append(r.Scopes, strings.TrimSpace(sc))
