@@ -77,7 +77,7 @@ func (id *identity) set(h http.Header, ti *introspect.Introspection, all bool) {
 	vals := make([]string, 0, 4+len(id.claims))
 	put := func(name, v string) {
 		if v != "" && !headerSafe(v) {
-			id.log.Warn("identity header left out: its value holds a control character or is too long", "header", name)
+			id.log.Warn("identity header left out: its value holds a control character, ends in a space or is too long", "header", name)
 			v = ""
 		}
 		if v != "" || all {
@@ -158,9 +158,11 @@ func claimText(raw json.RawMessage) string {
 }
 
 // headerSafe reports whether v can be a header value as it is: no control
-// character (CR and LF among them) and at most maxIdentityValue bytes.
+// character (CR and LF among them), no space at either end (which HTTP
+// parsers trim, so " admin " would arrive as "admin") and at most
+// maxIdentityValue bytes.
 func headerSafe(v string) bool {
-	if len(v) > maxIdentityValue {
+	if len(v) > maxIdentityValue || v != "" && (v[0] == ' ' || v[len(v)-1] == ' ') {
 		return false
 	}
 	for i := 0; i < len(v); i++ {

@@ -78,12 +78,12 @@ func TestReverseProxyVerdicts(t *testing.T) {
 func TestReverseProxyIdentityHeaders(t *testing.T) {
 	as := newAS(t)
 	up := newUpstream(t, nil)
-	p := startProxy(t, reverseArgs(as, up, "-identity-claims", "tenant,roles,email_verified,aud,exp,bad_value", "-optional-token"))
+	p := startProxy(t, reverseArgs(as, up, "-identity-claims", "tenant,roles,email_verified,aud,exp,bad_value,padded", "-optional-token"))
 	exp := time.Now().Add(time.Hour).Truncate(time.Second)
 	tok := as.Issue(introspecttest.Claims{
 		Subject: "alice", ClientID: "web", Username: "alice@example.com", Scope: "read write",
 		Audience: []string{"api"}, Expiry: exp,
-		Extra: map[string]any{"tenant": "acme", "roles": []string{"admin", "ops"}, "email_verified": true, "bad_value": "line\r\nX-Injected: 1"},
+		Extra: map[string]any{"tenant": "acme", "roles": []string{"admin", "ops"}, "email_verified": true, "bad_value": "line\r\nX-Injected: 1", "padded": " root "},
 	})
 	forged := []string{
 		"X-Auth-Subject", "root", "x-auth-scope", "admin", "X-AUTH-CLIENT-ID", "forged",
@@ -99,6 +99,7 @@ func TestReverseProxyIdentityHeaders(t *testing.T) {
 			"X-Auth-Claim-Tenant": "acme", "X-Auth-Claim-Roles": `["admin","ops"]`, "X-Auth-Claim-Email-Verified": "true",
 			"X-Auth-Claim-Aud": "api", "X-Auth-Claim-Exp": fmt.Sprint(exp.Unix()), "X-Auth-Claim-Bad-Value": "",
 			"X-Auth_Username": "", "X-Auth-Anything": "", "X-Injected": "",
+			"X-Auth-Claim-Padded": "", // " root ": HTTP parsers would trim it to another value
 		}},
 		{name: "anonymous", want: map[string]string{
 			"X-Auth-Subject": "", "X-Auth-Scope": "", "X-Auth-Client-Id": "", "X-Auth_Username": "", "X-Auth-Claim-Tenant": "", "X-Auth-Anything": "",
