@@ -52,7 +52,19 @@ func (s *Server) authorizeAndProxy(next http.Handler) http.HandlerFunc {
 		if !s.authorize(w, r, ti) {
 			return
 		}
+		onlyWebsocketUpgrades(r.Header)
 		next.ServeHTTP(w, r)
+	}
+}
+
+// onlyWebsocketUpgrades removes a request's Upgrade header unless it asks
+// for websocket alone: the request then goes on as plain HTTP/1.1, as to a
+// server that does not speak what it asks for. A tunnel of another
+// protocol (h2c above all) would carry requests that the proxy never sees,
+// past its rules and its identity headers.
+func onlyWebsocketUpgrades(h http.Header) {
+	if v := h.Values("Upgrade"); len(v) > 0 && (len(v) > 1 || !strings.EqualFold(strings.TrimSpace(v[0]), "websocket")) {
+		h.Del("Upgrade")
 	}
 }
 

@@ -563,3 +563,24 @@ func TestMethodOverride(t *testing.T) {
 		})
 	}
 }
+
+// TestUpgradeOnlyWebsocket sends upgrades to other protocols than
+// websocket, h2c above all (whose tunnel would carry requests the proxy
+// never sees): the request reaches the upstream as plain HTTP/1.1, without
+// its Upgrade header.
+func TestUpgradeOnlyWebsocket(t *testing.T) {
+	as := newAS(t)
+	up := newUpstream(t, nil)
+	p := startProxy(t, reverseArgs(as, up))
+	tok := as.Issue(introspecttest.Claims{Subject: "alice"})
+	for _, upgrade := range []string{"h2c", "websocket, h2c", "TLS/1.2", "h2c\r\nUpgrade: websocket"} {
+		t.Run(upgrade, func(t *testing.T) {
+			resp := rawExchange(t, p.addr, "GET /x HTTP/1.1\r\nHost: api.example\r\nAuthorization: "+bearer(tok)+"\r\n"+
+				"Connection: Upgrade, HTTP2-Settings\r\nUpgrade: "+upgrade+"\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n")
+			assert.Equal(t, http.StatusOK, resp.StatusCode)
+			last := up.last(t)
+			assert.Empty(t, last.Header.Values("Upgrade"))
+			assert.Empty(t, last.Header.Values("Http2-Settings"))
+		})
+	}
+}
