@@ -187,7 +187,7 @@ func (c *Client) parseJWTResponse(ctx context.Context, p *provider, st *provider
 	}
 	rawHeader, _, _ := bytes.Cut(tok, []byte{'.'})
 	hb := make([]byte, base64.RawURLEncoding.DecodedLen(len(rawHeader)))
-	n, err := base64.RawURLEncoding.Decode(hb, rawHeader)
+	n, err := strictBase64URL.Decode(hb, rawHeader)
 	if err != nil {
 		return nil, malformed("header is not base64url")
 	}

@@ -241,10 +241,17 @@ type tokenHeader struct {
 	nested        bool // cty or zip is present
 }
 
+// strictBase64URL decodes unpadded base64url and refuses non-zero trailing
+// bits: one value, one spelling. Lenient decoding would let one token be
+// written in several ways (the last character of a signature carries bits
+// that nothing reads), each a different cache key and a different string
+// to revoke.
+var strictBase64URL = base64.RawURLEncoding.Strict()
+
 // decodePart decodes the base64url src into the start of buf, returning
 // the decoded bytes and the rest of buf.
 func decodePart(buf, src []byte) (part, rest []byte, err error) {
-	n, err := base64.RawURLEncoding.Decode(buf, src)
+	n, err := strictBase64URL.Decode(buf, src)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -220,6 +220,8 @@ func TestJWTValidatorRefuses(t *testing.T) {
 			return strings.Join(parts, ".")
 		}, nil},
 		{"signature not base64url", as, func(s *introspecttest.Server) string { return s.IssueJWT(jwtClaims()) + "*" }, nil},
+		{"signature spelt another way", as, func(s *introspecttest.Server) string { return respell(s.IssueJWT(jwtClaims())) }, nil},
+		{"signature spelt another way, RSA", rsaAS, func(s *introspecttest.Server) string { return respell(s.IssueJWT(jwtClaims())) }, nil},
 		{"JWE", as, func(*introspecttest.Server) string {
 			return b64(`{"alg":"RSA-OAEP","enc":"A256GCM"}`) + ".a.b.c.d"
 		}, nil},
@@ -267,6 +269,15 @@ func TestJWTValidatorRefuses(t *testing.T) {
 	}
 	assert.Zero(t, jkuHits.Load(), "a URL of the header is never fetched")
 	assert.Zero(t, as.Calls()+rsaAS.Calls(), "no introspection")
+}
+
+// respell writes tok's signature another way: its last character with a
+// trailing bit set that base64url decoding drops (ES256's 64 bytes and
+// RS256's 256 both end in a group of 2 characters carrying 8 bits in 12).
+func respell(tok string) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	last := strings.IndexByte(alphabet, tok[len(tok)-1])
+	return tok[:len(tok)-1] + string(alphabet[last|1])
 }
 
 // signWith signs header.payload with key (ES256).

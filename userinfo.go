@@ -416,7 +416,7 @@ func (m *Middleware) verifySignedUserinfo(ctx context.Context, p *provider, st *
 	}
 	rawHeader, _, _ := bytes.Cut(tok, []byte{'.'})
 	hb := make([]byte, base64.RawURLEncoding.DecodedLen(len(rawHeader)))
-	n, err := base64.RawURLEncoding.Decode(hb, rawHeader)
+	n, err := strictBase64URL.Decode(hb, rawHeader)
 	if err != nil {
 		return nil, malformed("header is not base64url")
 	}
@@ -538,7 +538,7 @@ func peekIssuer(token string) string {
 	}
 	_, rest, _ := strings.Cut(token, ".")
 	payload, _, _ := strings.Cut(rest, ".")
-	b, err := base64.RawURLEncoding.DecodeString(payload)
+	b, err := strictBase64URL.DecodeString(payload)
 	if err != nil {
 		return ""
 	}
