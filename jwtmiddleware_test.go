@@ -161,6 +161,39 @@ func TestJWTAndIntrospectRevocation(t *testing.T) {
 	assert.Equal(t, introspect.VerdictJWTIntrospected, ti.Source)
 }
 
+// In jwt+introspect mode a token is bound when either verdict binds it: an
+// introspection answer whose cnf the JWT lacks still binds it (a Bearer
+// request without a proof is refused, as in introspect mode), and a JWT and
+// an answer that name different keys are refused with a proof of either.
+func TestJWTAndIntrospectBinding(t *testing.T) {
+	as := discoAS(t)
+	key, err := introspecttest.NewDPoPKey("ES256")
+	require.NoError(t, err)
+	other, err := introspecttest.NewDPoPKey("ES256")
+	require.NoError(t, err)
+	c := jwtClaims()
+	c.Confirmation = map[string]string{"jkt": key.JKT()}
+	answerOnly := as.IssueJWTFunc(c, func(_, claims map[string]any) { delete(claims, "cnf") })
+	differ := as.IssueJWTFunc(c, func(_, claims map[string]any) { claims["cnf"] = map[string]string{"jkt": other.JKT()} })
+	for _, mode := range []introspect.ValidationMode{introspect.ValidateIntrospect, introspect.ValidateJWTAndIntrospect} {
+		mw, _ := jwtMW(t, as, mode)
+		rec := serveJWT(mw, "Bearer", answerOnly)
+		assert.Equal(t, http.StatusUnauthorized, rec.Code, "%s: a token the answer binds, as Bearer", mode)
+	}
+	mw, _ := jwtMW(t, as, introspect.ValidateJWTAndIntrospect)
+	// With the proof of the key the answer names, it passes.
+	h := mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+	req := httptest.NewRequest(http.MethodGet, "/api", nil)
+	req.Header.Set("Authorization", "DPoP "+answerOnly)
+	req.Header.Set("DPoP", key.Proof(http.MethodGet, "http://example.com/api", answerOnly))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	assert.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	_, err = mw.Verify(context.Background(), differ)
+	require.ErrorIs(t, err, introspect.ErrTokenBinding, "the JWT and the answer name different keys")
+	assert.ErrorIs(t, err, introspect.ErrInactiveToken)
+}
+
 // Keys that cannot be fetched are a 503 in every mode that validates JWTs,
 // and an opaque token in hybrid mode is still introspected.
 func TestJWTModesKeysUnavailable(t *testing.T) {

@@ -300,11 +300,30 @@ func (m *Middleware) jwtAndIntrospected(ctx context.Context, cc *ClientContext, 
 	if err != nil {
 		return ti, err
 	}
-	if answer, err := m.introspected(ctx, cc, token, now); err != nil {
+	answer, err := m.introspected(ctx, cc, token, now)
+	if err != nil {
 		return answer, err
+	}
+	// The token is bound if either verdict binds it: an answer's cnf that
+	// the JWT lacks still counts, and two bindings that differ are refused.
+	if ac := answer.Confirmation; ac != nil {
+		if tc := ti.Confirmation; tc != nil && !sameConfirmation(tc, ac) {
+			return nil, ErrTokenBinding
+		}
+		if ti.Confirmation == nil {
+			withCnf := *ti
+			withCnf.Confirmation = ac
+			ti = &withCnf
+		}
 	}
 	ti.Source = VerdictJWTIntrospected
 	return ti, nil
+}
+
+// sameConfirmation reports whether a and b name the same binding, with no
+// method beyond the two this package enforces.
+func sameConfirmation(a, b *Confirmation) bool {
+	return a.X5TS256 == b.X5TS256 && a.JKT == b.JKT && len(a.Extra) == 0 && len(b.Extra) == 0
 }
 
 // classify keeps errors that carry a verdict and turns others into
