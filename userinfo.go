@@ -54,8 +54,8 @@ func UserinfoBestEffort() UserinfoOption {
 // the issuer, no expired exp and, when it has an aud, the token's client_id
 // (the client the answer is for) or our client ID in it; it requires
 // discovery of the issuer. An encrypted answer
-// is not supported. Its "sub" must equal the token's when both are present
-// (OpenID Connect Core §5.3.2).
+// is not supported. Its "sub" must be there and equal the token's (OpenID
+// Connect Core §5.3.2).
 //
 // A token the endpoint refuses (401) and a userinfo answer about another
 // subject are refused: 401 invalid_token. Any other failure is a 503 (fail
@@ -77,7 +77,8 @@ func UserinfoBestEffort() UserinfoOption {
 // possession that only the token's client can make, and the middleware does
 // not forward sender-constrained tokens. Its verdict has no userinfo claims
 // (Userinfo is nil); handlers that need them must refuse such tokens
-// themselves.
+// themselves. Nor is a token whose verdict has no subject (sub): no answer
+// could be checked to be about it.
 //
 // Default off.
 func WithUserinfo(opts ...UserinfoOption) Option {
@@ -98,9 +99,12 @@ func WithUserinfo(opts ...UserinfoOption) Option {
 
 // WithUserinfoEndpoint sets the userinfo endpoint of [WithUserinfo], for an
 // authorization server without discovery or one whose metadata does not list
-// it. It must be https, unless the host is loopback or [InsecureAllowHTTP] is
-// given. It needs WithUserinfo. Default: the userinfo_endpoint of the
-// metadata of [WithIssuer].
+// it. It serves the tokens of [WithIssuer]'s issuer and of client contexts
+// that name no issuer; a context of a [ClientStore] that names another
+// issuer uses that issuer's discovered userinfo_endpoint, so that no token
+// goes to another issuer's server. It must be https, unless the host is
+// loopback or [InsecureAllowHTTP] is given. It needs WithUserinfo. Default:
+// the userinfo_endpoint of the metadata of [WithIssuer].
 func WithUserinfoEndpoint(endpoint string) Option {
 	return func(c *config) {
 		c.middlewareOnly("WithUserinfoEndpoint")
@@ -155,10 +159,11 @@ func boundToken(tok Token, ti *Introspection) bool {
 }
 
 // withUserinfo returns a copy of ti, an accepted verdict, with the userinfo
-// claims of tok set, or ti itself for a bound token or, best effort, when
-// the endpoint cannot be asked.
+// claims of tok set, or ti itself for a bound token, a token without a
+// subject (no answer could be checked to be about it) or, best effort,
+// when the endpoint cannot be asked.
 func (m *Middleware) withUserinfo(ctx context.Context, cc ClientContext, tok Token, ti *Introspection, now time.Time) (*Introspection, error) {
-	if boundToken(tok, ti) {
+	if boundToken(tok, ti) || ti.Subject == "" {
 		return ti, nil
 	}
 	claims, err := m.userinfoClaims(ctx, cc, tok.Value, ti, now)
@@ -193,7 +198,9 @@ func (m *Middleware) userinfoEndpoint(ctx context.Context, iss string) (string, 
 			return "", nil, nil, discoveryError(err)
 		}
 	}
-	if e := m.cfg.userinfo.endpoint; e != "" {
+	// The configured endpoint is WithIssuer's, or that of an authorization
+	// server without discovery: another issuer's tokens never go there.
+	if e := m.cfg.userinfo.endpoint; e != "" && (iss == "" || m.client.prov != nil && iss == m.client.prov.issuer) {
 		return e, p, st, nil
 	}
 	if st == nil || st.meta.UserinfoEndpoint == "" {
@@ -388,7 +395,10 @@ func (m *Middleware) fetchUserinfo(ctx context.Context, p *provider, st *provide
 	if decodeString(claims, "sub", &got) != nil {
 		return nil, fmt.Errorf("%w: userinfo: sub is not a string", ErrMalformedResponse)
 	}
-	if got != "" && ti.Subject != "" && got != ti.Subject {
+	switch {
+	case got == "":
+		return nil, fmt.Errorf("%w: userinfo: no sub", ErrMalformedResponse) // always there (OpenID Connect Core §5.3.2)
+	case got != ti.Subject:
 		return nil, errUserinfoSubject
 	}
 	raw, err := json.Marshal(claims)

@@ -236,6 +236,8 @@ func TestUserinfoAnswers(t *testing.T) {
 		{name: "oversized", set: fault(introspecttest.Respond(200, "application/json", `{"sub":"alice","x":"`+strings.Repeat("a", 2048)+`"}`)), opts: []introspect.Option{introspect.WithMaxResponseSize(1024)}, status: 503},
 		{name: "sub not a string", set: fault(introspecttest.Respond(200, "application/json", `{"sub":42}`)), status: 503},
 		{name: "sub mismatch", set: fault(introspecttest.Respond(200, "application/json", `{"sub":"mallory"}`)), status: 401},
+		{name: "no sub", set: fault(introspecttest.Respond(200, "application/json", `{"email":"mallory@example.com"}`)), status: 503},
+		{name: "best effort: no sub", set: fault(introspecttest.Respond(200, "application/json", `{"email":"mallory@example.com"}`)), bestEffort: true, status: 200, want: "alice null"},
 		{name: "redirect", set: fault(introspecttest.Respond(302, "", "", "Location: http://127.0.0.1:1/userinfo")), status: 503},
 		{name: "endpoint down", opts: []introspect.Option{introspect.WithUserinfoEndpoint("http://" + closedPort(t) + "/userinfo")}, status: 503},
 
@@ -331,6 +333,45 @@ func TestUserinfoSkipsBoundTokens(t *testing.T) {
 		assert.Nil(t, ti.Userinfo)
 	}
 	assert.EqualValues(t, 0, as.UserinfoCalls())
+}
+
+// A token whose verdict has no subject is never sent to the userinfo
+// endpoint either: no answer could be checked to be about it.
+func TestUserinfoSkipsTokensWithoutSubject(t *testing.T) {
+	as := newAS(t)
+	mw, _ := uiMW(t, as, nil)
+	c := aliceClaims()
+	c.Subject = ""
+	ti, err := mw.Verify(context.Background(), as.Issue(c))
+	require.NoError(t, err)
+	assert.Nil(t, ti.Userinfo)
+	assert.EqualValues(t, 0, as.UserinfoCalls())
+}
+
+// WithUserinfoEndpoint serves WithIssuer's issuer and contexts that name no
+// issuer: a token of a context naming another issuer goes to that issuer's
+// discovered endpoint, never to the configured one.
+func TestUserinfoEndpointOfOneIssuer(t *testing.T) {
+	asA, asB := newAS(t), newAS(t)
+	store := introspect.ClientStoreFunc(func(*http.Request) (introspect.ClientContext, error) {
+		return introspect.ClientContext{}, introspect.ErrInvalidRequest // VerifyAs names the context
+	})
+	mw, err := introspect.New(introspect.WithClientStore(store), introspect.WithUserinfo(), introspect.WithUserinfoEndpoint(asA.UserinfoURL()))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = mw.Close() })
+	creds := introspect.Credentials{ClientID: rsClientID, ClientSecret: rsSecret}
+	tokB := asB.Issue(aliceClaims())
+	ti, err := mw.VerifyAs(context.Background(), introspect.ClientContext{Issuer: asB.Issuer, Credentials: creds}, tokB)
+	require.NoError(t, err)
+	assert.Contains(t, string(ti.Userinfo["email"]), "alice@example.com")
+	assert.EqualValues(t, 0, asA.UserinfoCalls(), "B's token went to A's endpoint")
+	assert.EqualValues(t, 1, asB.UserinfoCalls())
+
+	// A context of an endpoint alone uses the configured endpoint.
+	tokA := asA.Issue(aliceClaims())
+	_, err = mw.VerifyAs(context.Background(), introspect.ClientContext{Endpoint: asA.IntrospectionURL(), Credentials: creds}, tokA)
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, asA.UserinfoCalls())
 }
 
 // The metadata's userinfo_endpoint must be usable; a metadata document
