@@ -201,15 +201,15 @@ var dpopAlgs = []dpopAlg{
 // information or a fragment is refused; its query is ignored. The URL of the
 // request is the scheme of its connection (https when r.TLS is set, else
 // http), r.Host and the request's escaped path, or, with
-// [WithDPoPExternalURL], that base URL and the escaped path: X-Forwarded
-// headers are never read.
+// [WithDPoPExternalURL], one of its base URLs and the escaped path:
+// X-Forwarded headers are never read.
 type DPoPVerifier struct {
 	algs     []dpopAlg
 	lifetime time.Duration
 	leeway   time.Duration
 	replay   DPoPReplayCache
 	nonces   *dpopNonces // nil: nonces off
-	base     string      // normalised external URL without a trailing "/", or ""
+	bases    []string    // normalised external URLs without a trailing "/"; none: the request's
 	maxSize  int
 	now      func() time.Time
 	keys     *dpopKeyCache
@@ -225,7 +225,7 @@ type dpopConfig struct {
 	replay      DPoPReplayCache
 	nonceSecret []byte
 	noncePeriod time.Duration
-	base        string
+	bases       []string
 	maxSize     int
 	now         func() time.Time
 	errs        []error
@@ -334,23 +334,34 @@ func WithDPoPNonces(secret []byte, period time.Duration) DPoPOption {
 	}
 }
 
-// WithDPoPExternalURL sets the URL clients use to reach the server, for a
-// server behind a proxy or load balancer that terminates TLS or changes the
-// host or the path: htu is compared with base followed by the request's
-// escaped path. base is an absolute http or https URL without user
-// information, query or fragment; a path in it is the prefix the proxy
-// strips ("https://example.com/api" for requests to /users reaching the
-// server as /users). Default: the scheme of the request's connection (https
-// when r.TLS is set, else http) and r.Host; forwarded headers are never
-// read.
-func WithDPoPExternalURL(base string) DPoPOption {
+// WithDPoPExternalURL sets the URLs clients use to reach the server: htu
+// is compared with each base followed by the request's escaped path, and
+// must match one. Each base is an absolute http or https URL without user
+// information, query or fragment; a path in it is the prefix a proxy in
+// front strips ("https://example.com/api" for requests to /users reaching
+// the server as /users). Default: the scheme of the request's connection
+// (https when r.TLS is set, else http) and r.Host; forwarded headers are
+// never read.
+//
+// Set it in production. Without it the host of htu is the request's Host
+// header, which the client chooses: a proof made for another server
+// (another resource server that takes the same tokens, another region)
+// passes here when it is sent with that server's name in Host, and this
+// server's replay cache has not seen it. With it, only proofs made for
+// these URLs pass.
+func WithDPoPExternalURL(base string, more ...string) DPoPOption {
 	return func(c *dpopConfig) {
-		norm, err := normaliseBase(base)
-		if err != nil {
-			c.errs = append(c.errs, err)
-			return
+		c.bases = nil
+		for _, b := range append([]string{base}, more...) {
+			norm, err := normaliseBase(b)
+			if err != nil {
+				c.errs = append(c.errs, err)
+				continue
+			}
+			if !slices.Contains(c.bases, norm) {
+				c.bases = append(c.bases, norm)
+			}
 		}
-		c.base = norm
 	}
 }
 
@@ -405,7 +416,7 @@ func NewDPoPVerifier(opts ...DPoPOption) (*DPoPVerifier, error) {
 		lifetime: cfg.lifetime,
 		leeway:   cfg.leeway,
 		replay:   cfg.replay,
-		base:     cfg.base,
+		bases:    cfg.bases,
 		maxSize:  cfg.maxSize,
 		now:      cfg.now,
 		keys:     newDPoPKeyCache(),
@@ -684,32 +695,37 @@ func (v *DPoPVerifier) checkClaims(c *dpopClaims, r *http.Request, accessToken s
 	return iat, nil
 }
 
-// checkHTU compares htu with the URL of r, both normalised.
+// checkHTU compares htu with the URL of r, both normalised: with external
+// URLs, with each of them followed by r's path, until one matches.
 func (v *DPoPVerifier) checkHTU(htu []byte, r *http.Request) error {
 	var a, b [512]byte
 	got, err := appendHTU(a[:0], htu)
 	if err != nil {
 		return err
 	}
-	want := b[:0]
-	if v.base != "" {
-		want = append(want, v.base...)
-	} else {
-		scheme := "http"
-		if r.TLS != nil {
-			scheme = "https"
-		}
-		host := r.Host
-		if host == "" && r.URL != nil {
-			host = r.URL.Host
-		}
-		if want, err = appendOrigin(want, scheme, host); err != nil {
-			return errDPoPRequestURL
-		}
-	}
 	path := ""
 	if r.URL != nil {
 		path = r.URL.EscapedPath()
+	}
+	for _, base := range v.bases {
+		if want, ok := appendPath(append(b[:0], base...), path); ok && bytes.Equal(got, want) {
+			return nil
+		}
+	}
+	if len(v.bases) > 0 {
+		return errDPoPHTU
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	host := r.Host
+	if host == "" && r.URL != nil {
+		host = r.URL.Host
+	}
+	want, err := appendOrigin(b[:0], scheme, host)
+	if err != nil {
+		return errDPoPRequestURL
 	}
 	if want, ok := appendPath(want, path); !ok || !bytes.Equal(got, want) {
 		return errDPoPHTU
@@ -1563,7 +1579,7 @@ func (v DPoPVerifier) summary() summary {
 	if v.nonces != nil {
 		s.dur("nonce_period", v.nonces.period)
 	}
-	s.str("external_url", v.base)
+	s.str("external_url", strings.Join(v.bases, " "))
 	s.typ("replay_cache", v.replay)
 	return s
 }

@@ -427,6 +427,7 @@ func TestDPoPOptionErrors(t *testing.T) {
 		{"URL with a query", introspect.WithDPoPExternalURL("https://api.example/?planted"), "introspect: WithDPoPExternalURL: the URL has a query"},
 		{"URL with a fragment", introspect.WithDPoPExternalURL("https://api.example/#planted"), "introspect: WithDPoPExternalURL: the URL has a fragment"},
 		{"URL with a bad host", introspect.WithDPoPExternalURL("https://a%20b.example/"), "WithDPoPExternalURL: "},
+		{"a second URL with a query", introspect.WithDPoPExternalURL("https://api.example", "https://eu.api.example/?planted"), "introspect: WithDPoPExternalURL: the URL has a query"},
 		{"size too small", introspect.WithDPoPMaxProofSize(100), "introspect: WithDPoPMaxProofSize: 100 is not between 512 and 65536"},
 		{"size too large", introspect.WithDPoPMaxProofSize(1 << 20), "WithDPoPMaxProofSize: 1048576 is not between"},
 		{"nil clock", introspect.WithDPoPClock(nil), "introspect: WithDPoPClock: nil clock"},
@@ -502,6 +503,16 @@ func TestDPoPHTU(t *testing.T) {
 			[]introspect.DPoPOption{introspect.WithDPoPExternalURL("https://api.example/api")}, false},
 		{"external URL with a default port", "https://api.example/a", "http://internal/a",
 			[]introspect.DPoPOption{introspect.WithDPoPExternalURL("https://api.example:443")}, true},
+		{"another server's URL, its name in Host", "https://other-rs.example/a", "https://other-rs.example/a",
+			[]introspect.DPoPOption{introspect.WithDPoPExternalURL("https://api.example")}, false},
+		{"external URLs: the first", "https://api.example/a", "http://internal/a",
+			[]introspect.DPoPOption{introspect.WithDPoPExternalURL("https://api.example", "https://eu.api.example/v1")}, true},
+		{"external URLs: the second, with its prefix", "https://eu.api.example/v1/a", "http://internal/a",
+			[]introspect.DPoPOption{introspect.WithDPoPExternalURL("https://api.example", "https://eu.api.example/v1")}, true},
+		{"external URLs: the second without its prefix", "https://eu.api.example/a", "http://internal/a",
+			[]introspect.DPoPOption{introspect.WithDPoPExternalURL("https://api.example", "https://eu.api.example/v1")}, false},
+		{"external URLs: neither", "https://us.api.example/a", "https://us.api.example/a",
+			[]introspect.DPoPOption{introspect.WithDPoPExternalURL("https://api.example", "https://eu.api.example/v1")}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
