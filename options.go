@@ -327,7 +327,9 @@ func WithTokenTypeHintFunc(hint func(token string) string) Option {
 
 // InsecureAllowHTTP allows a plain http introspection endpoint on a
 // non-loopback host. Tokens and client secrets then cross the network in
-// clear. Default off (loopback hosts are always allowed).
+// clear. Default off (loopback hosts are always allowed, except in the
+// metadata of an issuer that is not on loopback itself: such an issuer
+// cannot point the library at this host's own services).
 func InsecureAllowHTTP() Option {
 	return func(c *config) { c.insecureHTTP = true }
 }

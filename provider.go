@@ -371,6 +371,10 @@ func (p *provider) newState(data []byte) (*providerState, error) {
 		// The server's value is not repeated: it is the server's text.
 		return nil, fmt.Errorf("introspect: metadata issuer does not match the configured issuer %s%s", p.issuer, issuerMismatch(meta.Issuer, p.issuer))
 	}
+	issuerLoopback := false
+	if u, err := url.Parse(p.issuer); err == nil {
+		issuerLoopback = isLoopback(u.Hostname())
+	}
 	check := func(name, raw string, required bool) error {
 		if raw == "" {
 			if required {
@@ -378,8 +382,15 @@ func (p *provider) newState(data []byte) (*providerState, error) {
 			}
 			return nil
 		}
+		// Plain http to loopback passes for an issuer on loopback only: an
+		// issuer elsewhere must not point the library at this host's own
+		// services (an http jwks_uri is fetched, an http introspection
+		// endpoint gets tokens and credentials in clear).
 		if checkEndpoint(raw, cfg.insecureHTTP) != nil {
 			return fmt.Errorf("introspect: metadata %s: %s", name, endpointProblem(raw))
+		}
+		if u, _ := url.Parse(raw); u.Scheme == "http" && !cfg.insecureHTTP && !issuerLoopback {
+			return fmt.Errorf("introspect: metadata %s: plain http to loopback from an issuer that is not on loopback (use InsecureAllowHTTP to allow it)", name)
 		}
 		return nil
 	}

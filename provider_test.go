@@ -2,7 +2,9 @@ package introspect_test
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -455,4 +457,50 @@ func TestDiscoveryFirstBackoffIsShort(t *testing.T) {
 	as.SetDiscoveryFault(introspecttest.Fault{})
 	clk.Advance(6 * time.Second)
 	assert.Equal(t, http.StatusNoContent, serveBearer(h, tok), "served within seconds of the server coming up")
+}
+
+// An issuer that is not on loopback cannot point the library at this
+// host's own services over plain http: a metadata URL of http to loopback
+// is refused unless the issuer is on loopback too (or InsecureAllowHTTP).
+func TestDiscoveryLoopbackFromRemoteIssuer(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		endpoint string
+		insecure bool
+		ok       bool
+	}{
+		{"https, the issuer's host", "https://as.example/introspect", false, true},
+		{"http to loopback", "http://127.0.0.1:9/introspect", false, false},
+		{"http to localhost", "http://localhost:9/introspect", false, false},
+		{"http to loopback, InsecureAllowHTTP", "http://127.0.0.1:9/introspect", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			as := discoAS(t, introspecttest.WithTLS(), introspecttest.WithMetadata(func(m map[string]any) {
+				m["issuer"], m["introspection_endpoint"] = "https://as.example", tc.endpoint
+			}))
+			// as.example is the test server, its certificate not checked.
+			addr := strings.TrimPrefix(as.URL, "https://")
+			hc := &http.Client{Transport: &http.Transport{
+				DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+					return (&net.Dialer{}).DialContext(ctx, network, addr)
+				},
+				TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // a test server under another name
+			}}
+			opts := []introspect.Option{introspect.WithIssuer("https://as.example"), introspect.WithClientCredentials(discoClientID, discoSecret),
+				introspect.WithHTTPClient(hc), introspect.WithEagerDiscovery()}
+			if tc.insecure {
+				opts = append(opts, introspect.InsecureAllowHTTP())
+			}
+			c, err := introspect.NewClient(opts...)
+			if err == nil {
+				_ = c.Close()
+			}
+			if tc.ok {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, introspect.ErrDiscovery)
+			assert.Contains(t, err.Error(), "plain http to loopback from an issuer that is not on loopback")
+		})
+	}
 }
