@@ -78,16 +78,17 @@ func WithMaxIssuers(n int) Option {
 // contextIssuers keeps the providers of the issuers client contexts name,
 // discovered on first use, at most a bound of them. The least recently used
 // one is dropped: its refresh loop stops, requests still holding it go on
-// with it (its fetches are not cancelled), and its failure state (the backoff of an issuer
-// that is down) is remembered for the provider made for it next, so that
+// with it (its fetches are not cancelled), and its failure state (the
+// backoff of an issuer whose metadata or keys fail) is remembered for the
+// provider made for it next, so that
 // requests cycling through more issuers than the bound never contact a
 // failing server more often than its backoff allows.
 type contextIssuers struct {
 	c   *Client
 	lru *lru.Cache[string, *provider]
 	// failed remembers the failure state of dropped providers whose issuer
-	// was failing, a bounded number of them.
-	failed *lru.Cache[string, failure]
+	// was failing (its metadata or its keys), a bounded number of them.
+	failed *lru.Cache[string, issuerFailure]
 
 	mu     sync.Mutex // serializes the creation of providers and close
 	closed bool
@@ -99,7 +100,7 @@ type contextIssuers struct {
 
 func newContextIssuers(c *Client, size int) *contextIssuers {
 	s := &contextIssuers{c: c, retiring: make(map[*provider]struct{})}
-	s.failed, _ = lru.New[string, failure](4 * size)
+	s.failed, _ = lru.New[string, issuerFailure](4 * size)
 	s.lru, _ = lru.NewWithEvict(size, s.dropped)
 	return s
 }
@@ -107,7 +108,11 @@ func newContextIssuers(c *Client, size int) *contextIssuers {
 // dropped is called when the cache drops p, the provider of iss, maybe
 // under the cache's lock: it must not take s.mu.
 func (s *contextIssuers) dropped(iss string, p *provider) {
-	if f := p.meta.failure(); f.n > 0 {
+	f := issuerFailure{meta: p.meta.failure()}
+	if p.keys != nil {
+		f.keys = p.keys.failure()
+	}
+	if f.meta.n > 0 || f.keys.n > 0 {
 		s.failed.Add(iss, f)
 	} else {
 		s.failed.Remove(iss)
@@ -124,6 +129,9 @@ func (s *contextIssuers) dropped(iss string, p *provider) {
 		s.rmu.Unlock()
 	}()
 }
+
+// issuerFailure is the failure state of an issuer's metadata and keys.
+type issuerFailure struct{ meta, keys failure }
 
 // errClientClosed: a client context named an issuer after Close.
 var errClientClosed = fmt.Errorf("%w: the client is closed", ErrClientConfig)
@@ -149,7 +157,10 @@ func (s *contextIssuers) get(iss string) (*provider, error) {
 	}
 	p := newProvider(s.c, iss, roleContext)
 	if f, ok := s.failed.Get(iss); ok {
-		p.meta.seed(f)
+		p.meta.seed(f.meta)
+		if p.keys != nil {
+			p.keys.seed(f.keys)
+		}
 	}
 	_ = p.start(false) // never fails without eager discovery
 	s.lru.Add(iss, p)

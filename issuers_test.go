@@ -532,6 +532,22 @@ func TestMaxIssuersThrash(t *testing.T) {
 	}
 	assert.Equal(t, first, asA.DiscoveryCalls(), "the down issuer is not asked again within its backoff")
 
+	// The same for an issuer whose keys fail (its metadata does not).
+	asK, asL := discoAS(t), discoAS(t)
+	asK.SetJWKSFault(introspecttest.Respond(http.StatusInternalServerError, "text/plain", "down"))
+	mw = tenantMW(t, introspect.WithClientStore(tenants(asK.Issuer, asL.Issuer)), introspect.WithMaxIssuers(1),
+		introspect.WithClock(clk.Now), introspect.WithValidation(introspect.ValidateJWT), introspect.WithJWTAudience(jwtResource))
+	tokK := asK.IssueJWT(introspecttest.Claims{Subject: "k", Audience: []string{jwtResource}})
+	tokL := asL.IssueJWT(introspecttest.Claims{Subject: "l", Audience: []string{jwtResource}})
+	assert.Equal(t, http.StatusServiceUnavailable, serveAt(mw, "/a/x", tokK).Code)
+	firstKeys := asK.JWKSCalls()
+	require.Positive(t, firstKeys)
+	for range 20 {
+		assert.Equal(t, http.StatusOK, serveAt(mw, "/b/x", tokL).Code)
+		assert.Equal(t, http.StatusServiceUnavailable, serveAt(mw, "/a/x", tokK).Code)
+	}
+	assert.Equal(t, firstKeys, asK.JWKSCalls(), "the issuer whose keys fail is not asked again within its backoff")
+
 	asC, asD, asE := discoAS(t), discoAS(t), discoAS(t)
 	mw = tenantMW(t, introspect.WithClientStore(tenants(asC.Issuer, asD.Issuer, asE.Issuer)), introspect.WithMaxIssuers(1),
 		introspect.WithValidation(introspect.ValidateHybrid), introspect.WithJWTAudience(jwtResource), withLRU(t))
