@@ -310,6 +310,7 @@ func (c *Client) startIssuers() error {
 	var errs []error
 	for _, iss := range c.cfg.jwtIssuers {
 		if c.prov != nil && iss == c.prov.issuer {
+			c.jwtIssuers[iss] = c.prov // accepted on every route, like the others
 			continue
 		}
 		p := newProvider(c, iss, roleJWT)
@@ -325,7 +326,9 @@ func (c *Client) startIssuers() error {
 // closeIssuers stops the refreshes of every issuer but WithIssuer's.
 func (c *Client) closeIssuers() {
 	for _, p := range c.jwtIssuers {
-		p.close()
+		if p != c.prov { // WithIssuer's, closed with the client
+			p.close()
+		}
 	}
 	if c.contexts != nil {
 		c.contexts.close()

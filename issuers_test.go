@@ -513,6 +513,26 @@ func TestJWTIssuersRefusedCombinations(t *testing.T) {
 	assert.Contains(t, err.Error(), "WithUserinfoEndpoint names one endpoint for every token")
 }
 
+// WithIssuer's issuer listed in WithJWTIssuers too is accepted on every
+// route, a tenant's naming another issuer included.
+func TestJWTIssuersListWithIssuers(t *testing.T) {
+	as1, as2 := discoAS(t), discoAS(t)
+	mw := tenantMW(t,
+		introspect.WithIssuer(as1.Issuer),
+		introspect.WithJWTIssuers(as1.Issuer),
+		introspect.WithClientStore(tenants(as2.Issuer)),
+		introspect.WithValidation(introspect.ValidateJWT),
+		introspect.WithJWTAudience(jwtResource),
+	)
+	claims := introspecttest.Claims{Subject: "alice", Audience: []string{jwtResource}}
+	rec := serveAt(mw, "/a/x", as1.IssueJWT(claims))
+	assert.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	assert.Equal(t, "jwt alice "+as1.Issuer, rec.Body.String())
+	rec = serveAt(mw, "/a/x", as2.IssueJWT(claims))
+	assert.Equal(t, http.StatusOK, rec.Code, "the tenant's own issuer")
+	require.NoError(t, mw.Close())
+}
+
 // Requests cycling through more issuers than WithMaxIssuers: a failing
 // issuer keeps its backoff across its providers (one discovery attempt, the
 // clock standing still), and concurrent requests of valid tokens all pass
