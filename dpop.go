@@ -1440,7 +1440,12 @@ type DPoPReplayCache interface {
 // as seen: the verifier then refuses older proofs that it would accept
 // otherwise, never a replay. Under a flood, the accepted age of proofs
 // shrinks to the span of time the cache holds; size it for the number of
-// proofs a proof lifetime brings.
+// proofs a proof lifetime brings. A record ends when its proof does, and a
+// proof may be dated up to the verifier's leeway ahead: a client that fills
+// a shard with valid proofs dated ahead within less than the leeway gets
+// the fresh proofs of others refused until then too (a denial of service
+// that needs a bound token and as many proofs a second as the shard holds
+// records per leeway, never a replay).
 type DPoPMemoryReplayCache struct {
 	shards []*replayShard
 	mask   uint8
