@@ -140,8 +140,10 @@ const (
 	// maxDPoPJTI bounds the length of a jti: 96 random bits (RFC 9449
 	// §4.2) take 16 characters in base64url, a UUID 36.
 	maxDPoPJTI = 256
-	// dpopRecordMargin is added to a record's end, past the end of the
-	// window in which its proof is accepted.
+	// dpopRecordMargin is the least added to a record's end, past the end
+	// of the window in which its proof is accepted; the leeway when longer,
+	// so that replicas sharing a replay cache whose clocks differ by up to
+	// the leeway never accept a proof another one recorded and dropped.
 	dpopRecordMargin = time.Second
 )
 
@@ -284,7 +286,9 @@ func WithDPoPProofLifetime(d time.Duration) DPoPOption {
 }
 
 // WithDPoPLeeway sets how far in the future a proof's iat may be, for
-// clients whose clocks are ahead, up to 5 minutes. Default 5 seconds.
+// clients whose clocks are ahead, up to 5 minutes. A proof's replay record
+// is kept that long past the proof's lifetime too (at least a second), for
+// replicas sharing a replay cache whose clocks differ. Default 5 seconds.
 func WithDPoPLeeway(d time.Duration) DPoPOption {
 	return func(c *dpopConfig) {
 		if d < 0 || d > maxDPoPLeeway {
@@ -585,7 +589,7 @@ func (v *DPoPVerifier) Verify(ctx context.Context, r *http.Request, accessToken,
 	if boundJKT != "" && subtle.ConstantTimeCompare([]byte(key.jkt), []byte(boundJKT)) != 1 {
 		return "", ErrDPoPKeyMismatch
 	}
-	seen, err := v.replay.Seen(ctx, replayKey(key.jkt, c.jti), iat.Add(v.lifetime+dpopRecordMargin))
+	seen, err := v.replay.Seen(ctx, replayKey(key.jkt, c.jti), iat.Add(v.lifetime+max(dpopRecordMargin, v.leeway)))
 	switch {
 	case err != nil:
 		return "", &dpopCacheError{cause: err}

@@ -37,10 +37,11 @@ const DefaultReplayPrefix = "introspect:dpop:"
 // thumbprint and the proof's jti) under a key derived from the secret: Redis
 // learns neither the jti nor which client key made a proof, and records of
 // different secrets never meet. A record expires when the verifier says,
-// at the end of the proof's lifetime, by Redis's clock (PXAT, Redis 6.2 or
-// later): keep the clocks of Redis and the replicas synchronised, since a
-// Redis clock ahead of a replica's lets a record expire while that replica
-// still accepts its proof. Redis's own expiry bounds what a flood of proofs
+// at the end of the proof's lifetime and the verifier's leeway, by Redis's
+// clock (PXAT, Redis 6.2 or later): keep the clocks of Redis and the
+// replicas synchronised within the leeway, since a Redis clock further
+// ahead of a replica's lets a record expire while that replica still
+// accepts its proof. Redis's own expiry bounds what a flood of proofs
 // can cost it: one key of about 150 bytes per accepted proof, for the proof
 // lifetime. Use a maxmemory-policy of noeviction: a record evicted early
 // lets its proof be replayed.
