@@ -77,8 +77,10 @@ func UserinfoBestEffort() UserinfoOption {
 // possession that only the token's client can make, and the middleware does
 // not forward sender-constrained tokens. Its verdict has no userinfo claims
 // (Userinfo is nil); handlers that need them must refuse such tokens
-// themselves. Nor is a token whose verdict has no subject (sub): no answer
-// could be checked to be about it.
+// themselves. A token whose verdict has no subject (sub), a client's own
+// token, is refused without a call (401 invalid_token, best effort or not,
+// as the endpoint would refuse it): it has no user, and no answer could be
+// checked to be about it.
 //
 // Default off.
 func WithUserinfo(opts ...UserinfoOption) Option {
@@ -142,6 +144,7 @@ func (c *config) checkUserinfo() error {
 var (
 	errUserinfoRefused    = fmt.Errorf("%w: the userinfo endpoint refused the token", ErrInactiveToken)
 	errUserinfoSubject    = fmt.Errorf("%w: the userinfo answer is about another subject", ErrInactiveToken)
+	errUserinfoNoSubject  = fmt.Errorf("%w: userinfo: the token has no subject", ErrInactiveToken)
 	errUserinfoNoEndpoint = fmt.Errorf("%w: userinfo: the metadata has no userinfo_endpoint", ErrClientConfig)
 )
 
@@ -159,12 +162,15 @@ func boundToken(tok Token, ti *Introspection) bool {
 }
 
 // withUserinfo returns a copy of ti, an accepted verdict, with the userinfo
-// claims of tok set, or ti itself for a bound token, a token without a
-// subject (no answer could be checked to be about it) or, best effort,
-// when the endpoint cannot be asked.
+// claims of tok set, or ti itself for a bound token or, best effort, when
+// the endpoint cannot be asked. A token without a subject is refused: it
+// has no user, and no answer could be checked to be about it.
 func (m *Middleware) withUserinfo(ctx context.Context, cc ClientContext, tok Token, ti *Introspection, now time.Time) (*Introspection, error) {
-	if boundToken(tok, ti) || ti.Subject == "" {
+	if boundToken(tok, ti) {
 		return ti, nil
+	}
+	if ti.Subject == "" {
+		return ti, errUserinfoNoSubject
 	}
 	claims, err := m.userinfoClaims(ctx, cc, tok.Value, ti, now)
 	if err != nil {

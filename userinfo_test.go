@@ -335,16 +335,23 @@ func TestUserinfoSkipsBoundTokens(t *testing.T) {
 	assert.EqualValues(t, 0, as.UserinfoCalls())
 }
 
-// A token whose verdict has no subject is never sent to the userinfo
-// endpoint either: no answer could be checked to be about it.
-func TestUserinfoSkipsTokensWithoutSubject(t *testing.T) {
+// A token whose verdict has no subject (a client's own) is refused without
+// a call, best effort or not: it has no user, and no answer could be
+// checked to be about it.
+func TestUserinfoRefusesTokensWithoutSubject(t *testing.T) {
 	as := newAS(t)
-	mw, _ := uiMW(t, as, nil)
 	c := aliceClaims()
 	c.Subject = ""
-	ti, err := mw.Verify(context.Background(), as.Issue(c))
-	require.NoError(t, err)
-	assert.Nil(t, ti.Userinfo)
+	tok := as.Issue(c)
+	for _, opts := range [][]introspect.Option{nil, {introspect.WithUserinfo(introspect.UserinfoBestEffort())}} {
+		mw, _ := uiMW(t, as, nil, opts...)
+		_, err := mw.Verify(context.Background(), tok)
+		require.ErrorIs(t, err, introspect.ErrInactiveToken)
+		assert.Equal(t, http.StatusUnauthorized, introspect.StatusCode(err))
+		res := serve(mw.Handler(uiHandler), bearer(tok))
+		assert.Equal(t, http.StatusUnauthorized, res.status)
+		assert.Contains(t, res.challenge, `error="invalid_token"`)
+	}
 	assert.EqualValues(t, 0, as.UserinfoCalls())
 }
 
