@@ -27,8 +27,9 @@ type Client struct {
 	cfg  *config
 	http *http.Client
 	prov *provider // nil without WithIssuer
-	// jwtIssuers are the providers of WithJWTIssuers (but WithIssuer's),
-	// read-only after NewClient; contexts those of client contexts' issuers.
+	// jwtIssuers are the providers of WithJWTIssuers (WithIssuer's, when
+	// listed, is c.prov), read-only after NewClient; contexts those of client
+	// contexts' issuers.
 	jwtIssuers map[string]*provider
 	contexts   *contextIssuers
 	// static is the context of the static credentials without discovery,

@@ -367,7 +367,7 @@ func (c *Client) Ready() error {
 		check(c.prov)
 	}
 	for _, iss := range c.cfg.jwtIssuers {
-		if p := c.jwtIssuers[iss]; p != nil {
+		if p := c.jwtIssuers[iss]; p != nil && p != c.prov {
 			check(p)
 		}
 	}

@@ -1,6 +1,7 @@
 package introspect
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -251,6 +252,9 @@ var strictBase64URL = base64.RawURLEncoding.Strict()
 // decodePart decodes the base64url src into the start of buf, returning
 // the decoded bytes and the rest of buf.
 func decodePart(buf, src []byte) (part, rest []byte, err error) {
+	if bytes.ContainsAny(src, "\r\n") { // which base64 decoding skips
+		return nil, nil, errJWTNotCompact
+	}
 	n, err := strictBase64URL.Decode(buf, src)
 	if err != nil {
 		return nil, nil, err

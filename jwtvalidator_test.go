@@ -222,6 +222,15 @@ func TestJWTValidatorRefuses(t *testing.T) {
 		{"signature not base64url", as, func(s *introspecttest.Server) string { return s.IssueJWT(jwtClaims()) + "*" }, nil},
 		{"signature spelt another way", as, func(s *introspecttest.Server) string { return respell(s.IssueJWT(jwtClaims())) }, nil},
 		{"signature spelt another way, RSA", rsaAS, func(s *introspecttest.Server) string { return respell(s.IssueJWT(jwtClaims())) }, nil},
+		{"line break in the signature", as, func(s *introspecttest.Server) string {
+			tok := s.IssueJWT(jwtClaims())
+			return tok[:len(tok)-4] + "\r\n" + tok[len(tok)-4:]
+		}, nil},
+		{"line break in the claims", as, func(s *introspecttest.Server) string {
+			parts := strings.Split(s.IssueJWT(jwtClaims()), ".")
+			parts[1] = parts[1][:4] + "\n" + parts[1][4:]
+			return strings.Join(parts, ".")
+		}, nil},
 		{"JWE", as, func(*introspecttest.Server) string {
 			return b64(`{"alg":"RSA-OAEP","enc":"A256GCM"}`) + ".a.b.c.d"
 		}, nil},

@@ -403,7 +403,9 @@ func (p *provider) newState(data []byte) (*providerState, error) {
 	); err != nil {
 		return nil, err
 	}
-	if cfg.userinfo != nil && cfg.userinfo.endpoint == "" {
+	// WithUserinfoEndpoint stands for WithIssuer's userinfo_endpoint only:
+	// a client context's issuer's is used, so checked, whatever it says.
+	if cfg.userinfo != nil && (cfg.userinfo.endpoint == "" || p.role != rolePrimary) {
 		if err := check("userinfo_endpoint", meta.UserinfoEndpoint, false); err != nil {
 			return nil, err
 		}

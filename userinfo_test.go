@@ -374,6 +374,13 @@ func TestUserinfoEndpointOfOneIssuer(t *testing.T) {
 	assert.EqualValues(t, 0, asA.UserinfoCalls(), "B's token went to A's endpoint")
 	assert.EqualValues(t, 1, asB.UserinfoCalls())
 
+	// That issuer's userinfo_endpoint is checked as any metadata URL: plain
+	// http elsewhere is refused, and the token never sent.
+	asC := newAS(t, introspecttest.WithMetadata(func(m map[string]any) { m["userinfo_endpoint"] = "http://userinfo.evil.example/ui" }))
+	_, err = mw.VerifyAs(context.Background(), introspect.ClientContext{Issuer: asC.Issuer, Credentials: creds}, asC.Issue(aliceClaims()))
+	require.ErrorIs(t, err, introspect.ErrDiscovery)
+	assert.Contains(t, err.Error(), "userinfo_endpoint")
+
 	// A context of an endpoint alone uses the configured endpoint.
 	tokA := asA.Issue(aliceClaims())
 	_, err = mw.VerifyAs(context.Background(), introspect.ClientContext{Endpoint: asA.IntrospectionURL(), Credentials: creds}, tokA)

@@ -110,6 +110,9 @@ func (s *Server) original(r *http.Request) (*http.Request, error) {
 		return nil, invalid("the original method is not an HTTP method")
 	}
 	u, err := url.ParseRequestURI(uri)
+	if err == nil {
+		emptyPathIsRoot(u)
+	}
 	if err != nil || !pathTarget(u) {
 		return nil, invalid("the original URI is not a request target with a path")
 	}

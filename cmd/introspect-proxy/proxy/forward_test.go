@@ -205,6 +205,7 @@ func TestForwardAuthAmbiguous(t *testing.T) {
 		{"opaque URI", nil, []string{"X-Original-URI", "http:http://x/admin", "X-Original-Method", "GET"}, 400},
 		{"asterisk", nil, []string{"X-Original-URI", "*", "X-Original-Method", "OPTIONS"}, 400},
 		{"absolute URI with a path", nil, []string{"X-Original-URI", "https://app.example/a?b=c", "X-Original-Method", "GET"}, 200},
+		{"absolute URI without a path", nil, []string{"X-Original-URI", "https://app.example", "X-Original-Method", "GET"}, 200},
 		{"both agree", nil, []string{"X-Original-URI", "/a", "X-Forwarded-Uri", "/a", "X-Forwarded-Method", "GET"}, 200},
 		{"nginx without its headers", []string{"-forward-auth-ingress", "nginx"}, []string{"X-Forwarded-Uri", "/a", "X-Forwarded-Method", "GET"}, 400},
 		{"traefik reads its own alone", []string{"-forward-auth-ingress", "traefik"}, []string{"X-Original-URI", "/other", "X-Forwarded-Uri", "/a", "X-Forwarded-Method", "GET"}, 200},

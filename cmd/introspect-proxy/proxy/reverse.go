@@ -30,12 +30,21 @@ const (
 // "*". The origin form and the absolute form with a path pass.
 func (s *Server) requirePath(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		emptyPathIsRoot(r.URL)
 		if r.Method == http.MethodConnect || !pathTarget(r.URL) {
 			s.mw.WriteError(w, r, nil, invalid("the request target is not a path"))
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// emptyPathIsRoot gives an absolute-form target without a path
+// ("http://api.example") the path "/", which it means (RFC 9112 §3.2.2).
+func emptyPathIsRoot(u *url.URL) {
+	if u.Opaque == "" && u.Path == "" && u.Host != "" {
+		u.Path, u.RawPath = "/", ""
+	}
 }
 
 // pathTarget reports whether u, a parsed request target, is a path: it has
@@ -134,6 +143,9 @@ func (s *Server) rewrite(target *url.URL) func(*httputil.ProxyRequest) {
 		for _, h := range spoofable {
 			dropSpellings(out.Header, h, false)
 		}
+		for _, h := range clientAddressHeaders {
+			dropSpellings(out.Header, h, !trusted)
+		}
 		if trusted {
 			for _, h := range []string{"X-Forwarded-Host", "X-Forwarded-Proto"} {
 				if v := in.Header.Get(h); v != "" {
@@ -164,6 +176,12 @@ func (s *Server) rewrite(target *url.URL) func(*httputil.ProxyRequest) {
 // spoofable are the forwarding headers the proxy writes or passes from a
 // trusted proxy only.
 var spoofable = []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"}
+
+// clientAddressHeaders are the other headers in which proxies tell a
+// service who the client is or how it came: services that trust them take
+// them from a trusted proxy only, so they pass from one, and from anyone
+// else are removed, in every spelling.
+var clientAddressHeaders = []string{"X-Real-Ip", "X-Client-Ip", "True-Client-Ip", "X-Forwarded-Port", "X-Forwarded-Prefix", "X-Forwarded-Server", "X-Forwarded-Ssl", "X-Original-Forwarded-For"}
 
 // upstreamError answers a request the upstream did not answer: 502, with
 // a fixed body. The error is logged without the request's query.

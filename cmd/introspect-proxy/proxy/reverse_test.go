@@ -518,6 +518,9 @@ func TestRequestTargetNotAPath(t *testing.T) {
 			resp = rawExchange(t, p.addr, "GET http://api.example/other HTTP/1.1\r\nHost: api.example\r\nAuthorization: "+bearer(reader)+"\r\nConnection: close\r\n\r\n")
 			assert.Equal(t, http.StatusOK, resp.StatusCode)
 			assert.Equal(t, "/other", up.last(t).URL.Path)
+			resp = rawExchange(t, p.addr, "GET http://api.example HTTP/1.1\r\nHost: api.example\r\nAuthorization: "+bearer(reader)+"\r\nConnection: close\r\n\r\n")
+			assert.Equal(t, http.StatusOK, resp.StatusCode, "the absolute form without a path means /")
+			assert.Equal(t, "/", up.last(t).URL.Path)
 		})
 	}
 }
@@ -550,6 +553,12 @@ func TestMethodOverride(t *testing.T) {
 		{"in a list", "/api/x", []string{"X-HTTP-Method-Override", "PUT, DELETE"}, reader, 403},
 		{"_method", "/api/x?a=1&_method=DELETE", nil, reader, 403},
 		{"_method, scope met", "/api/x?_method=DELETE", nil, admin, 200},
+		{"_method escaped", "/api/x?%5Fmethod=DELETE", nil, reader, 403},
+		{"_method, a letter escaped", "/api/x?_meth%6Fd=DELETE", nil, reader, 403},
+		{".method (PHP reads _method)", "/api/x?.method=DELETE", nil, reader, 403},
+		{"+method (PHP reads _method)", "/api/x?+method=DELETE", nil, reader, 403},
+		{"[method (PHP reads _method)", "/api/x?%5Bmethod=DELETE", nil, reader, 403},
+		{"another parameter", "/api/x?x_method=DELETE&method=DELETE", nil, reader, 200},
 		{"another method", "/api/x", []string{"X-HTTP-Method-Override", "PATCH"}, reader, 200},
 	} {
 		t.Run("reverse/"+tc.name, func(t *testing.T) {

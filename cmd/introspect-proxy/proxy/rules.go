@@ -223,11 +223,23 @@ func requestMethods(r *http.Request, ms []string) []string {
 			}
 		}
 	}
-	if _, q, ok := strings.Cut(r.RequestURI, "?"); ok && strings.Contains(q, "_method") {
+	// The query is read only when a key could be _method once decoded:
+	// it names "method", or has an escape that could spell it.
+	if _, q, ok := strings.Cut(r.RequestURI, "?"); ok && (strings.Contains(q, "method") || strings.ContainsRune(q, '%')) {
 		vals, _ := url.ParseQuery(q) // the pairs that parse
-		for _, v := range vals["_method"] {
-			add(v)
+		for k, vs := range vals {
+			if isMethodParam(k) {
+				for _, v := range vs {
+					add(v)
+				}
+			}
 		}
 	}
 	return ms
+}
+
+// isMethodParam reports whether the decoded query key k is _method to some
+// framework: PHP reads a leading '.', ' ' or '[' of a key as '_'.
+func isMethodParam(k string) bool {
+	return len(k) == len("_method") && k[1:] == "method" && strings.IndexByte("_. [", k[0]) >= 0
 }

@@ -123,7 +123,8 @@ func TestTLSClientCertificate(t *testing.T) {
 // from the header of a TLS-terminating proxy: believed from
 // -trusted-proxies only, and in reverse-proxy mode removed before the
 // upstream when anyone else sends it; its other spellings ('_' for '-'),
-// and those of the forwarding headers, never reach the upstream.
+// and those of the forwarding headers, never reach the upstream, and the
+// headers that say who the client is pass from a trusted proxy only.
 func TestClientCertHeader(t *testing.T) {
 	as := newAS(t)
 	client := newCert(t, "client")
@@ -160,7 +161,8 @@ func TestClientCertHeader(t *testing.T) {
 			// as the same ('_' for '-'), with forwarding headers spelt so.
 			got := do(t, http.MethodGet, p.url+"/x", bearer(tc.token), "X-SSL-Client-Cert", escaped,
 				"X-Ssl-Client_Cert", "forged", "x_ssl_client_cert", "forged",
-				"X-Forwarded_For", "203.0.113.9", "X-Forwarded_Host", "evil.example", "X_Forwarded_Proto", "https")
+				"X-Forwarded_For", "203.0.113.9", "X-Forwarded_Host", "evil.example", "X_Forwarded_Proto", "https",
+				"X-Real-IP", "203.0.113.9", "True-Client-IP", "203.0.113.9", "X-Forwarded-Prefix", "/evil", "X_Real_IP", "203.0.113.9")
 			assert.Equal(t, tc.want, got.status, got.body)
 			if !tc.forward && tc.want == http.StatusOK {
 				want := escaped
@@ -169,6 +171,10 @@ func TestClientCertHeader(t *testing.T) {
 				}
 				last := up.last(t)
 				assert.Equal(t, want, last.Header.Get("X-SSL-Client-Cert"))
+				// Who the client is: from a trusted proxy only.
+				for _, h := range []string{"X-Real-Ip", "True-Client-Ip", "X-Forwarded-Prefix"} {
+					assert.Equal(t, tc.trusted, last.Header.Get(h) != "", h)
+				}
 				for k := range last.Header {
 					assert.NotContains(t, k, "_", "a header spelt with '_' reached the upstream: %s", k)
 				}
