@@ -626,4 +626,15 @@ func TestClientReady(t *testing.T) {
 	plain, err := introspect.NewClient(introspect.WithEndpoint(as1.IntrospectionURL()), introspect.WithClientCredentials(discoClientID, discoSecret))
 	require.NoError(t, err)
 	assert.NoError(t, plain.Ready(), "nothing to discover")
+
+	// WithIssuer's issuer listed in WithJWTIssuers too is named once.
+	as3 := discoAS(t)
+	as3.SetDiscoveryFault(introspecttest.Respond(http.StatusServiceUnavailable, "application/json", `{}`))
+	both, err := introspect.New(introspect.WithIssuer(as3.Issuer), introspect.WithJWTIssuers(as3.Issuer),
+		introspect.WithValidation(introspect.ValidateJWT), introspect.WithJWTAudience(jwtResource))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = both.Close() })
+	err = both.Client().Ready()
+	require.ErrorIs(t, err, introspect.ErrDiscovery)
+	assert.Equal(t, 1, strings.Count(err.Error(), as3.Issuer), err.Error())
 }
