@@ -463,8 +463,8 @@ func (l *loader) checkBinding() {
 			}
 		}
 	} else {
-		if u := c.DPoPExternalURL; u != "" {
-			if _, err := introspect.NewDPoPVerifier(introspect.WithDPoPExternalURL(u)); err != nil {
+		if urls := DPoPExternalURLs(c.DPoPExternalURL); len(urls) > 0 {
+			if _, err := introspect.NewDPoPVerifier(introspect.WithDPoPExternalURL(urls[0], urls[1:]...)); err != nil {
 				l.bad("%s: %s", lb("dpop-external-url"), libText(err))
 			}
 		}

@@ -289,6 +289,7 @@ func TestValidation(t *testing.T) {
 		{name: "dpop mode", args: withBase("-dpop", "sometimes"), want: []string{`-dpop: "sometimes" is not off, allowed or required`}},
 		{name: "dpop setting with dpop off", args: withBase("-dpop", "off", "-dpop-algs", "ES256"), want: []string{"-dpop-algs: DPoP is off (-dpop)"}},
 		{name: "dpop external URL", args: withBase("-dpop-external-url", "https://h/?q"), want: []string{"-dpop-external-url:"}},
+		{name: "dpop external URLs, the second bad", args: withBase("-dpop-external-url", "https://h,https://i/?q"), want: []string{"-dpop-external-url: WithDPoPExternalURL: the URL has a query"}},
 		{name: "dpop algs", args: withBase("-dpop-algs", "HS256"), want: []string{"-dpop-algs: WithDPoPAlgorithms: HS256 is never accepted"}},
 		{name: "dpop nonces without secret", args: withBase("-dpop-nonce-period", "1m"), want: []string{"-dpop-nonce-period needs the nonce secret"}},
 		{name: "dpop nonce secret short", args: withBase("-dpop-nonce-period", "1m"), env: []string{config.EnvDPoPNonceSecret + "=short"}, want: []string{"INTROSPECT_DPOP_NONCE_SECRET: the DPoP nonce secret has 5 bytes"}},

@@ -248,6 +248,9 @@ func (l *loader) readEnv(environ []string) {
 	}
 }
 
+// DPoPExternalURLs is the list of -dpop-external-url, comma-separated.
+func DPoPExternalURLs(s string) []string { return splitList(s) }
+
 // splitList splits a comma-separated list, leaving out empty items.
 func splitList(s string) []string {
 	out := []string{}

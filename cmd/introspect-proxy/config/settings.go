@@ -274,7 +274,7 @@ var settings = []setting{
 			c.DPoP = m
 			return nil
 		}},
-	text("dpop-external-url", "", "URL", "the URL clients reach the service at, for the DPoP proofs' htu (set it in production: without it the host of htu is the request's Host header, which the client chooses)",
+	text("dpop-external-url", "", "URL[,URL...]", "the URLs clients reach the service at, for the DPoP proofs' htu, which must match one (set it in production: without it the host of htu is the request's Host header, which the client chooses)",
 		func(c *Config) *string { return &c.DPoPExternalURL }),
 	list("dpop-algs", "ALG,...", "algorithms accepted for DPoP proofs (default: ES256, ES384, ES512, PS256, PS384, PS512, RS256, RS384, RS512, EdDSA)",
 		func(c *Config) *[]string { return &c.DPoPAlgs }),

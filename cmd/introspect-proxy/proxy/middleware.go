@@ -156,8 +156,8 @@ func (s *Server) newMiddleware() (*introspect.Middleware, error) {
 
 	var dpopOpts []introspect.DPoPOption
 	if cfg.DPoP != introspect.DPoPOff {
-		if cfg.DPoPExternalURL != "" {
-			dpopOpts = append(dpopOpts, introspect.WithDPoPExternalURL(cfg.DPoPExternalURL))
+		if urls := config.DPoPExternalURLs(cfg.DPoPExternalURL); len(urls) > 0 {
+			dpopOpts = append(dpopOpts, introspect.WithDPoPExternalURL(urls[0], urls[1:]...))
 		}
 		if len(cfg.DPoPAlgs) > 0 {
 			dpopOpts = append(dpopOpts, introspect.WithDPoPAlgorithms(cfg.DPoPAlgs...))
