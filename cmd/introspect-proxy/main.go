@@ -19,6 +19,13 @@
 //	introspect-proxy -upstream http://127.0.0.1:3000 -issuer https://as.example.com -client-id my-api \
 //		-require-scope '/admin=admin' -require-scope 'POST /orders=orders:write'
 //
+// A request must meet the -require-scope rules of every path the service
+// may make of it (dot segments resolved both ways, servlet containers'
+// ";params" dropped, '\' read as '/') and of every method it asks to be
+// taken for (X-HTTP-Method-Override and its kin, a _method query key). A
+// request target that is not a path is refused (400), and only websocket
+// upgrades reach the service.
+//
 // With -validate jwt, the proxy validates JWT access tokens (RFC 9068)
 // locally with the keys of their issuer, found by discovery, and never
 // introspects; -validate hybrid introspects the tokens that are not JWTs of
