@@ -165,12 +165,17 @@ func (m *Middleware) miss(ctx context.Context, key CacheKey, cc ClientContext, t
 	}
 	f, leader := m.flights.join(key)
 	// Reported once the request is in a call, its own or another's: when
-	// the hook has seen n misses, n requests wait on calls.
-	m.obs.cacheMiss(ctx)
+	// the hook has seen n misses, n requests wait on calls. The leader
+	// reports it within its call, where a panicking hook fails that call
+	// and not every later request for the token.
+	if !leader {
+		m.obs.cacheMiss(ctx)
+	}
 	wait := !leader
 	if leader {
 		bctx := context.WithoutCancel(ctx)
 		call := func() (*Introspection, error) {
+			m.obs.cacheMiss(ctx)
 			// The call timeout bounds the whole call, cache included.
 			sctx, cancel := context.WithTimeout(bctx, m.cfg.timeout)
 			defer cancel()
@@ -459,10 +464,17 @@ func (m *Middleware) refresh(ctx context.Context, key CacheKey, cc ClientContext
 	m.bg.Add(1)
 	m.mu.Unlock()
 	bctx := context.WithoutCancel(ctx)
-	m.obs.refreshAhead(bctx)
 	go func() {
 		defer m.bg.Done()
 		defer m.refreshing.Delete(key)
+		// On the refresh's goroutine, under the deferred releases: a
+		// panicking hook ends this refresh, not every later one, nor Close.
+		defer func() {
+			if v := recover(); v != nil {
+				m.obs.panicked(bctx, v, debug.Stack())
+			}
+		}()
+		m.obs.refreshAhead(bctx)
 		// A call already in flight for key stores its answer: nothing to do.
 		if f, leader := m.flights.join(key); leader {
 			m.flights.run(key, f, func() (*Introspection, error) {

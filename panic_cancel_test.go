@@ -194,6 +194,55 @@ func TestRefreshAheadPanicRecovered(t *testing.T) {
 	assert.Equal(t, http.StatusOK, serve(h, bearer(tok)).status)
 }
 
+// A CacheMiss or RefreshAhead hook that panics fails that call or that
+// refresh only: the next request for the token is answered (it did not wait
+// on a call nobody would run), a later refresh runs, and Close returns.
+func TestPanickingHooksDoNotWedge(t *testing.T) {
+	clk := newClock()
+	as := newAS(t, introspecttest.WithClock(clk.Now))
+	tok := as.Issue(introspecttest.Claims{Subject: "alice", TTL: time.Hour})
+	var missPanics, refreshPanics atomic.Int64
+	missPanics.Store(1)
+	refreshPanics.Store(1)
+	var reported atomic.Int64
+	mw := cachedMW(t, as, clk, introspect.WithMaxTTL(time.Minute), introspect.WithRefreshAhead(30*time.Second),
+		introspect.WithHooks(&introspect.Hooks{
+			CacheMiss: func(context.Context) {
+				if missPanics.Add(-1) == 0 {
+					panic("miss hook")
+				}
+			},
+			RefreshAhead: func(context.Context) {
+				if refreshPanics.Add(-1) == 0 {
+					panic("refresh hook")
+				}
+			},
+			Panicked: func(context.Context, any, []byte) { reported.Add(1) },
+		}))
+	h := mw.Handler(okHandler)
+	assert.Equal(t, http.StatusServiceUnavailable, serve(h, bearer(tok)).status, "the call whose hook panicked")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := mw.Verify(ctx, tok)
+	require.NoError(t, err, "the next request is answered")
+
+	clk.Advance(45 * time.Second) // within the refresh window: its hook panics
+	require.Equal(t, http.StatusOK, serve(h, bearer(tok)).status)
+	require.Eventually(t, func() bool { return reported.Load() == 2 }, 5*time.Second, time.Millisecond)
+	calls := as.Calls()
+	clk.Advance(time.Second + time.Millisecond) // past promote and refresh pacing
+	require.Equal(t, http.StatusOK, serve(h, bearer(tok)).status)
+	require.Eventually(t, func() bool { return as.Calls() > calls }, 5*time.Second, time.Millisecond, "a later refresh runs")
+	closed := make(chan error, 1)
+	go func() { closed <- mw.Close() }()
+	select {
+	case err := <-closed:
+		require.NoError(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not return")
+	}
+}
+
 // A request whose client goes away is no outage: it is logged at debug
 // level, not as a failed introspection; the hooks count it through Canceled,
 // not Rejected; and stale-if-error is not used for it.
