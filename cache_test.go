@@ -369,6 +369,44 @@ func TestStaleIfError(t *testing.T) {
 	assert.Equal(t, 200, serve(h, bearer(long)).status)
 }
 
+// An answer that is not cached (inactive without negative caching) still
+// removes the entry it replaces: a revocation the middleware has seen is
+// not undone by serving the old verdict stale in a later outage.
+func TestStaleIfErrorAfterRevocationWithoutNegativeCache(t *testing.T) {
+	clk := newClock()
+	as := newAS(t, introspecttest.WithClock(clk.Now))
+	tok := as.Issue(introspecttest.Claims{Subject: "x", TTL: time.Hour})
+	h := cachedMW(t, as, clk, introspect.WithMaxTTL(time.Minute), introspect.WithStaleIfError(10*time.Minute),
+		introspect.WithNegativeTTL(0)).Handler(okHandler)
+	require.Equal(t, 200, serve(h, bearer(tok)).status)
+	as.Revoke(tok)
+	clk.Advance(61 * time.Second)
+	require.Equal(t, 401, serve(h, bearer(tok)).status, "revoked")
+	as.SetFault(introspecttest.Respond(503, "", ""))
+	assert.Equal(t, 503, serve(h, bearer(tok)).status, "the revoked token's old verdict is not served stale")
+}
+
+// Whether a stale entry may serve is judged after the failed call, not
+// when the request came: a token whose exp passes during the call is not
+// served stale.
+func TestStaleIfErrorJudgedAfterTheCall(t *testing.T) {
+	clk := newClock()
+	as := newAS(t, introspecttest.WithClock(clk.Now))
+	tok := as.Issue(introspecttest.Claims{Subject: "x", TTL: 70 * time.Second})
+	var slow atomic.Bool
+	h := cachedMW(t, as, clk, introspect.WithMaxTTL(time.Minute), introspect.WithStaleIfError(10*time.Minute),
+		introspect.WithHooks(&introspect.Hooks{IntrospectStart: func(context.Context, string) {
+			if slow.Load() {
+				clk.Advance(10 * time.Second) // the call takes 10 s
+			}
+		}})).Handler(okHandler)
+	require.Equal(t, 200, serve(h, bearer(tok)).status)
+	as.SetFault(introspecttest.Respond(503, "", ""))
+	clk.Advance(65 * time.Second) // past the entry's TTL, before exp
+	slow.Store(true)
+	assert.Equal(t, 503, serve(h, bearer(tok)).status, "exp passed during the call")
+}
+
 func TestStaleIfErrorOffByDefault(t *testing.T) {
 	clk := newClock()
 	as := newAS(t, introspecttest.WithClock(clk.Now))

@@ -207,11 +207,14 @@ func (m *Middleware) miss(ctx context.Context, key CacheKey, cc ClientContext, t
 	if !leader {
 		m.obs.coalesced(ctx)
 	}
-	if f.err != nil && m.cfg.staleTTL > 0 && found && e.Introspection != nil && e.Introspection.Active &&
-		outage(f.err) && now.Before(e.StaleUntil) &&
-		(e.Introspection.Expiry.IsZero() || now.Before(e.Introspection.Expiry)) {
-		m.obs.staleServed(ctx, f.err)
-		return e.Introspection, nil
+	if f.err != nil && m.cfg.staleTTL > 0 && found && e.Introspection != nil && e.Introspection.Active && outage(f.err) {
+		// Judged now, after the failed call, not when the request came:
+		// the call may have taken up to the call timeout.
+		now = m.cfg.now()
+		if now.Before(e.StaleUntil) && (e.Introspection.Expiry.IsZero() || now.Before(e.Introspection.Expiry)) {
+			m.obs.staleServed(ctx, f.err)
+			return e.Introspection, nil
+		}
 	}
 	return f.ti, f.err
 }
@@ -360,7 +363,16 @@ func (m *Middleware) introspectAndStore(ctx context.Context, key CacheKey, cc Cl
 	if m.evictions.Load() != gen {
 		return ti, nil
 	}
-	if e, ok := m.entryFor(ti, m.cfg.now()); ok {
+	e, ok := m.entryFor(ti, m.cfg.now())
+	if !ok {
+		// Not cached (inactive without negative caching, or past its exp):
+		// an entry of the key from before must not go on serving, nor be
+		// served stale in an outage, once the server has said otherwise.
+		if err := m.cfg.cache.Delete(ctx, key); err != nil {
+			m.obs.cacheError(ctx, "delete", err)
+		}
+	}
+	if ok {
 		// A fenced cache stores the answer only if no process evicted the
 		// key since the fence was read; without the fence it is not stored,
 		// since it might undo an eviction made elsewhere during the call.
