@@ -51,6 +51,38 @@ func TestDecodeClaims(t *testing.T) {
 	assert.EqualError(t, err, "introspect: DecodeClaims: no verdict")
 }
 
+// DecodeClaims refuses an answer whose member names differ only in case,
+// or that names a registered member with another case: encoding/json would
+// fill a field from either, while the verdict reads names exactly.
+func TestDecodeClaimsCaseOnlyNames(t *testing.T) {
+	as := newAS(t)
+	mw := newMW(t, as)
+	type claims struct {
+		Subject string `json:"sub"`
+		Scope   string `json:"scope"`
+		Tenant  string `json:"tenantId"`
+		Admin   bool   `json:"isAdmin"`
+	}
+	for name, extra := range map[string]map[string]any{
+		"registered member's name in upper case": {"SUB": "admin", "Scope": "admin"},
+		"two names differ in case":               {"tenantId": "t-good", "tenantid": "t-evil"},
+		"Unicode folding (Kelvin sign)":          {"k": 1, "\u212a": 2},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ti, err := mw.Verify(context.Background(), as.Issue(introspecttest.Claims{ClientID: "app", Extra: extra}))
+			require.NoError(t, err)
+			_, err = introspect.DecodeClaims[claims](ti)
+			assert.EqualError(t, err, "introspect: DecodeClaims: two members' names differ only in case")
+			assert.False(t, ti.HasScope("admin"))
+		})
+	}
+	ti, err := mw.Verify(context.Background(), as.Issue(introspecttest.Claims{Subject: "alice", Extra: map[string]any{"tenantId": "t-good", "isAdmin": false}}))
+	require.NoError(t, err)
+	c, err := introspect.DecodeClaims[claims](ti)
+	require.NoError(t, err)
+	assert.Equal(t, claims{Subject: "alice", Tenant: "t-good"}, c)
+}
+
 // WithTokenTypeHintFunc chooses the hint per token.
 func TestTokenTypeHintFunc(t *testing.T) {
 	as := newAS(t)

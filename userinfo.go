@@ -493,9 +493,9 @@ func (ti *Introspection) UserinfoClaim(name string, v any) (bool, error) {
 
 // DecodeUserinfo decodes the userinfo claims of ti ([WithUserinfo]) into a
 // value of the caller's type T, with encoding/json's rules, like
-// [DecodeClaims] does for the verdict. A nil ti, or one without userinfo
-// claims (userinfo off, a bound token, best effort after a failure), is an
-// error.
+// [DecodeClaims] does for the verdict. A nil ti, one without userinfo
+// claims (userinfo off, a bound token, best effort after a failure), and
+// claims two of whose names differ only in case are errors.
 func DecodeUserinfo[T any](ti *Introspection) (T, error) {
 	var v T
 	if ti == nil || ti.Userinfo == nil {
@@ -505,7 +505,7 @@ func DecodeUserinfo[T any](ti *Introspection) (T, error) {
 	if err != nil {
 		return v, fmt.Errorf("introspect: DecodeUserinfo: %w", err)
 	}
-	if err := json.Unmarshal(b, &v); err != nil {
+	if err := decodeExact(b, &v); err != nil {
 		return v, fmt.Errorf("introspect: DecodeUserinfo: %w", err)
 	}
 	return v, nil

@@ -355,6 +355,19 @@ func TestUserinfoRefusesTokensWithoutSubject(t *testing.T) {
 	assert.EqualValues(t, 0, as.UserinfoCalls())
 }
 
+// DecodeUserinfo refuses claims two of whose names differ only in case.
+func TestDecodeUserinfoCaseOnlyNames(t *testing.T) {
+	as := newAS(t)
+	mw, _ := uiMW(t, as, nil)
+	as.SetUserinfoFault(introspecttest.Respond(200, "application/json", `{"sub":"alice","email":"alice@example.com","EMAIL":"mallory@example.com"}`))
+	ti, err := mw.Verify(context.Background(), as.Issue(aliceClaims()))
+	require.NoError(t, err)
+	_, err = introspect.DecodeUserinfo[struct {
+		Email string `json:"email"`
+	}](ti)
+	assert.EqualError(t, err, "introspect: DecodeUserinfo: two members' names differ only in case")
+}
+
 // WithUserinfoEndpoint serves WithIssuer's issuer and contexts that name no
 // issuer: a token of a context naming another issuer goes to that issuer's
 // discovered endpoint, never to the configured one.
