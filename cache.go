@@ -210,7 +210,11 @@ type LRUCache struct {
 	mask     uint8
 	positive []*lruShard
 	negative []*lruShard
-	now      func() time.Time
+	// writes serializes Set and Delete of the keys of one shard index, so
+	// that a key is in one space at most: without it, an active and an
+	// inactive Set of one key at once could leave it in both.
+	writes []sync.Mutex
+	now    func() time.Time
 }
 
 // lruItem is a cached entry with its key and the time it was last moved to
@@ -386,7 +390,7 @@ func NewLRUCache(size int, opts ...LRUOption) (*LRUCache, error) {
 	for shards > 1 && size/shards < 64 {
 		shards /= 2
 	}
-	c := &LRUCache{mask: uint8(shards - 1), now: cfg.now}
+	c := &LRUCache{mask: uint8(shards - 1), writes: make([]sync.Mutex, shards), now: cfg.now}
 	c.positive = makeShards(size, shards)
 	if cfg.negative > 0 {
 		c.negative = makeShards(cfg.negative, shards)
@@ -448,6 +452,8 @@ func (c *LRUCache) Set(_ context.Context, key CacheKey, e CacheEntry) error {
 	i := c.shard(key)
 	it := &lruItem{key: key, entry: e}
 	it.promoted.Store(c.now().UnixNano())
+	c.writes[i].Lock()
+	defer c.writes[i].Unlock()
 	if e.Introspection.Active {
 		if c.negative != nil {
 			c.negative[i].remove(key)
@@ -465,6 +471,8 @@ func (c *LRUCache) Set(_ context.Context, key CacheKey, e CacheEntry) error {
 // Delete implements [Cache].
 func (c *LRUCache) Delete(_ context.Context, key CacheKey) error {
 	i := c.shard(key)
+	c.writes[i].Lock()
+	defer c.writes[i].Unlock()
 	c.positive[i].remove(key)
 	if c.negative != nil {
 		c.negative[i].remove(key)

@@ -407,6 +407,28 @@ func TestStaleIfErrorJudgedAfterTheCall(t *testing.T) {
 	assert.Equal(t, 503, serve(h, bearer(tok)).status, "exp passed during the call")
 }
 
+// An active and an inactive Set of one key at once leave it in one space
+// of the cache, never both (where the active one, looked up first, would
+// win whatever came last).
+func TestLRUCacheConcurrentSetsOneSpace(t *testing.T) {
+	const rounds = 20000
+	c, err := introspect.NewLRUCache(2*rounds, introspect.WithNegativeSize(2*rounds))
+	require.NoError(t, err)
+	exp := time.Now().Add(time.Hour)
+	active := introspect.CacheEntry{Introspection: &introspect.Introspection{Active: true}, Expiry: exp, StaleUntil: exp}
+	inactive := introspect.CacheEntry{Introspection: &introspect.Introspection{}, Expiry: exp, StaleUntil: exp}
+	for i := range rounds {
+		key := introspect.NewCacheKey("https://as.example/introspect", "rs", fmt.Sprint("token-", i))
+		var wg sync.WaitGroup
+		for _, e := range []introspect.CacheEntry{active, inactive} {
+			wg.Go(func() { _ = c.Set(context.Background(), key, e) })
+		}
+		wg.Wait()
+	}
+	a, n := c.Len()
+	assert.Equal(t, rounds, a+n, "a key held in both spaces")
+}
+
 func TestStaleIfErrorOffByDefault(t *testing.T) {
 	clk := newClock()
 	as := newAS(t, introspecttest.WithClock(clk.Now))
