@@ -41,10 +41,11 @@
 // [introspect.FencedCache]: the middleware reads the generation before it
 // asks the authorization server and stores the answer only if it has not
 // changed. Hence the guarantee: once Evict has returned, no replica serves
-// the token from Redis, nor from its local tier, on the strength of an
-// answer to a call that began before the eviction. The one lag is a
-// [TwoTier] replica that missed the eviction's announcement (a broken Pub/Sub
-// connection): its local copy lives at most the local TTL.
+// the token from Redis on the strength of an answer to a call that began
+// before the eviction; a [TwoTier] replica drops its local copy when the
+// eviction's announcement reaches it over Pub/Sub, after Evict has returned
+// (milliseconds on a local network). One that missed the announcement (a
+// broken Pub/Sub connection) keeps its local copy at most the local TTL.
 //
 // The record written by Delete is kept at least [WithTombstoneTTL] (1 h by
 // default), which must exceed the longest call to the authorization server:
@@ -56,7 +57,9 @@
 // # What a Redis writer can do
 //
 // Anyone who can write to Redis cannot forge or alter a value, move one to
-// another key, or bring back a value written before an Evict: it is bound
+// another key (of the same prefix: caches of two prefixes and one secret
+// name a token alike, so change the secret with the prefix for a clean
+// start), or bring back a value written before an Evict: it is bound
 // to the generation the Evict replaced and is refused; deleting the record
 // only causes misses. They can drop values and records (more calls to the
 // authorization server) and, unless [WithEncryptionKey] is set, read the

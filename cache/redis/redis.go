@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -92,10 +93,19 @@ type config struct {
 // WithPrefix sets the prefix of every key the cache writes, and of the
 // channel on which evictions are announced ("<prefix>evict"). Replicas that
 // share entries must use the same prefix; a new prefix is a clean start
-// (after a change of secret or encryption key, say). Default
-// [DefaultPrefix], "introspect:".
+// (after a change of encryption key, say; against someone who can write to
+// Redis, only with a new secret too, since values of one secret open under
+// any prefix). It may not hold '{' or '}': the cache's own braces put a
+// value and its record in one Redis Cluster slot. Default [DefaultPrefix],
+// "introspect:".
 func WithPrefix(p string) Option {
-	return func(c *config) { c.prefix = p }
+	return func(c *config) {
+		if strings.ContainsAny(p, "{}") {
+			c.errs = append(c.errs, errors.New("introspectredis: WithPrefix: the prefix holds '{' or '}', which would decide the Redis Cluster slot"))
+			return
+		}
+		c.prefix = p
+	}
 }
 
 // WithTimeout bounds each call to Redis (Get, GetFenced, SetFenced, and

@@ -51,6 +51,8 @@ func TestNewValidates(t *testing.T) {
 		{"negative backoff", rdb, testSecret, []Option{WithBackoff(-time.Second)}, "WithBackoff: -1s is negative"},
 		{"tiny max value", rdb, testSecret, []Option{WithMaxValueSize(100)}, "below 1 KiB"},
 		{"nil option", rdb, testSecret, []Option{nil}, "nil option"},
+		{"prefix with a hash tag", rdb, testSecret, []Option{WithPrefix("app{}:")}, "WithPrefix: the prefix holds '{' or '}'"},
+		{"prefix with a brace", rdb, testSecret, []Option{WithPrefix("{app}:")}, "WithPrefix: the prefix holds '{' or '}'"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := New(tc.client, tc.secret, tc.opts...)
