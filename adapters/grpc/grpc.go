@@ -90,6 +90,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -279,11 +280,27 @@ func (i *Interceptors) Unary() grpc.UnaryServerInterceptor {
 
 // Stream returns the stream server interceptor. The handler's
 // stream.Context() carries the verdict.
+//
+// A stream is checked once, when it opens: a revocation, or an Evict, does
+// not reach a stream already open. Its context ends when the token expires
+// (its exp, plus [introspect.DefaultLeeway]; a token accepted within the
+// leeway gets that long from now): a handler that streams for longer must
+// watch stream.Context().Done() and return, and the client opens a new
+// stream with a new token.
 func (i *Interceptors) Stream() grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 		ctx, err := i.authenticate(ss.Context(), info.FullMethod)
 		if err != nil {
 			return err
+		}
+		if ti, ok := introspect.FromContext(ctx); ok && !ti.Expiry.IsZero() {
+			end := ti.Expiry.Add(introspect.DefaultLeeway)
+			if least := time.Now().Add(introspect.DefaultLeeway); end.Before(least) {
+				end = least
+			}
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, end)
+			defer cancel()
 		}
 		return handler(srv, &serverStream{ServerStream: ss, ctx: ctx})
 	}

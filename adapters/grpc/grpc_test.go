@@ -65,15 +65,23 @@ var codeOf = map[int]codes.Code{
 type healthServer struct {
 	healthpb.UnimplementedHealthServer
 
-	mu   sync.Mutex // guards seen
-	seen *introspect.Introspection
+	mu       sync.Mutex // guards seen and deadline
+	seen     *introspect.Introspection
+	deadline time.Time // of the last handler's context; zero without one
 }
 
 func (h *healthServer) record(ctx context.Context) {
 	ti, _ := introspect.FromContext(ctx)
+	dl, _ := ctx.Deadline()
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.seen = ti
+	h.seen, h.deadline = ti, dl
+}
+
+func (h *healthServer) lastDeadline() time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.deadline
 }
 
 func (h *healthServer) last() *introspect.Introspection {
@@ -238,6 +246,30 @@ func TestStreamScopes(t *testing.T) {
 				t.Fatalf("code = %v (%v), want %v", status.Code(err), err, tc.code)
 			}
 		})
+	}
+}
+
+// TestStreamEndsAtExpiry: a stream is checked once, so its context ends
+// when the token expires (exp plus the default leeway); one of a token
+// without exp has no deadline of ours.
+func TestStreamEndsAtExpiry(t *testing.T) {
+	srv := conformance.NewServer(t)
+	client, health := startServer(t, newInterceptors(t, conformance.NewMiddleware(t, srv)), nil, nil)
+	exp := time.Now().Add(time.Minute).Truncate(time.Second)
+	tok := srv.Issue(introspecttest.Claims{Subject: "alice", Expiry: exp})
+	// A client deadline later than the token's exp: the stream's ends first.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+tok)
+	s, err := client.Watch(ctx, &healthpb.HealthCheckRequest{})
+	if err == nil {
+		_, err = s.Recv()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := health.lastDeadline(), exp.Add(introspect.DefaultLeeway); !got.Equal(want) {
+		t.Errorf("the stream's deadline is %v, want %v", got, want)
 	}
 }
 
