@@ -55,7 +55,13 @@
 // the metadata or keys is an "introspect.discovery" span, a root since it
 // runs in the background. The HTTP request to the authorization server
 // carries the span's context, so an otelhttp transport given to
-// [introspect.WithHTTPClient] nests its client span under it. The spans
+// [introspect.WithHTTPClient] nests its client span under it. That
+// transport records the endpoint's full URL, query included (leave its URL
+// attributes out if the query carries a credential), and with a baggage
+// propagator it sends the baggage of the request that started the call,
+// which a client chooses, to the authorization server (the first request's,
+// for a call shared by several): give it otelhttp.WithPropagators with the
+// trace context alone. The spans
 // carry introspect.result, error.type (with status Error) and, for
 // discovery, introspect.discovery.document; server.address only with
 // [WithEndpointHostAttribute]. The error's text is not recorded: the
