@@ -144,7 +144,7 @@ func (m *Middleware) verdict(ctx context.Context, cc *ClientContext, token strin
 		}
 		return e.Introspection, nil
 	}
-	return m.miss(ctx, key, *cc, token, e, found, now)
+	return m.miss(ctx, key, *cc, token, e, found)
 }
 
 // miss joins or starts the shared call for key. e is the entry found in the
@@ -158,7 +158,7 @@ func (m *Middleware) verdict(ctx context.Context, cc *ClientContext, token strin
 // others may be waiting for it and its answer is cached. A request whose
 // context is done gets ErrUnavailable: a waiting one at once, the one
 // running the call when the call ends, within the call timeout.
-func (m *Middleware) miss(ctx context.Context, key CacheKey, cc ClientContext, token string, e CacheEntry, found bool, now time.Time) (*Introspection, error) {
+func (m *Middleware) miss(ctx context.Context, key CacheKey, cc ClientContext, token string, e CacheEntry, found bool) (*Introspection, error) {
 	if err := ctx.Err(); err != nil {
 		m.obs.cacheMiss(ctx)
 		return nil, callerDone(err)
@@ -210,7 +210,7 @@ func (m *Middleware) miss(ctx context.Context, key CacheKey, cc ClientContext, t
 	if f.err != nil && m.cfg.staleTTL > 0 && found && e.Introspection != nil && e.Introspection.Active && outage(f.err) {
 		// Judged now, after the failed call, not when the request came:
 		// the call may have taken up to the call timeout.
-		now = m.cfg.now()
+		now := m.cfg.now()
 		if now.Before(e.StaleUntil) && (e.Introspection.Expiry.IsZero() || now.Before(e.Introspection.Expiry)) {
 			m.obs.staleServed(ctx, f.err)
 			return e.Introspection, nil
