@@ -429,6 +429,39 @@ func TestLRUCacheConcurrentSetsOneSpace(t *testing.T) {
 	assert.Equal(t, rounds, a+n, "a key held in both spaces")
 }
 
+// deleteCounter is an LRU cache that counts its Deletes.
+type deleteCounter struct {
+	*introspect.LRUCache
+	deletes atomic.Int64
+}
+
+func (c *deleteCounter) Delete(ctx context.Context, key introspect.CacheKey) error {
+	c.deletes.Add(1)
+	return c.LRUCache.Delete(ctx, key)
+}
+
+// Without negative caching, an unknown token's inactive answer deletes
+// nothing (on a shared cache a Delete is an eviction, with its record and
+// announcement); one that replaces a cached verdict (kept for
+// stale-if-error) deletes it.
+func TestUncachedAnswerDeletesOnlyWhatItReplaces(t *testing.T) {
+	clk := newClock()
+	as := newAS(t, introspecttest.WithClock(clk.Now))
+	dc := &deleteCounter{LRUCache: newLRU(t, 100, introspect.WithLRUClock(clk.Now))}
+	h := newMW(t, as, introspect.WithCache(dc), introspect.WithClock(clk.Now), introspect.WithNegativeTTL(0),
+		introspect.WithMaxTTL(time.Minute), introspect.WithStaleIfError(10*time.Minute)).Handler(okHandler)
+	for i := range 5 {
+		require.Equal(t, 401, serve(h, bearer(fmt.Sprint("unknown-token-", i))).status)
+	}
+	assert.Zero(t, dc.deletes.Load(), "unknown tokens delete nothing")
+	tok := as.Issue(introspecttest.Claims{Subject: "x", TTL: time.Hour})
+	require.Equal(t, 200, serve(h, bearer(tok)).status)
+	as.Revoke(tok)
+	clk.Advance(61 * time.Second)
+	require.Equal(t, 401, serve(h, bearer(tok)).status)
+	assert.Equal(t, int64(1), dc.deletes.Load(), "the revoked token's entry")
+}
+
 func TestStaleIfErrorOffByDefault(t *testing.T) {
 	clk := newClock()
 	as := newAS(t, introspecttest.WithClock(clk.Now))

@@ -185,7 +185,8 @@ func (m *Middleware) miss(ctx context.Context, key CacheKey, cc ClientContext, t
 			if err == nil && ok && e.fresh(m.cfg.now()) {
 				return e.Introspection, nil
 			}
-			return m.introspectAndStore(sctx, key, cc, token, fence, err == nil || fence != "")
+			// An entry there, fresh or not, is one the answer replaces.
+			return m.introspectAndStore(sctx, key, cc, token, fence, err == nil || fence != "", ok || found)
 		}
 		report := func(v any, stack []byte) { m.obs.panicked(bctx, v, stack) }
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < m.cfg.timeout {
@@ -352,7 +353,7 @@ func (m *Middleware) recheck(ctx context.Context, key CacheKey) (CacheEntry, boo
 // detached from the caller that started it, bounded by the call timeout.
 // fence is the key's fence as recheck read it before the call, fenceOK
 // false if it could not be read.
-func (m *Middleware) introspectAndStore(ctx context.Context, key CacheKey, cc ClientContext, token, fence string, fenceOK bool) (*Introspection, error) {
+func (m *Middleware) introspectAndStore(ctx context.Context, key CacheKey, cc ClientContext, token, fence string, fenceOK, replaces bool) (*Introspection, error) {
 	gen := m.evictions.Load()
 	ti, err := m.introspect(ctx, cc, token)
 	if err != nil {
@@ -364,10 +365,12 @@ func (m *Middleware) introspectAndStore(ctx context.Context, key CacheKey, cc Cl
 		return ti, nil
 	}
 	e, ok := m.entryFor(ti, m.cfg.now())
-	if !ok {
+	if !ok && replaces {
 		// Not cached (inactive without negative caching, or past its exp):
-		// an entry of the key from before must not go on serving, nor be
+		// the entry of the key from before must not go on serving, nor be
 		// served stale in an outage, once the server has said otherwise.
+		// (Only then: a Delete of a shared cache is an eviction, with its
+		// record and announcement, which an unknown token must not cost.)
 		if err := m.cfg.cache.Delete(ctx, key); err != nil {
 			m.obs.cacheError(ctx, "delete", err)
 		}
@@ -493,7 +496,7 @@ func (m *Middleware) refresh(ctx context.Context, key CacheKey, cc ClientContext
 				ctx, cancel := context.WithTimeout(bctx, m.cfg.timeout)
 				defer cancel()
 				_, _, fence, err := m.recheck(ctx, key)
-				return m.introspectAndStore(ctx, key, cc, token, fence, err == nil || fence != "")
+				return m.introspectAndStore(ctx, key, cc, token, fence, err == nil || fence != "", true)
 			}, func(v any, stack []byte) { m.obs.panicked(bctx, v, stack) })
 		}
 	}()
