@@ -239,7 +239,10 @@ func requestMethods(r *http.Request, ms []string) []string {
 }
 
 // isMethodParam reports whether the decoded query key k is _method to some
-// framework: PHP reads a leading '.', ' ' or '[' of a key as '_'.
+// framework: to PHP, once it drops the key's leading spaces, ends it at a
+// NUL and reads '.' and ' ' as '_' (" .method", "_method\x00x").
 func isMethodParam(k string) bool {
-	return len(k) == len("_method") && k[1:] == "method" && strings.IndexByte("_. [", k[0]) >= 0
+	k = strings.TrimLeft(k, " ")
+	k, _, _ = strings.Cut(k, "\x00")
+	return len(k) == len("_method") && k[1:] == "method" && (k[0] == '_' || k[0] == '.')
 }
