@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -22,22 +24,15 @@ import (
 //	}
 //	c, err := introspect.DecodeClaims[claims](ti)
 //
-// A nil ti is an error, and so is an answer with two members whose names
-// differ only in case ("tenantId" and "tenantid"), or a member named like a
-// registered one but for case ("SUB"): encoding/json matches names
-// regardless of case, so such an answer could fill a field from either,
-// while this package reads names exactly.
+// Names match fields exactly: an answer with a member whose name differs
+// only in case from a field's ("SUB" for a field tagged "sub", a second
+// "tenantid" next to "tenantId") is an error, where encoding/json would
+// fill the field from either while this package reads names exactly. A
+// nil ti is an error.
 func DecodeClaims[T any](ti *Introspection) (T, error) {
 	var v T
 	if ti == nil {
 		return v, fmt.Errorf("introspect: DecodeClaims: no verdict")
-	}
-	// A member named like a registered one but for case ("SUB") would fill
-	// a field tagged "sub" that the verdict's Subject leaves empty.
-	for name := range ti.Extra {
-		if k := foldKey(name); registeredFolds[k] != "" && registeredFolds[k] != name {
-			return v, fmt.Errorf("introspect: DecodeClaims: %w", errCaseOnly)
-		}
 	}
 	b, err := ti.MarshalJSON()
 	if err != nil {
@@ -49,36 +44,67 @@ func DecodeClaims[T any](ti *Introspection) (T, error) {
 	return v, nil
 }
 
-// errCaseOnly: two members of an object differ only in case.
-var errCaseOnly = errors.New("two members' names differ only in case")
+// errCaseOnly: a member's name differs only in case from a field's.
+var errCaseOnly = errors.New("a member's name differs only in case from a field's")
 
-// registeredFolds maps the fold key of each registered member that
-// Introspection keeps in a typed field to its name.
-var registeredFolds = func() map[string]string {
-	m := map[string]string{}
-	for _, n := range []string{"active", "scope", "client_id", "username", "token_type", "exp", "iat", "nbf", "sub", "aud", "iss", "jti", "cnf"} {
-		m[foldKey(n)] = n
-	}
-	return m
-}()
-
-// decodeExact unmarshals the JSON object b into v, unless two of its
-// members' names are equal under Unicode case folding (encoding/json's
-// matching of names to fields).
+// decodeExact unmarshals the JSON object b into v, unless v is a struct
+// (or a pointer to one) with a field that one of b's members names but for
+// case: encoding/json matches names to fields regardless of case. Other
+// types (maps, raw JSON) match names exactly.
 func decodeExact(b []byte, v any) error {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(b, &m); err != nil {
-		return err
-	}
-	seen := make(map[string]struct{}, len(m))
-	for name := range m {
-		k := foldKey(name)
-		if _, dup := seen[k]; dup {
-			return errCaseOnly
+	if fields := jsonFieldNames(reflect.TypeOf(v)); len(fields) > 0 {
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(b, &m); err != nil {
+			return err
 		}
-		seen[k] = struct{}{}
+		for name := range m {
+			if f, ok := fields[foldKey(name)]; ok && f != name {
+				return errCaseOnly
+			}
+		}
 	}
 	return json.Unmarshal(b, v)
+}
+
+// jsonFieldNames returns the JSON names of the fields of the struct t
+// points to (through pointers), promoted ones of embedded structs
+// included, by their fold key; nil for any other type.
+func jsonFieldNames(t reflect.Type) map[string]string {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() != reflect.Struct {
+		return nil
+	}
+	names := map[string]string{}
+	var walk func(t reflect.Type, depth int)
+	walk = func(t reflect.Type, depth int) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			tag := f.Tag.Get("json")
+			if tag == "-" {
+				continue
+			}
+			name, _, _ := strings.Cut(tag, ",")
+			ft := f.Type
+			for ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if f.Anonymous && name == "" && ft.Kind() == reflect.Struct && depth < 8 {
+				walk(ft, depth+1)
+				continue
+			}
+			if !f.IsExported() {
+				continue
+			}
+			if name == "" {
+				name = f.Name
+			}
+			names[foldKey(name)] = name
+		}
+	}
+	walk(t, 0)
+	return names
 }
 
 // foldKey maps s to one representative of the strings equal to it under

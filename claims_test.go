@@ -2,6 +2,7 @@ package introspect_test
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -51,9 +52,10 @@ func TestDecodeClaims(t *testing.T) {
 	assert.EqualError(t, err, "introspect: DecodeClaims: no verdict")
 }
 
-// DecodeClaims refuses an answer whose member names differ only in case,
-// or that names a registered member with another case: encoding/json would
-// fill a field from either, while the verdict reads names exactly.
+// DecodeClaims matches names to fields exactly: a member named like a
+// field but for case is an error, where encoding/json would fill the field
+// from it (the verdict reads names exactly). Types without fields (maps,
+// raw JSON) and fields nobody names so are unaffected.
 func TestDecodeClaimsCaseOnlyNames(t *testing.T) {
 	as := newAS(t)
 	mw := newMW(t, as)
@@ -63,24 +65,37 @@ func TestDecodeClaimsCaseOnlyNames(t *testing.T) {
 		Tenant  string `json:"tenantId"`
 		Admin   bool   `json:"isAdmin"`
 	}
+	type embedded struct {
+		claims
+		Name string
+	}
 	for name, extra := range map[string]map[string]any{
 		"registered member's name in upper case": {"SUB": "admin", "Scope": "admin"},
 		"two names differ in case":               {"tenantId": "t-good", "tenantid": "t-evil"},
-		"Unicode folding (Kelvin sign)":          {"k": 1, "\u212a": 2},
+		"one name, another case":                 {"ISADMIN": true},
+		"Unicode folding (long s)":               {"isAdmin": false, "i\u017fAdmin": true},
 	} {
 		t.Run(name, func(t *testing.T) {
 			ti, err := mw.Verify(context.Background(), as.Issue(introspecttest.Claims{ClientID: "app", Extra: extra}))
 			require.NoError(t, err)
 			_, err = introspect.DecodeClaims[claims](ti)
-			assert.EqualError(t, err, "introspect: DecodeClaims: two members' names differ only in case")
+			assert.EqualError(t, err, "introspect: DecodeClaims: a member's name differs only in case from a field's")
+			_, err = introspect.DecodeClaims[*embedded](ti)
+			assert.Error(t, err, "through an embedded struct")
 			assert.False(t, ti.HasScope("admin"))
+			m, err := introspect.DecodeClaims[map[string]any](ti)
+			require.NoError(t, err, "a map matches names exactly")
+			assert.NotContains(t, m, "sub")
 		})
 	}
-	ti, err := mw.Verify(context.Background(), as.Issue(introspecttest.Claims{Subject: "alice", Extra: map[string]any{"tenantId": "t-good", "isAdmin": false}}))
+	ti, err := mw.Verify(context.Background(), as.Issue(introspecttest.Claims{Subject: "alice",
+		Extra: map[string]any{"tenantId": "t-good", "isAdmin": false, "Name": "A", "name": "a"}}))
 	require.NoError(t, err)
 	c, err := introspect.DecodeClaims[claims](ti)
-	require.NoError(t, err)
+	require.NoError(t, err, "names of no field may differ in case")
 	assert.Equal(t, claims{Subject: "alice", Tenant: "t-good"}, c)
+	_, err = introspect.DecodeClaims[json.RawMessage](ti)
+	require.NoError(t, err)
 }
 
 // WithTokenTypeHintFunc chooses the hint per token.

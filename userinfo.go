@@ -493,9 +493,9 @@ func (ti *Introspection) UserinfoClaim(name string, v any) (bool, error) {
 
 // DecodeUserinfo decodes the userinfo claims of ti ([WithUserinfo]) into a
 // value of the caller's type T, with encoding/json's rules, like
-// [DecodeClaims] does for the verdict. A nil ti, one without userinfo
-// claims (userinfo off, a bound token, best effort after a failure), and
-// claims two of whose names differ only in case are errors.
+// [DecodeClaims] does for the verdict, names matching fields exactly. A nil
+// ti, or one without userinfo claims (userinfo off, a bound token, best
+// effort after a failure), is an error.
 func DecodeUserinfo[T any](ti *Introspection) (T, error) {
 	var v T
 	if ti == nil || ti.Userinfo == nil {

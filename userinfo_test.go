@@ -355,7 +355,7 @@ func TestUserinfoRefusesTokensWithoutSubject(t *testing.T) {
 	assert.EqualValues(t, 0, as.UserinfoCalls())
 }
 
-// DecodeUserinfo refuses claims two of whose names differ only in case.
+// DecodeUserinfo matches names to fields exactly, as DecodeClaims does.
 func TestDecodeUserinfoCaseOnlyNames(t *testing.T) {
 	as := newAS(t)
 	mw, _ := uiMW(t, as, nil)
@@ -365,7 +365,7 @@ func TestDecodeUserinfoCaseOnlyNames(t *testing.T) {
 	_, err = introspect.DecodeUserinfo[struct {
 		Email string `json:"email"`
 	}](ti)
-	assert.EqualError(t, err, "introspect: DecodeUserinfo: two members' names differ only in case")
+	assert.EqualError(t, err, "introspect: DecodeUserinfo: a member's name differs only in case from a field's")
 }
 
 // WithUserinfoEndpoint serves WithIssuer's issuer and contexts that name no
