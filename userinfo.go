@@ -204,15 +204,21 @@ func (m *Middleware) userinfoEndpoint(ctx context.Context, iss string) (string, 
 			return "", nil, nil, discoveryError(err)
 		}
 	}
-	// The configured endpoint is WithIssuer's, or that of an authorization
-	// server without discovery: another issuer's tokens never go there.
-	if e := m.cfg.userinfo.endpoint; e != "" && (iss == "" || m.client.prov != nil && iss == m.client.prov.issuer) {
-		return e, p, st, nil
+	if m.configuredUserinfo(iss) {
+		return m.cfg.userinfo.endpoint, p, st, nil
 	}
 	if st == nil || st.meta.UserinfoEndpoint == "" {
 		return "", p, st, errUserinfoNoEndpoint
 	}
 	return st.meta.UserinfoEndpoint, p, st, nil
+}
+
+// configuredUserinfo reports whether the tokens of iss ("" for a context
+// of an endpoint alone) go to the endpoint of WithUserinfoEndpoint: it is
+// WithIssuer's, or that of an authorization server without discovery, and
+// another issuer's tokens never go there.
+func (m *Middleware) configuredUserinfo(iss string) bool {
+	return m.cfg.userinfo.endpoint != "" && (iss == "" || m.client.prov != nil && iss == m.client.prov.issuer)
 }
 
 // userinfoIssuer is the issuer whose userinfo endpoint serves the subject
@@ -518,26 +524,25 @@ func (m *Middleware) cachedUserinfoKey(cc ClientContext, token string) (CacheKey
 	if m.cfg.userinfo == nil {
 		return CacheKey{}, false
 	}
-	endpoint := m.cfg.userinfo.endpoint
+	// The issuer the claims were fetched from: a JWT's (unverified: at
+	// worst another entry is removed), else the context's; its endpoint as
+	// userinfoEndpoint chose it.
+	iss := peekIssuer(token)
+	if iss == "" || m.client.knownProvider(iss) == nil {
+		iss = m.client.contextIssuer(&cc)
+	}
+	endpoint := ""
+	if m.configuredUserinfo(iss) {
+		endpoint = m.cfg.userinfo.endpoint
+	} else if iss != "" {
+		if p := m.client.knownProvider(iss); p != nil {
+			if st := p.meta.current(); st != nil {
+				endpoint = st.meta.UserinfoEndpoint
+			}
+		}
+	}
 	if endpoint == "" {
-		// The issuer the claims were fetched from: a JWT's (unverified:
-		// at worst another entry is removed), else the context's.
-		iss := peekIssuer(token)
-		if iss == "" || m.client.knownProvider(iss) == nil {
-			iss = m.client.contextIssuer(&cc)
-		}
-		var p *provider
-		if iss != "" {
-			p = m.client.knownProvider(iss)
-		}
-		if p == nil {
-			return CacheKey{}, false
-		}
-		st := p.meta.current()
-		if st == nil || st.meta.UserinfoEndpoint == "" {
-			return CacheKey{}, false
-		}
-		endpoint = st.meta.UserinfoEndpoint
+		return CacheKey{}, false
 	}
 	clientID := cc.Credentials.ClientID
 	if clientID == "" {

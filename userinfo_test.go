@@ -376,16 +376,23 @@ func TestUserinfoEndpointOfOneIssuer(t *testing.T) {
 	store := introspect.ClientStoreFunc(func(*http.Request) (introspect.ClientContext, error) {
 		return introspect.ClientContext{}, introspect.ErrInvalidRequest // VerifyAs names the context
 	})
-	mw, err := introspect.New(introspect.WithClientStore(store), introspect.WithUserinfo(), introspect.WithUserinfoEndpoint(asA.UserinfoURL()))
+	mw, err := introspect.New(introspect.WithClientStore(store), introspect.WithUserinfo(), introspect.WithUserinfoEndpoint(asA.UserinfoURL()),
+		introspect.WithCache(newLRU(t, 100)))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = mw.Close() })
 	creds := introspect.Credentials{ClientID: rsClientID, ClientSecret: rsSecret}
 	tokB := asB.Issue(aliceClaims())
-	ti, err := mw.VerifyAs(context.Background(), introspect.ClientContext{Issuer: asB.Issuer, Credentials: creds}, tokB)
+	ccB := introspect.ClientContext{Issuer: asB.Issuer, Credentials: creds}
+	ti, err := mw.VerifyAs(context.Background(), ccB, tokB)
 	require.NoError(t, err)
 	assert.Contains(t, string(ti.Userinfo["email"]), "alice@example.com")
 	assert.EqualValues(t, 0, asA.UserinfoCalls(), "B's token went to A's endpoint")
 	assert.EqualValues(t, 1, asB.UserinfoCalls())
+	// EvictAs removes the claims cached from B's endpoint: they are asked again.
+	require.NoError(t, mw.EvictAs(context.Background(), ccB, tokB))
+	_, err = mw.VerifyAs(context.Background(), ccB, tokB)
+	require.NoError(t, err)
+	assert.EqualValues(t, 2, asB.UserinfoCalls(), "the claims of B's endpoint survived EvictAs")
 
 	// That issuer's userinfo_endpoint is checked as any metadata URL: plain
 	// http elsewhere is refused, and the token never sent.
