@@ -112,6 +112,10 @@ func New(opts ...Option) (*Middleware, error) {
 // Client returns the introspection client the middleware uses.
 func (m *Middleware) Client() *Client { return m.client }
 
+// Leeway is the clock skew the middleware allows on exp, nbf and iat
+// ([WithLeeway]).
+func (m *Middleware) Leeway() time.Duration { return m.cfg.leeway }
+
 // Handler protects next: a request reaches it only with an active token, whose
 // [*Introspection] is on the request context ([FromContext]), or without a
 // token when [WithOptionalToken] is set, or when [WithSkipper] skips it.

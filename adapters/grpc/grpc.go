@@ -90,7 +90,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -283,28 +282,33 @@ func (i *Interceptors) Unary() grpc.UnaryServerInterceptor {
 //
 // A stream is checked once, when it opens: a revocation, or an Evict, does
 // not reach a stream already open. Its context ends when the token expires
-// (its exp, plus [introspect.DefaultLeeway]; a token accepted within the
-// leeway gets that long from now): a handler that streams for longer must
-// watch stream.Context().Done() and return, and the client opens a new
-// stream with a new token.
+// (its exp, plus the middleware's leeway): a handler that streams for
+// longer must watch stream.Context().Done() and return; the call then ends
+// with codes.Unauthenticated, and the client opens a new stream with a new
+// token.
 func (i *Interceptors) Stream() grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 		ctx, err := i.authenticate(ss.Context(), info.FullMethod)
 		if err != nil {
 			return err
 		}
-		if ti, ok := introspect.FromContext(ctx); ok && !ti.Expiry.IsZero() {
-			end := ti.Expiry.Add(introspect.DefaultLeeway)
-			if least := time.Now().Add(introspect.DefaultLeeway); end.Before(least) {
-				end = least
-			}
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithDeadline(ctx, end)
-			defer cancel()
+		ti, ok := introspect.FromContext(ctx)
+		if !ok || ti.Expiry.IsZero() {
+			return handler(srv, &serverStream{ServerStream: ss, ctx: ctx})
 		}
-		return handler(srv, &serverStream{ServerStream: ss, ctx: ctx})
+		ctx, cancel := context.WithDeadlineCause(ctx, ti.Expiry.Add(i.mw.Leeway()), errStreamTokenExpired)
+		defer cancel()
+		err = handler(srv, &serverStream{ServerStream: ss, ctx: ctx})
+		if err != nil && errors.Is(context.Cause(ctx), errStreamTokenExpired) {
+			return status.Error(codes.Unauthenticated, "the token expired during the stream")
+		}
+		return err
 	}
 }
+
+// errStreamTokenExpired is the cause of a stream's context that ended at
+// its token's expiry.
+var errStreamTokenExpired = errors.New("introspectgrpc: the token expired during the stream")
 
 // authenticate returns ctx with the verdict on it, or a status error.
 func (i *Interceptors) authenticate(ctx context.Context, fullMethod string) (context.Context, error) {

@@ -273,6 +273,48 @@ func TestStreamEndsAtExpiry(t *testing.T) {
 	}
 }
 
+// TestStreamExpiryIsUnauthenticated: a stream whose handler returns when
+// the token expires ends with codes.Unauthenticated, so that the client
+// knows to come back with a new token; the middleware's leeway counts.
+func TestStreamExpiryIsUnauthenticated(t *testing.T) {
+	srv := conformance.NewServer(t)
+	mw := conformance.NewMiddleware(t, srv, introspect.WithLeeway(0))
+	auth := newInterceptors(t, mw)
+	lis := bufconn.Listen(1 << 20)
+	s := grpc.NewServer(grpc.StreamInterceptor(auth.Stream()))
+	healthpb.RegisterHealthServer(s, &waitingHealth{})
+	go func() { _ = s.Serve(lis) }()
+	t.Cleanup(s.Stop)
+	conn, err := grpc.NewClient("passthrough:///bufnet", grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
+		return lis.DialContext(ctx)
+	}), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	tok := srv.Issue(introspecttest.Claims{Subject: "alice", Expiry: time.Now().Add(1500 * time.Millisecond)})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+tok)
+	stream, err := healthpb.NewHealthClient(conn).Watch(ctx, &healthpb.HealthCheckRequest{})
+	if err == nil {
+		_, err = stream.Recv()
+	}
+	if status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("code = %v (%v), want Unauthenticated", status.Code(err), err)
+	}
+}
+
+// waitingHealth's Watch returns when its stream's context ends.
+type waitingHealth struct {
+	healthpb.UnimplementedHealthServer
+}
+
+func (waitingHealth) Watch(_ *healthpb.HealthCheckRequest, s grpc.ServerStreamingServer[healthpb.HealthCheckResponse]) error {
+	<-s.Context().Done()
+	return s.Context().Err()
+}
+
 // TestRequest checks the request the middleware sees: a ClientStore gets the
 // method as the path, the authority as the host, the metadata as headers, the
 // call's context and the peer's TLS state.
