@@ -115,7 +115,9 @@ func (c *config) checkCache() error {
 
 // verdict returns the authorization server's verdict on token, from the cache
 // when a fresh entry is there, otherwise from one call shared by all
-// concurrent requests for the same key. now is the request's time, read once.
+// concurrent requests for the same key. now is the request's time, read once
+// for the lookup; after a failed call, whether a stale entry may serve is
+// judged by the clock then.
 func (m *Middleware) verdict(ctx context.Context, cc *ClientContext, token string, now time.Time) (*Introspection, error) {
 	if m.cfg.cache == nil || cc.Endpoint == "" {
 		// Without a cache, or without the endpoint a key is made of (its
@@ -165,17 +167,12 @@ func (m *Middleware) miss(ctx context.Context, key CacheKey, cc ClientContext, t
 	}
 	f, leader := m.flights.join(key)
 	// Reported once the request is in a call, its own or another's: when
-	// the hook has seen n misses, n requests wait on calls. The leader
-	// reports it within its call, where a panicking hook fails that call
-	// and not every later request for the token.
-	if !leader {
-		m.obs.cacheMiss(ctx)
-	}
+	// the hook has seen n misses, n requests wait on calls.
+	m.reportMiss(ctx)
 	wait := !leader
 	if leader {
 		bctx := context.WithoutCancel(ctx)
 		call := func() (*Introspection, error) {
-			m.obs.cacheMiss(ctx)
 			// The call timeout bounds the whole call, cache included.
 			sctx, cancel := context.WithTimeout(bctx, m.cfg.timeout)
 			defer cancel()
@@ -218,6 +215,18 @@ func (m *Middleware) miss(ctx context.Context, key CacheKey, cc ClientContext, t
 		}
 	}
 	return f.ti, f.err
+}
+
+// reportMiss calls the CacheMiss hook, recovering a panic in it (reported
+// as any callback's): the request goes on, and a call it leads still runs,
+// so that the others waiting on it are answered.
+func (m *Middleware) reportMiss(ctx context.Context) {
+	defer func() {
+		if v := recover(); v != nil {
+			m.obs.panicked(ctx, v, debug.Stack())
+		}
+	}()
+	m.obs.cacheMiss(ctx)
 }
 
 // flight is one call to the authorization server, shared by the requests
