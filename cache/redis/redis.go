@@ -95,13 +95,15 @@ type config struct {
 // share entries must use the same prefix; a new prefix is a clean start
 // (after a change of encryption key, say; against someone who can write to
 // Redis, only with a new secret too, since values of one secret open under
-// any prefix). It may not hold '{' or '}': the cache's own braces put a
-// value and its record in one Redis Cluster slot. Default [DefaultPrefix],
-// "introspect:".
+// any prefix). The cache's own braces put a value and its record in one
+// Redis Cluster slot: a hash tag in the prefix ("{app}:") puts every entry
+// in that tag's one slot instead, and an empty one ("app{}:", which Redis
+// ignores) would split a value from its record, so it is refused. Default
+// [DefaultPrefix], "introspect:".
 func WithPrefix(p string) Option {
 	return func(c *config) {
-		if strings.ContainsAny(p, "{}") {
-			c.errs = append(c.errs, errors.New("introspectredis: WithPrefix: the prefix holds '{' or '}', which would decide the Redis Cluster slot"))
+		if i := strings.IndexByte(p, '{'); i >= 0 && strings.HasPrefix(p[i+1:], "}") {
+			c.errs = append(c.errs, errors.New("introspectredis: WithPrefix: the prefix holds an empty hash tag, {}, which would put a value and its record in different Redis Cluster slots"))
 			return
 		}
 		c.prefix = p

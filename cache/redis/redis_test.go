@@ -51,8 +51,7 @@ func TestNewValidates(t *testing.T) {
 		{"negative backoff", rdb, testSecret, []Option{WithBackoff(-time.Second)}, "WithBackoff: -1s is negative"},
 		{"tiny max value", rdb, testSecret, []Option{WithMaxValueSize(100)}, "below 1 KiB"},
 		{"nil option", rdb, testSecret, []Option{nil}, "nil option"},
-		{"prefix with a hash tag", rdb, testSecret, []Option{WithPrefix("app{}:")}, "WithPrefix: the prefix holds '{' or '}'"},
-		{"prefix with a brace", rdb, testSecret, []Option{WithPrefix("{app}:")}, "WithPrefix: the prefix holds '{' or '}'"},
+		{"prefix with an empty hash tag", rdb, testSecret, []Option{WithPrefix("app{}:")}, "WithPrefix: the prefix holds an empty hash tag"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := New(tc.client, tc.secret, tc.opts...)
@@ -66,6 +65,11 @@ func TestNewValidates(t *testing.T) {
 				t.Error("the error shows the secret")
 			}
 		})
+	}
+	for _, p := range []string{"{app}:", "{app:", "a}b:", "app{x}{}:"} {
+		if _, err := New(rdb, testSecret, WithPrefix(p)); err != nil {
+			t.Errorf("prefix %q: %v", p, err)
+		}
 	}
 	for _, n := range []int{16, 24, 32} {
 		if _, err := New(rdb, testSecret, WithEncryptionKey(make([]byte, n))); err != nil {

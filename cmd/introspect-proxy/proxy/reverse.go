@@ -181,7 +181,11 @@ var spoofable = []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Pro
 // service who the client is or how it came: services that trust them take
 // them from a trusted proxy only, so they pass from one, and from anyone
 // else are removed, in every spelling.
-var clientAddressHeaders = []string{"X-Real-Ip", "X-Client-Ip", "True-Client-Ip", "X-Forwarded-Port", "X-Forwarded-Prefix", "X-Forwarded-Server", "X-Forwarded-Ssl", "X-Original-Forwarded-For"}
+var clientAddressHeaders = []string{
+	"X-Real-Ip", "X-Client-Ip", "Client-Ip", "True-Client-Ip", "Cf-Connecting-Ip", "Fastly-Client-Ip",
+	"X-Forwarded-Port", "X-Forwarded-Prefix", "X-Forwarded-Server", "X-Forwarded-Ssl", "X-Forwarded-Scheme",
+	"X-Forwarded-By", "X-Original-Forwarded-For",
+}
 
 // upstreamError answers a request the upstream did not answer: 502, with
 // a fixed body. The error is logged without the request's query.

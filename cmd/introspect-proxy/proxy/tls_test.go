@@ -162,7 +162,8 @@ func TestClientCertHeader(t *testing.T) {
 			got := do(t, http.MethodGet, p.url+"/x", bearer(tc.token), "X-SSL-Client-Cert", escaped,
 				"X-Ssl-Client_Cert", "forged", "x_ssl_client_cert", "forged",
 				"X-Forwarded_For", "203.0.113.9", "X-Forwarded_Host", "evil.example", "X_Forwarded_Proto", "https",
-				"X-Real-IP", "203.0.113.9", "True-Client-IP", "203.0.113.9", "X-Forwarded-Prefix", "/evil", "X_Real_IP", "203.0.113.9")
+				"X-Real-IP", "203.0.113.9", "True-Client-IP", "203.0.113.9", "X-Forwarded-Prefix", "/evil", "X_Real_IP", "203.0.113.9",
+				"Client-IP", "203.0.113.9", "CF-Connecting-IP", "203.0.113.9", "X-Forwarded-Scheme", "https")
 			assert.Equal(t, tc.want, got.status, got.body)
 			if !tc.forward && tc.want == http.StatusOK {
 				want := escaped
@@ -172,7 +173,7 @@ func TestClientCertHeader(t *testing.T) {
 				last := up.last(t)
 				assert.Equal(t, want, last.Header.Get("X-SSL-Client-Cert"))
 				// Who the client is: from a trusted proxy only.
-				for _, h := range []string{"X-Real-Ip", "True-Client-Ip", "X-Forwarded-Prefix"} {
+				for _, h := range []string{"X-Real-Ip", "True-Client-Ip", "X-Forwarded-Prefix", "Client-Ip", "Cf-Connecting-Ip", "X-Forwarded-Scheme"} {
 					assert.Equal(t, tc.trusted, last.Header.Get(h) != "", h)
 				}
 				for k := range last.Header {
