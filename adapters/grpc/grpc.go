@@ -283,9 +283,10 @@ func (i *Interceptors) Unary() grpc.UnaryServerInterceptor {
 // A stream is checked once, when it opens: a revocation, or an Evict, does
 // not reach a stream already open. Its context ends when the token expires
 // (its exp, plus the middleware's leeway): a handler that streams for
-// longer must watch stream.Context().Done() and return; the call then ends
-// with codes.Unauthenticated, and the client opens a new stream with a new
-// token.
+// longer must watch stream.Context().Done() and return. A handler that
+// returns its context's error then ends the call with
+// codes.Unauthenticated (any other error of its own goes as it is), and the
+// client opens a new stream with a new token.
 func (i *Interceptors) Stream() grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 		ctx, err := i.authenticate(ss.Context(), info.FullMethod)
@@ -299,11 +300,25 @@ func (i *Interceptors) Stream() grpc.StreamServerInterceptor {
 		ctx, cancel := context.WithDeadlineCause(ctx, ti.Expiry.Add(i.mw.Leeway()), errStreamTokenExpired)
 		defer cancel()
 		err = handler(srv, &serverStream{ServerStream: ss, ctx: ctx})
-		if err != nil && errors.Is(context.Cause(ctx), errStreamTokenExpired) {
+		if errors.Is(context.Cause(ctx), errStreamTokenExpired) && contextError(err) {
 			return status.Error(codes.Unauthenticated, "the token expired during the stream")
 		}
 		return err
 	}
+}
+
+// contextError reports whether err is a handler's report of its context's
+// end: the context's error, or a status of DeadlineExceeded or Canceled.
+// Any other error of the handler's is its own and goes as it is.
+func contextError(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return true
+	}
+	c := status.Code(err)
+	return c == codes.DeadlineExceeded || c == codes.Canceled
 }
 
 // errStreamTokenExpired is the cause of a stream's context that ended at

@@ -273,45 +273,62 @@ func TestStreamEndsAtExpiry(t *testing.T) {
 	}
 }
 
-// TestStreamExpiryIsUnauthenticated: a stream whose handler returns when
-// the token expires ends with codes.Unauthenticated, so that the client
-// knows to come back with a new token; the middleware's leeway counts.
+// TestStreamExpiryIsUnauthenticated: a stream whose handler returns its
+// context's error when the token expires ends with codes.Unauthenticated,
+// so that the client knows to come back with a new token (the middleware's
+// leeway counts); an error of the handler's own goes as it is.
 func TestStreamExpiryIsUnauthenticated(t *testing.T) {
 	srv := conformance.NewServer(t)
 	mw := conformance.NewMiddleware(t, srv, introspect.WithLeeway(0))
-	auth := newInterceptors(t, mw)
-	lis := bufconn.Listen(1 << 20)
-	s := grpc.NewServer(grpc.StreamInterceptor(auth.Stream()))
-	healthpb.RegisterHealthServer(s, &waitingHealth{})
-	go func() { _ = s.Serve(lis) }()
-	t.Cleanup(s.Stop)
-	conn, err := grpc.NewClient("passthrough:///bufnet", grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
-		return lis.DialContext(ctx)
-	}), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	tok := srv.Issue(introspecttest.Claims{Subject: "alice", Expiry: time.Now().Add(1500 * time.Millisecond)})
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+tok)
-	stream, err := healthpb.NewHealthClient(conn).Watch(ctx, &healthpb.HealthCheckRequest{})
-	if err == nil {
-		_, err = stream.Recv()
-	}
-	if status.Code(err) != codes.Unauthenticated {
-		t.Fatalf("code = %v (%v), want Unauthenticated", status.Code(err), err)
+	for _, tc := range []struct {
+		name    string
+		ownErr  error
+		code    codes.Code
+		message string
+	}{
+		{"the context's error", nil, codes.Unauthenticated, "the token expired during the stream"},
+		{"an error of its own", status.Error(codes.ResourceExhausted, "quota"), codes.ResourceExhausted, "quota"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lis := bufconn.Listen(1 << 20)
+			s := grpc.NewServer(grpc.StreamInterceptor(newInterceptors(t, mw).Stream()))
+			healthpb.RegisterHealthServer(s, waitingHealth{ownErr: tc.ownErr})
+			go func() { _ = s.Serve(lis) }()
+			t.Cleanup(s.Stop)
+			conn, err := grpc.NewClient("passthrough:///bufnet", grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
+				return lis.DialContext(ctx)
+			}), grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = conn.Close() })
+			tok := srv.Issue(introspecttest.Claims{Subject: "alice", Expiry: time.Now().Add(1500 * time.Millisecond)})
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+tok)
+			stream, err := healthpb.NewHealthClient(conn).Watch(ctx, &healthpb.HealthCheckRequest{})
+			if err == nil {
+				_, err = stream.Recv()
+			}
+			if st := status.Convert(err); st.Code() != tc.code || st.Message() != tc.message {
+				t.Fatalf("status = %v %q, want %v %q", st.Code(), st.Message(), tc.code, tc.message)
+			}
+		})
 	}
 }
 
-// waitingHealth's Watch returns when its stream's context ends.
+// waitingHealth's Watch returns when its stream's context ends: the
+// context's error, or ownErr when set (an error of the handler's own).
 type waitingHealth struct {
 	healthpb.UnimplementedHealthServer
+	ownErr error
 }
 
-func (waitingHealth) Watch(_ *healthpb.HealthCheckRequest, s grpc.ServerStreamingServer[healthpb.HealthCheckResponse]) error {
+func (w waitingHealth) Watch(_ *healthpb.HealthCheckRequest, s grpc.ServerStreamingServer[healthpb.HealthCheckResponse]) error {
 	<-s.Context().Done()
+	if w.ownErr != nil {
+		return w.ownErr
+	}
 	return s.Context().Err()
 }
 
