@@ -162,7 +162,7 @@ func (m *Middleware) verdict(ctx context.Context, cc *ClientContext, token strin
 // running the call when the call ends, within the call timeout.
 func (m *Middleware) miss(ctx context.Context, key CacheKey, cc ClientContext, token string, e CacheEntry, found bool) (*Introspection, error) {
 	if err := ctx.Err(); err != nil {
-		m.obs.cacheMiss(ctx)
+		m.reportMiss(ctx)
 		return nil, callerDone(err)
 	}
 	f, leader := m.flights.join(key)

@@ -559,6 +559,8 @@ func TestMethodOverride(t *testing.T) {
 		{"leading spaces (PHP drops them)", "/api/x?+%20_method=DELETE", nil, reader, 403},
 		{"a space and a dot", "/api/x?+.method=DELETE", nil, reader, 403},
 		{"cut at a NUL (PHP ends the key there)", "/api/x?_method%00x=DELETE", nil, reader, 403},
+		{"a pair url.ParseQuery refuses", "/api/x?_method%00%zz=DELETE", nil, reader, 403},
+		{"a bad escape in the value", "/api/x?a=%zz&_method=DELETE", nil, reader, 403},
 		{"other parameters", "/api/x?x_method=DELETE&method=DELETE&+method=DELETE&%5Bmethod=DELETE", nil, reader, 200},
 		{"another method", "/api/x", []string{"X-HTTP-Method-Override", "PATCH"}, reader, 200},
 	} {

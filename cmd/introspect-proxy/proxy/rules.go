@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"net/http"
-	"net/url"
 	"path"
 	"slices"
 	"strings"
@@ -224,18 +223,51 @@ func requestMethods(r *http.Request, ms []string) []string {
 		}
 	}
 	// The query is read only when a key could be _method once decoded:
-	// it names "method", or has an escape that could spell it.
+	// it names "method", or has an escape that could spell it. Pairs are
+	// decoded as PHP decodes them, leniently (a bad escape stays as it
+	// is), since one url.ParseQuery refuses is still a pair to PHP.
 	if _, q, ok := strings.Cut(r.RequestURI, "?"); ok && (strings.Contains(q, "method") || strings.ContainsRune(q, '%')) {
-		vals, _ := url.ParseQuery(q) // the pairs that parse
-		for k, vs := range vals {
-			if isMethodParam(k) {
-				for _, v := range vs {
-					add(v)
-				}
+		for pair := range strings.SplitSeq(q, "&") {
+			k, v, _ := strings.Cut(pair, "=")
+			if isMethodParam(lenientUnescape(k)) {
+				add(lenientUnescape(v))
 			}
 		}
 	}
 	return ms
+}
+
+// lenientUnescape decodes a query component as PHP does: '+' is a space,
+// %XX its byte, and a '%' that does not start an escape stays as it is.
+func lenientUnescape(s string) string {
+	if !strings.ContainsAny(s, "+%") {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '+':
+			b = append(b, ' ')
+		case c == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]):
+			b = append(b, unhex(s[i+1])<<4|unhex(s[i+2]))
+			i += 2
+		default:
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}
+
+func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	}
+	return c - 'a' + 10
 }
 
 // isMethodParam reports whether the decoded query key k is _method to some
