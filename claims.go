@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 )
@@ -26,9 +27,9 @@ import (
 //
 // Names match fields exactly: an answer with a member whose name differs
 // only in case from a field's ("SUB" for a field tagged "sub", a second
-// "tenantid" next to "tenantId") is an error, where encoding/json would
-// fill the field from either while this package reads names exactly. A
-// nil ti is an error.
+// "tenantid" next to "tenantId"), at the top or in a nested object, is an
+// error, where encoding/json would fill the field from either while this
+// package reads names exactly. A nil ti is an error.
 func DecodeClaims[T any](ti *Introspection) (T, error) {
 	var v T
 	if ti == nil {
@@ -47,64 +48,147 @@ func DecodeClaims[T any](ti *Introspection) (T, error) {
 // errCaseOnly: a member's name differs only in case from a field's.
 var errCaseOnly = errors.New("a member's name differs only in case from a field's")
 
-// decodeExact unmarshals the JSON object b into v, unless v is a struct
-// (or a pointer to one) with a field that one of b's members names but for
-// case: encoding/json matches names to fields regardless of case. Other
-// types (maps, raw JSON) match names exactly.
+// decodeExact unmarshals b into v, unless a member of b, or of an object
+// nested in it, names a field of the struct it would fill but for case:
+// encoding/json matches names to fields regardless of case. Maps and raw
+// JSON match names exactly and are not checked.
 func decodeExact(b []byte, v any) error {
-	if fields := jsonFieldNames(reflect.TypeOf(v)); len(fields) > 0 {
-		var m map[string]json.RawMessage
-		if err := json.Unmarshal(b, &m); err != nil {
-			return err
-		}
-		for name := range m {
-			if f, ok := fields[foldKey(name)]; ok && f != name {
-				return errCaseOnly
-			}
-		}
+	if err := checkNames(b, reflect.TypeOf(v), 0); err != nil {
+		return err
 	}
 	return json.Unmarshal(b, v)
 }
 
-// jsonFieldNames returns the JSON names of the fields of the struct t
-// points to (through pointers), promoted ones of embedded structs
-// included, by their fold key; nil for any other type.
-func jsonFieldNames(t reflect.Type) map[string]string {
+// maxNameDepth bounds how deep checkNames follows nested values.
+const maxNameDepth = 32
+
+var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+
+// checkNames checks raw, a value to be decoded into a t, and what it
+// holds, against the JSON names of t's fields (see decodeExact). A value
+// that does not have the shape of t is left to json.Unmarshal.
+func checkNames(raw []byte, t reflect.Type, depth int) error {
 	for t != nil && t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	if t == nil || t.Kind() != reflect.Struct {
+	if t == nil || depth > maxNameDepth || t.Implements(unmarshalerType) || reflect.PointerTo(t).Implements(unmarshalerType) {
 		return nil
 	}
-	names := map[string]string{}
+	switch t.Kind() {
+	case reflect.Struct:
+		var m map[string]json.RawMessage
+		if json.Unmarshal(raw, &m) != nil {
+			return nil
+		}
+		fs := fieldsOf(t)
+		for name, v := range m {
+			f, ok := fs[foldKey(name)]
+			if !ok {
+				continue
+			}
+			ft, exact := f[name]
+			if !exact {
+				return errCaseOnly
+			}
+			if err := checkNames(v, ft, depth+1); err != nil {
+				return err
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		if t.Elem().Kind() == reflect.Uint8 {
+			return nil
+		}
+		var vs []json.RawMessage
+		if json.Unmarshal(raw, &vs) != nil {
+			return nil
+		}
+		for _, v := range vs {
+			if err := checkNames(v, t.Elem(), depth+1); err != nil {
+				return err
+			}
+		}
+	case reflect.Map:
+		var m map[string]json.RawMessage
+		if json.Unmarshal(raw, &m) != nil {
+			return nil
+		}
+		for _, v := range m {
+			if err := checkNames(v, t.Elem(), depth+1); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// fieldsByFold are the JSON names of a struct's fields, by fold key: for
+// each name spelt so, the field's type.
+type fieldsByFold map[string]map[string]reflect.Type
+
+var fieldCache sync.Map // reflect.Type → fieldsByFold
+
+// fieldsOf returns the JSON names of the struct type t's fields as
+// encoding/json names them: the tag's name when valid, else the Go name;
+// promoted fields of embedded structs without a tag name included;
+// unexported fields left out (but embedded structs of unexported types).
+func fieldsOf(t reflect.Type) fieldsByFold {
+	if fs, ok := fieldCache.Load(t); ok {
+		return fs.(fieldsByFold)
+	}
+	fs := fieldsByFold{}
 	var walk func(t reflect.Type, depth int)
 	walk = func(t reflect.Type, depth int) {
 		for i := range t.NumField() {
 			f := t.Field(i)
+			ft := f.Type
+			for ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if f.Anonymous {
+				if !f.IsExported() && ft.Kind() != reflect.Struct {
+					continue
+				}
+			} else if !f.IsExported() {
+				continue
+			}
 			tag := f.Tag.Get("json")
 			if tag == "-" {
 				continue
 			}
 			name, _, _ := strings.Cut(tag, ",")
-			ft := f.Type
-			for ft.Kind() == reflect.Pointer {
-				ft = ft.Elem()
+			if !validTagName(name) {
+				name = ""
 			}
-			if f.Anonymous && name == "" && ft.Kind() == reflect.Struct && depth < 8 {
-				walk(ft, depth+1)
-				continue
-			}
-			if !f.IsExported() {
+			if name == "" && f.Anonymous && ft.Kind() == reflect.Struct {
+				if depth < maxNameDepth {
+					walk(ft, depth+1)
+				}
 				continue
 			}
 			if name == "" {
 				name = f.Name
 			}
-			names[foldKey(name)] = name
+			k := foldKey(name)
+			if fs[k] == nil {
+				fs[k] = map[string]reflect.Type{}
+			}
+			fs[k][name] = f.Type
 		}
 	}
 	walk(t, 0)
-	return names
+	fieldCache.Store(t, fs)
+	return fs
+}
+
+// validTagName reports whether encoding/json takes name from a struct tag:
+// letters, digits and the punctuation it allows.
+func validTagName(name string) bool {
+	for _, c := range name {
+		if !strings.ContainsRune("!#$%&()*+-./:;<=>?@[]^_{|}~ ", c) && !unicode.IsLetter(c) && !unicode.IsDigit(c) {
+			return false
+		}
+	}
+	return true
 }
 
 // foldKey maps s to one representative of the strings equal to it under

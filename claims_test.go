@@ -98,6 +98,55 @@ func TestDecodeClaimsCaseOnlyNames(t *testing.T) {
 	require.NoError(t, err)
 }
 
+// nestedClaims has the fields whose names encoding/json matches in ways
+// easy to miss: a tagged embedded struct of an unexported type, a tag name
+// it refuses (the Go name counts), nested objects and lists of them, and
+// two names that differ only in case.
+type nestedClaims struct {
+	roleInfo `json:"in"`
+	Foo      string       `json:"o'neil"`
+	Addr     claimAddress `json:"address"`
+	Addrs    []claimAddress
+	Lower    string `json:"id"`
+	Upper    string `json:"ID"`
+}
+
+type roleInfo struct {
+	Role string `json:"role"`
+}
+
+type claimAddress struct {
+	Admin bool `json:"admin"`
+}
+
+func TestDecodeClaimsNestedNames(t *testing.T) {
+	as := newAS(t)
+	mw := newMW(t, as)
+	for name, extra := range map[string]map[string]any{
+		"a tagged embedded struct":      {"IN": map[string]any{"role": "admin"}},
+		"a refused tag name":            {"FOO": "x"},
+		"in a nested object":            {"address": map[string]any{"ADMIN": true}},
+		"in a list of objects":          {"Addrs": []any{map[string]any{"ADMIN": true}}},
+		"inside a tagged embedded":      {"in": map[string]any{"ROLE": "admin"}},
+		"a list's name in another case": {"ADDRS": []any{}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ti, err := mw.Verify(context.Background(), as.Issue(introspecttest.Claims{ClientID: "app", Extra: extra}))
+			require.NoError(t, err)
+			_, err = introspect.DecodeClaims[nestedClaims](ti)
+			assert.EqualError(t, err, "introspect: DecodeClaims: a member's name differs only in case from a field's")
+		})
+	}
+	ti, err := mw.Verify(context.Background(), as.Issue(introspecttest.Claims{ClientID: "app", Extra: map[string]any{
+		"id": "a", "ID": "b", "address": map[string]any{"admin": true}, "in": map[string]any{"role": "r"}, "Foo": "f",
+		"Addrs": []any{map[string]any{"admin": true}}}}))
+	require.NoError(t, err)
+	c, err := introspect.DecodeClaims[nestedClaims](ti)
+	require.NoError(t, err, "every name spelt as a field's")
+	assert.Equal(t, nestedClaims{roleInfo: roleInfo{Role: "r"}, Foo: "f", Addr: claimAddress{Admin: true},
+		Addrs: []claimAddress{{Admin: true}}, Lower: "a", Upper: "b"}, c)
+}
+
 // WithTokenTypeHintFunc chooses the hint per token.
 func TestTokenTypeHintFunc(t *testing.T) {
 	as := newAS(t)
