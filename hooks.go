@@ -56,7 +56,9 @@ type Hooks struct {
 	// Panicked: a callback (a SecretFunc, a ClientStore's credentials, a
 	// Cache, a hook, the HTTP client's transport) panicked during a call to
 	// the authorization server. The panic was recovered: the requests
-	// waiting for the call got 503, and the process goes on. value is what
+	// waiting for the call got 503, and the process goes on. A panic of the
+	// CacheMiss or RefreshAhead hook is reported here too, and changes
+	// nothing else: the request goes on, the call is made. value is what
 	// was passed to panic, stack the panicking goroutine's stack. A panic
 	// in Panicked itself is recovered and dropped.
 	Panicked func(ctx context.Context, value any, stack []byte)

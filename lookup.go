@@ -541,7 +541,7 @@ func (m *Middleware) EvictAs(ctx context.Context, cc ClientContext, token string
 		m.obs.cacheError(ctx, "delete", err)
 		return fmt.Errorf("introspect: evict: %w", err)
 	}
-	if ukey, ok := m.cachedUserinfoKey(cc, token); ok {
+	for _, ukey := range m.cachedUserinfoKeys(cc, token) {
 		m.flights.forget(ukey, nil)
 		if err := m.cfg.cache.Delete(ctx, ukey); err != nil {
 			m.obs.cacheError(ctx, "delete", err)

@@ -517,38 +517,40 @@ func DecodeUserinfo[T any](ti *Introspection) (T, error) {
 	return v, nil
 }
 
-// cachedUserinfoKey is the cache key of token's userinfo claims for
-// Evict, without asking the network: false when userinfo is off or its
-// endpoint is not known yet (then nothing was cached).
-func (m *Middleware) cachedUserinfoKey(cc ClientContext, token string) (CacheKey, bool) {
+// cachedUserinfoKeys are the cache keys token's userinfo claims may be
+// under, for Evict, without asking the network: those of the endpoints
+// userinfoEndpoint chooses for the issuers the claims may come from (a
+// JWT's, unverified, when it was validated locally, else the context's:
+// both are removed); none when userinfo is off or no endpoint is known yet
+// (then nothing was cached).
+func (m *Middleware) cachedUserinfoKeys(cc ClientContext, token string) []CacheKey {
 	if m.cfg.userinfo == nil {
-		return CacheKey{}, false
-	}
-	// The issuer the claims were fetched from: a JWT's (unverified: at
-	// worst another entry is removed), else the context's; its endpoint as
-	// userinfoEndpoint chose it.
-	iss := peekIssuer(token)
-	if iss == "" || m.client.knownProvider(iss) == nil {
-		iss = m.client.contextIssuer(&cc)
-	}
-	endpoint := ""
-	if m.configuredUserinfo(iss) {
-		endpoint = m.cfg.userinfo.endpoint
-	} else if iss != "" {
-		if p := m.client.knownProvider(iss); p != nil {
-			if st := p.meta.current(); st != nil {
-				endpoint = st.meta.UserinfoEndpoint
-			}
-		}
-	}
-	if endpoint == "" {
-		return CacheKey{}, false
+		return nil
 	}
 	clientID := cc.Credentials.ClientID
 	if clientID == "" {
 		clientID = m.client.static.Credentials.ClientID
 	}
-	return userinfoKey(endpoint, clientID, token), true
+	var keys []CacheKey
+	for _, iss := range []string{m.client.contextIssuer(&cc), peekIssuer(token)} {
+		endpoint := ""
+		if m.configuredUserinfo(iss) {
+			endpoint = m.cfg.userinfo.endpoint
+		} else if iss != "" {
+			if p := m.client.knownProvider(iss); p != nil {
+				if st := p.meta.current(); st != nil {
+					endpoint = st.meta.UserinfoEndpoint
+				}
+			}
+		}
+		if endpoint == "" {
+			continue
+		}
+		if k := userinfoKey(endpoint, clientID, token); !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	return keys
 }
 
 // peekIssuer is the unverified iss of token if it is a compact JWS whose

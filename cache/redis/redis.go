@@ -239,8 +239,10 @@ func (c *Cache) Format(f fmt.State, _ rune) {
 }
 
 // names returns the Redis keys of an entry: its value and its generation
-// record. The hex digest between braces is a Redis Cluster hash tag, so both
-// keys live in one slot and one script can use both.
+// record. The hex digest between braces is a Redis Cluster hash tag (unless
+// the prefix holds one of its own, which then decides for every entry; an
+// empty one is refused), so both keys live in one slot and one script can
+// use both.
 func (c *Cache) names(d digest) (value, record string) {
 	var buf [2 * len(digest{})]byte
 	hex.Encode(buf[:], d[:])
