@@ -104,7 +104,7 @@ func TestDecodeClaimsCaseOnlyNames(t *testing.T) {
 // two names that differ only in case.
 type nestedClaims struct {
 	roleInfo `json:"in"`
-	Foo      string       `json:"o'neil"`
+	Foo      string       `json:"€uro"`
 	Addr     claimAddress `json:"address"`
 	Addrs    []claimAddress
 	Lower    string `json:"id"`
