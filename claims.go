@@ -1,6 +1,7 @@
 package introspect
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -59,41 +60,48 @@ func decodeExact(b []byte, v any) error {
 	return json.Unmarshal(b, v)
 }
 
-// maxNameDepth bounds how deep checkNames follows nested values.
+// maxNameDepth bounds how deep checkNames follows nested values; deeper
+// ones are refused (errTooDeep) rather than left unchecked.
 const maxNameDepth = 32
 
-var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+var (
+	unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+	errTooDeep      = errors.New("the value is nested too deep to check its names")
+)
 
 // checkNames checks raw, a value to be decoded into a t, and what it
-// holds, against the JSON names of t's fields (see decodeExact). A value
-// that does not have the shape of t is left to json.Unmarshal.
+// holds, against the JSON names of t's fields (see decodeExact): every
+// member of every object, a name given twice included. A value that does
+// not have the shape of t is left to json.Unmarshal.
 func checkNames(raw []byte, t reflect.Type, depth int) error {
 	for t != nil && t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	if t == nil || depth > maxNameDepth || t.Implements(unmarshalerType) || reflect.PointerTo(t).Implements(unmarshalerType) {
+	if t == nil || t.Implements(unmarshalerType) || reflect.PointerTo(t).Implements(unmarshalerType) {
 		return nil
+	}
+	if depth > maxNameDepth {
+		return errTooDeep
 	}
 	switch t.Kind() {
 	case reflect.Struct:
-		var m map[string]json.RawMessage
-		if json.Unmarshal(raw, &m) != nil {
-			return nil
-		}
 		fs := fieldsOf(t)
-		for name, v := range m {
+		return eachMember(raw, func(name string, v json.RawMessage) error {
 			f, ok := fs[foldKey(name)]
 			if !ok {
-				continue
+				return nil
 			}
-			ft, exact := f[name]
+			types, exact := f[name]
 			if !exact {
 				return errCaseOnly
 			}
-			if err := checkNames(v, ft, depth+1); err != nil {
-				return err
+			for _, ft := range types {
+				if err := checkNames(v, ft, depth+1); err != nil {
+					return err
+				}
 			}
-		}
+			return nil
+		})
 	case reflect.Slice, reflect.Array:
 		if t.Elem().Kind() == reflect.Uint8 {
 			return nil
@@ -108,36 +116,59 @@ func checkNames(raw []byte, t reflect.Type, depth int) error {
 			}
 		}
 	case reflect.Map:
-		var m map[string]json.RawMessage
-		if json.Unmarshal(raw, &m) != nil {
+		return eachMember(raw, func(_ string, v json.RawMessage) error { return checkNames(v, t.Elem(), depth+1) })
+	}
+	return nil
+}
+
+// eachMember calls f with each member of the JSON object raw, in order,
+// every one of a name given twice; nothing when raw is not an object.
+func eachMember(raw []byte, f func(name string, v json.RawMessage) error) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil // left to json.Unmarshal
+		}
+		name, _ := tok.(string)
+		var v json.RawMessage
+		if dec.Decode(&v) != nil {
 			return nil
 		}
-		for _, v := range m {
-			if err := checkNames(v, t.Elem(), depth+1); err != nil {
-				return err
-			}
+		if err := f(name, v); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
 // fieldsByFold are the JSON names of a struct's fields, by fold key: for
-// each name spelt so, the field's type.
-type fieldsByFold map[string]map[string]reflect.Type
+// each name spelt so, the types of the fields of that name (every one: the
+// check is then as strict as the strictest).
+type fieldsByFold map[string]map[string][]reflect.Type
 
 var fieldCache sync.Map // reflect.Type → fieldsByFold
 
 // fieldsOf returns the JSON names of the struct type t's fields as
 // encoding/json names them: the tag's name when valid, else the Go name;
-// promoted fields of embedded structs without a tag name included;
-// unexported fields left out (but embedded structs of unexported types).
+// promoted fields of embedded structs without a tag name included (each
+// embedded type walked once); unexported fields left out (but embedded
+// structs of unexported types).
 func fieldsOf(t reflect.Type) fieldsByFold {
 	if fs, ok := fieldCache.Load(t); ok {
 		return fs.(fieldsByFold)
 	}
 	fs := fieldsByFold{}
-	var walk func(t reflect.Type, depth int)
-	walk = func(t reflect.Type, depth int) {
+	walked := map[reflect.Type]bool{}
+	var walk func(t reflect.Type)
+	walk = func(t reflect.Type) {
+		if walked[t] {
+			return
+		}
+		walked[t] = true
 		for i := range t.NumField() {
 			f := t.Field(i)
 			ft := f.Type
@@ -160,9 +191,7 @@ func fieldsOf(t reflect.Type) fieldsByFold {
 				name = ""
 			}
 			if name == "" && f.Anonymous && ft.Kind() == reflect.Struct {
-				if depth < maxNameDepth {
-					walk(ft, depth+1)
-				}
+				walk(ft)
 				continue
 			}
 			if name == "" {
@@ -170,12 +199,12 @@ func fieldsOf(t reflect.Type) fieldsByFold {
 			}
 			k := foldKey(name)
 			if fs[k] == nil {
-				fs[k] = map[string]reflect.Type{}
+				fs[k] = map[string][]reflect.Type{}
 			}
-			fs[k][name] = f.Type
+			fs[k][name] = append(fs[k][name], f.Type)
 		}
 	}
-	walk(t, 0)
+	walk(t)
 	fieldCache.Store(t, fs)
 	return fs
 }

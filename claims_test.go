@@ -147,6 +147,78 @@ func TestDecodeClaimsNestedNames(t *testing.T) {
 		Addrs: []claimAddress{{Admin: true}}, Lower: "a", Upper: "b"}, c)
 }
 
+// Names shadowed through embedding, names given twice in a nested object,
+// deep self-referencing types and embedding cycles: each is checked, and
+// none hangs.
+type shadowBase struct {
+	Address string `json:"address"`
+}
+
+type shadowed struct {
+	Addr claimAddress `json:"address"`
+	shadowBase
+}
+
+type twice struct {
+	A struct {
+		B claimAddress `json:"b"`
+	} `json:"a"`
+}
+
+type node struct {
+	Child *node `json:"child"`
+	Admin bool  `json:"admin"`
+}
+
+type cycleA struct {
+	*cycleA
+	*cycleB
+	X string
+}
+
+type cycleB struct {
+	*cycleA
+	*cycleB
+}
+
+func TestDecodeClaimsHardShapes(t *testing.T) {
+	as := newAS(t)
+	mw := newMW(t, as)
+	verdict := func(t *testing.T, body string) *introspect.Introspection {
+		t.Helper()
+		as.SetFault(introspecttest.Respond(200, "application/json", body))
+		t.Cleanup(as.ClearFault)
+		ti, err := mw.Verify(context.Background(), as.Issue(introspecttest.Claims{Subject: "s"}))
+		require.NoError(t, err)
+		return ti
+	}
+	const refused = "introspect: DecodeClaims: a member's name differs only in case from a field's"
+
+	ti := verdict(t, `{"active":true,"address":{"ADMIN":true}}`)
+	_, err := introspect.DecodeClaims[shadowed](ti)
+	assert.EqualError(t, err, refused, "the shallower field's type is checked")
+
+	ti = verdict(t, `{"active":true,"a":{"b":{"ADMIN":true},"b":{}}}`)
+	_, err = introspect.DecodeClaims[twice](ti)
+	assert.EqualError(t, err, refused, "every member of a name given twice")
+
+	deep := `{"ADMIN":true}`
+	for range 40 {
+		deep = `{"child":` + deep + `}`
+	}
+	ti = verdict(t, `{"active":true,"child":`+deep+`}`)
+	_, err = introspect.DecodeClaims[node](ti)
+	assert.ErrorContains(t, err, "introspect: DecodeClaims: ", "too deep to check is refused, never let through")
+
+	ti = verdict(t, `{"active":true,"X":"x"}`)
+	c, err := introspect.DecodeClaims[cycleA](ti)
+	require.NoError(t, err, "an embedding cycle is walked once")
+	assert.Equal(t, "x", c.X)
+	assert.Nil(t, c.cycleA)
+	assert.Nil(t, c.cycleB)
+	assert.Nil(t, cycleB{}.cycleB)
+}
+
 // WithTokenTypeHintFunc chooses the hint per token.
 func TestTokenTypeHintFunc(t *testing.T) {
 	as := newAS(t)

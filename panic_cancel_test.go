@@ -245,6 +245,22 @@ func TestPanickingHooksDoNotWedge(t *testing.T) {
 	}
 }
 
+// A panicking CacheMiss hook is recovered for a request whose context has
+// ended before its lookup too: it gets its error, not the panic.
+func TestPanickingMissHookOnEndedRequest(t *testing.T) {
+	as := newAS(t)
+	var reported atomic.Int64
+	mw := newMW(t, as, introspect.WithCache(newLRU(t, 10)), introspect.WithHooks(&introspect.Hooks{
+		CacheMiss: func(context.Context) { panic("miss hook") },
+		Panicked:  func(context.Context, any, []byte) { reported.Add(1) },
+	}))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := mw.Verify(ctx, as.Issue(introspecttest.Claims{Subject: "s"}))
+	require.ErrorIs(t, err, introspect.ErrRequestCanceled)
+	assert.EqualValues(t, 1, reported.Load())
+}
+
 // A request whose client goes away is no outage: it is logged at debug
 // level, not as a failed introspection; the hooks count it through Canceled,
 // not Rejected; and stale-if-error is not used for it.
