@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"net/http"
@@ -28,14 +29,15 @@ var forwardHeaders = []string{headerOriginalMethod, headerOriginalURI, headerFor
 // forwardAuth answers an ingress's auth request about the original request
 // it describes: 200 with the identity headers when the token is valid and
 // the rules of the original method and path allow it, otherwise the
-// middleware's answer (400, 401 or 403 with WWW-Authenticate, 503).
-func (s *Server) forwardAuth(w http.ResponseWriter, r *http.Request) {
-	orig, err := s.original(r)
+// middleware's answer (400, 401 or 403 with WWW-Authenticate, 503). ctx
+// is the context of the request's record, put on the original request.
+func (s *Server) forwardAuth(ctx context.Context, w http.ResponseWriter, r *http.Request) {
+	orig, err := s.original(ctx, r)
 	if err != nil {
-		s.mw.WriteError(w, r, nil, err)
+		s.mw.WriteError(w, r.WithContext(ctx), nil, err)
 		return
 	}
-	rec := recordOf(r.Context())
+	rec := recordOf(ctx)
 	rec.origMethod, rec.origPath = orig.Method, orig.URL.Path
 	ti, err := s.mw.Authenticate(orig)
 	if err != nil {
@@ -57,12 +59,12 @@ func (s *Server) forwardAuth(w http.ResponseWriter, r *http.Request) {
 
 // original returns the request the ingress asks about, for the middleware
 // and the rules: its method, path, host and scheme (for a DPoP proof's htm
-// and htu), with r's headers and context. From a trusted proxy they come
+// and htu), with r's headers and the context ctx. From a trusted proxy they come
 // from the headers of -forward-auth-ingress; from anyone else those
 // headers are ignored and the request's own method and URI count. Its TLS
 // state never holds the ingress's certificate: the client's, for a
 // certificate-bound token, comes in -client-cert-header.
-func (s *Server) original(r *http.Request) (*http.Request, error) {
+func (s *Server) original(ctx context.Context, r *http.Request) (*http.Request, error) {
 	cfg := s.cfg
 	method, uri, host, secure := r.Method, r.RequestURI, r.Host, r.TLS != nil
 	ingress := cfg.ForwardAuthIngress
@@ -116,9 +118,10 @@ func (s *Server) original(r *http.Request) (*http.Request, error) {
 	if err != nil || !pathTarget(u) {
 		return nil, invalid("the original URI is not a request target with a path")
 	}
-	o := r.WithContext(r.Context())
+	o := r.WithContext(ctx)
 	o.Method = method
-	o.URL = &url.URL{Path: u.Path, RawPath: u.RawPath}
+	*u = url.URL{Path: u.Path, RawPath: u.RawPath} // the path alone, in the URL just parsed
+	o.URL = u
 	o.RequestURI = uri
 	o.Host = host
 	o.TLS = nil

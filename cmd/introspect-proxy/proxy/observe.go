@@ -111,19 +111,31 @@ type observed struct {
 	rw  responseRecorder
 }
 
+// serveFunc serves a request whose record is on ctx, which r does not
+// carry yet: a handler that copies r anyway (forward-auth, for the
+// original request) puts ctx on its copy, so that a request is copied once.
+type serveFunc func(ctx context.Context, w http.ResponseWriter, r *http.Request)
+
+// serveWith is a serveFunc of h: r with ctx, to h.
+func serveWith(h http.Handler) serveFunc {
+	return func(ctx context.Context, w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(ctx))
+	}
+}
+
 // observe times each request, records it in the request metrics and, with
 // -access-log, logs it: method, path without query, status, duration,
 // outcome, bytes, peer; in forward-auth mode the original method and path
 // too. Never a header, a token or a query. It runs on every request, so it
 // allocates little: the metric's attributes are made once for each outcome
 // and status, and the log line goes to the logger's handler directly.
-func (s *Server) observe(next http.Handler) http.Handler {
+func (s *Server) observe(next serveFunc) http.Handler {
 	access := s.log.Handler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		o := &observed{rw: responseRecorder{ResponseWriter: w}}
 		rec, rw := &o.rec, &o.rw
-		next.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), recordKey{}, rec)))
+		next(context.WithValue(r.Context(), recordKey{}, rec), rw, r)
 		end := time.Now()
 		elapsed := end.Sub(start)
 		status := rw.statusCode()

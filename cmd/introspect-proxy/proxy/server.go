@@ -70,13 +70,13 @@ func New(cfg *config.Config, logger *slog.Logger) (*Server, error) {
 	}
 	s.mw = mw
 	s.closers = append(s.closers, mw.Close)
-	var h http.Handler
+	var serve serveFunc
 	if cfg.ForwardAuth {
-		h = http.HandlerFunc(s.forwardAuth)
+		serve = s.forwardAuth
 	} else {
-		h = s.requirePath(mw.Handler(http.HandlerFunc(s.authorizeAndProxy(s.newReverseProxy()))))
+		serve = serveWith(s.requirePath(mw.Handler(http.HandlerFunc(s.authorizeAndProxy(s.newReverseProxy())))))
 	}
-	s.handler = s.observe(h)
+	s.handler = s.observe(serve)
 	s.ops = s.newOpsHandler()
 	return s, nil
 }
