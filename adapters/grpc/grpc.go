@@ -62,7 +62,11 @@
 // codes.Unauthenticated (no token, or a token that is not active or that a
 // local check such as expiry, the token binding or the DPoP proof refused),
 // 403 → codes.PermissionDenied (a scope requirement failed), 503 →
-// codes.Unavailable (no verdict was possible; the call fails closed). Status
+// codes.Unavailable (no verdict was possible; the call fails closed). A
+// call whose own context ended before its verdict (the client canceled it,
+// or its deadline passed while the authorization server was slow) ends
+// with codes.Canceled or codes.DeadlineExceeded instead: not an outage,
+// which clients' retry policies retry. Status
 // messages are fixed texts: they never contain the token, the metadata or the
 // authorization server's answer.
 //
@@ -342,6 +346,11 @@ func (i *Interceptors) authenticate(ctx context.Context, fullMethod string) (con
 	}
 	if err != nil {
 		i.mw.ReportRefusal(r, ti, err)
+		if cerr := ctx.Err(); cerr != nil && introspect.StatusCode(err) == http.StatusServiceUnavailable {
+			// No verdict because the call ended first: the client's
+			// cancel or deadline, not an outage to retry.
+			return nil, status.FromContextError(cerr).Err()
+		}
 		return nil, Error(err)
 	}
 	if ti == nil {
@@ -423,9 +432,11 @@ func Error(err error) error {
 		return status.Error(codes.Unauthenticated, "introspect: no bearer token")
 	case http.StatusForbidden:
 		return status.Error(codes.PermissionDenied, "introspect: the access token does not grant access to this method")
-	default:
-		return status.Error(codes.Unavailable, "introspect: the token cannot be verified now")
 	}
+	if errors.Is(err, introspect.ErrRequestCanceled) {
+		return status.Error(codes.Canceled, "introspect: the call was canceled before its token was verified")
+	}
+	return status.Error(codes.Unavailable, "introspect: the token cannot be verified now")
 }
 
 // serverStream is a grpc.ServerStream with another context.

@@ -810,3 +810,72 @@ func TestRequestUnixPeer(t *testing.T) {
 		t.Errorf("LocalAddrContextKey = %v for a TCP peer, want none", got)
 	}
 }
+
+// A call whose own context ends before its verdict (the client canceled
+// it, or its deadline passed while the authorization server was slow) ends
+// with Canceled or DeadlineExceeded, unary and stream: Unavailable is an
+// outage to clients' retry policies. An outage is still Unavailable.
+func TestCallerContextEnded(t *testing.T) {
+	as := introspecttest.NewServer(introspecttest.WithClient("rs", "rs-secret"))
+	t.Cleanup(as.Close)
+	as.SetFault(introspecttest.Latency(time.Minute))
+	newMW := func(timeout time.Duration) *introspectgrpc.Interceptors {
+		mw, err := introspect.New(
+			introspect.WithEndpoint(as.IntrospectionURL()),
+			introspect.WithClientCredentials("rs", "rs-secret"),
+			introspect.WithTimeout(timeout),
+		)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = mw.Close() })
+		return newInterceptors(t, mw)
+	}
+	slowAS := newMW(time.Minute)
+	callCtx := func(subject string) context.Context {
+		tok := as.Issue(introspecttest.Claims{Subject: subject})
+		return metadata.NewIncomingContext(context.Background(), metadata.Pairs("authorization", "Bearer "+tok))
+	}
+	unary := func(auth *introspectgrpc.Interceptors, ctx context.Context) error {
+		_, err := auth.Unary()(ctx, nil, &grpc.UnaryServerInfo{FullMethod: methodCheck}, func(context.Context, any) (any, error) {
+			t.Error("the handler was reached")
+			return nil, nil
+		})
+		return err
+	}
+	stream := func(auth *introspectgrpc.Interceptors, ctx context.Context) error {
+		return auth.Stream()(nil, &contextStream{ctx: ctx}, &grpc.StreamServerInfo{FullMethod: methodWatch}, func(any, grpc.ServerStream) error {
+			t.Error("the handler was reached")
+			return nil
+		})
+	}
+	for name, call := range map[string]func(*introspectgrpc.Interceptors, context.Context) error{"unary": unary, "stream": stream} {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(callCtx(name + "-canceled"))
+			time.AfterFunc(50*time.Millisecond, cancel)
+			if err := call(slowAS, ctx); status.Code(err) != codes.Canceled {
+				t.Errorf("canceled: %v, want Canceled", err)
+			}
+			ctx, cancel = context.WithTimeout(callCtx(name+"-deadline"), 50*time.Millisecond)
+			defer cancel()
+			if err := call(slowAS, ctx); status.Code(err) != codes.DeadlineExceeded {
+				t.Errorf("deadline: %v, want DeadlineExceeded", err)
+			}
+			if err := call(newMW(50*time.Millisecond), callCtx(name+"-outage")); status.Code(err) != codes.Unavailable {
+				t.Errorf("the authorization server too slow for the middleware's timeout: %v, want Unavailable", err)
+			}
+		})
+	}
+	canceled := fmt.Errorf("%w: %w", introspect.ErrRequestCanceled, context.Canceled)
+	if err := introspectgrpc.Error(canceled); status.Code(err) != codes.Canceled {
+		t.Errorf("Error(%v) = %v, want Canceled", canceled, err)
+	}
+}
+
+// contextStream is a grpc.ServerStream with a context and nothing else.
+type contextStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *contextStream) Context() context.Context { return s.ctx }
