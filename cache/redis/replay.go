@@ -30,18 +30,19 @@ const DefaultReplayPrefix = "introspect:dpop:"
 //	mw, err := introspect.New(..., introspect.WithDPoP(introspect.DPoPAllowed,
 //		introspect.WithDPoPReplayCache(replay)))
 //
-// Each proof costs one command, SET key 1 NX PXAT until, which records the
+// Each proof costs one command, SET key 1 NX PX ms, which records the
 // proof and tests whether it was recorded already in one atomic step. The key
 // is the prefix ([WithReplayPrefix]) and the hex HMAC-SHA-256 of the
 // verifier's 32-byte replay key (itself a SHA-256 of the proof key's
 // thumbprint and the proof's jti) under a key derived from the secret: Redis
 // learns neither the jti nor which client key made a proof, and records of
 // different secrets never meet. A record expires when the verifier says,
-// at the end of the proof's lifetime and the verifier's leeway, by Redis's
-// clock (PXAT, Redis 6.2 or later): keep the clocks of Redis and the
-// replicas synchronised within the leeway, since a Redis clock further
-// ahead of a replica's lets a record expire while that replica still
-// accepts its proof. Redis's own expiry bounds what a flood of proofs
+// at the end of the proof's lifetime and the verifier's leeway: it is set
+// to last the time left until then by the replica's clock (PX), so Redis's
+// own clock plays no part. Keep the replicas' clocks synchronised within the
+// leeway, as their checks of a proof's iat need anyway: a record made by a
+// replica whose clock is ahead ends early for one behind it, which then
+// still accepts the proof. Redis's own expiry bounds what a flood of proofs
 // can cost it: one key of about 150 bytes per accepted proof, for the proof
 // lifetime. Use a maxmemory-policy of noeviction: a record evicted early
 // lets its proof be replayed.
@@ -59,7 +60,8 @@ type ReplayCache struct {
 	client  redis.UniversalClient
 	prefix  string
 	timeout time.Duration
-	mac     []byte // the HMAC key of the names
+	mac     []byte           // the HMAC key of the names
+	now     func() time.Time // the replica's clock; time.Now
 }
 
 var _ introspect.DPoPReplayCache = (*ReplayCache)(nil)
@@ -122,27 +124,30 @@ func NewReplayCache(client redis.UniversalClient, secret []byte, opts ...ReplayO
 	if err != nil {
 		return nil, fmt.Errorf("introspectredis: NewReplayCache: deriving the key: %w", err)
 	}
-	return &ReplayCache{client: client, prefix: cfg.prefix, timeout: cfg.timeout, mac: mac}, nil
+	return &ReplayCache{client: client, prefix: cfg.prefix, timeout: cfg.timeout, mac: mac, now: time.Now}, nil
 }
 
 var errReplayNotMade = errors.New("introspectredis: replay: ReplayCache not made by NewReplayCache")
 
 // Seen implements [introspect.DPoPReplayCache]: it records key until until
-// and reports whether a record of key was there already, in one SET NX PXAT.
-// It returns an error, and the verifier refuses the proof, when Redis fails
-// or does not answer within the timeout, when ctx ends first, and for an
+// and reports whether a record of key was there already, in one SET NX PX
+// with the milliseconds left until until by the replica's clock (at least
+// one: an until already past still asks whether a record is there). It
+// returns an error, and the verifier refuses the proof, when Redis fails or
+// does not answer within the timeout, when ctx ends first, and for an
 // until before 1970.
 func (c *ReplayCache) Seen(ctx context.Context, key [32]byte, until time.Time) (bool, error) {
-	if c == nil || c.client == nil || c.mac == nil {
+	if c == nil || c.client == nil || c.mac == nil || c.now == nil {
 		return false, errReplayNotMade
 	}
-	ms := until.UnixMilli()
-	if ms < 1 {
+	if until.UnixMilli() < 1 {
 		return false, errors.New("introspectredis: replay: the record would end before 1970")
 	}
+	left := until.Sub(c.now())
+	ms := max(1, (left+time.Millisecond-1)/time.Millisecond) // rounded up
 	name := c.name(key)
 	_, err := call(ctx, c.timeout, func(ctx context.Context) (any, error) {
-		return c.client.Do(ctx, "SET", name, "1", "NX", "PXAT", ms).Result()
+		return c.client.Do(ctx, "SET", name, "1", "NX", "PX", int64(ms)).Result()
 	})
 	switch {
 	case err == nil:

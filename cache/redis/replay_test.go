@@ -116,12 +116,41 @@ func TestReplayCacheSeen(t *testing.T) {
 		if v, err := rdb.Get(ctx, name).Result(); err != nil || v != "1" {
 			t.Errorf("value = %q, %v; want 1", v, err)
 		}
-		// The TTL is set, to the millisecond the verifier gave.
-		if at, err := rdb.Do(ctx, "PEXPIRETIME", name).Int64(); err != nil || at != until.UnixMilli() {
-			t.Errorf("PEXPIRETIME = %d, %v; want %d", at, err, until.UnixMilli())
+		// The TTL is set, to the time the verifier gave (Redis and this
+		// test share a clock; the command's trip takes a little of it).
+		if at, err := rdb.Do(ctx, "PEXPIRETIME", name).Int64(); err != nil || at < until.UnixMilli()-1000 || at > until.UnixMilli()+1 {
+			t.Errorf("PEXPIRETIME = %d, %v; want %d or up to a second before", at, err, until.UnixMilli())
 		}
 		if ttl, err := rdb.PTTL(ctx, name).Result(); err != nil || ttl <= 85*time.Second || ttl > 91*time.Second {
 			t.Errorf("PTTL = %v, %v; want about 90 s", ttl, err)
+		}
+	})
+
+	// A record lasts the time left by the replica's clock, whatever
+	// Redis's says: with a replica an hour behind Redis, a record set for
+	// the end by Redis's clock would already be gone, and the proof
+	// accepted again.
+	t.Run("a replica's clock apart from Redis's", func(t *testing.T) {
+		for _, skew := range []time.Duration{-time.Hour, time.Hour} {
+			c := newReplayCache(t, rdb, WithReplayPrefix("t7:"))
+			c.now = func() time.Time { return time.Now().Add(skew) }
+			key := replayKey(skew.String())
+			until := c.now().Add(time.Minute)
+			for i, want := range []bool{false, true} {
+				if seen, err := c.Seen(ctx, key, until); err != nil || seen != want {
+					t.Fatalf("skew %v, call %d: Seen = %v, %v; want %v", skew, i, seen, err, want)
+				}
+			}
+			names := replayRecords(t, rdb, "t7:")
+			if len(names) != 1 {
+				t.Fatalf("skew %v: records %q, want one", skew, names)
+			}
+			if ttl, err := rdb.PTTL(ctx, names[0]).Result(); err != nil || ttl <= 55*time.Second || ttl > time.Minute {
+				t.Errorf("skew %v: PTTL = %v, %v; want about a minute", skew, ttl, err)
+			}
+			if err := rdb.Del(ctx, names[0]).Err(); err != nil {
+				t.Fatal(err)
+			}
 		}
 	})
 
@@ -143,13 +172,23 @@ func TestReplayCacheSeen(t *testing.T) {
 		}
 	})
 
+	// An end already past records nothing that lasts (a millisecond), but
+	// still sees a live record.
 	t.Run("an end already past", func(t *testing.T) {
 		c := newReplayCache(t, rdb, WithReplayPrefix("t4:"))
 		if seen, err := c.Seen(ctx, replayKey("past"), time.Now().Add(-time.Second)); err != nil || seen {
 			t.Fatalf("Seen = %v, %v; want false", seen, err)
 		}
+		time.Sleep(20 * time.Millisecond)
 		if n := len(replayRecords(t, rdb, "t4:")); n != 0 {
 			t.Errorf("%d records of an end already past, want none", n)
+		}
+		key := replayKey("live")
+		if seen, err := c.Seen(ctx, key, time.Now().Add(time.Minute)); err != nil || seen {
+			t.Fatalf("Seen = %v, %v; want false", seen, err)
+		}
+		if seen, err := c.Seen(ctx, key, time.Now().Add(-time.Second)); err != nil || !seen {
+			t.Fatalf("an end already past: Seen = %v, %v; want the live record seen", seen, err)
 		}
 	})
 
