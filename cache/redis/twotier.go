@@ -66,12 +66,15 @@ func NewTwoTier(remote *Cache, local introspect.Cache, localTTL time.Duration) (
 		return nil, err
 	}
 	t := &TwoTier{local: local, remote: remote, localTTL: localTTL, now: time.Now, done: make(chan struct{})}
-	// Subscribe sends SUBSCRIBE at once when Redis is up, so evictions
-	// published after NewTwoTier returns reach this replica; when Redis is
-	// down it fails here and go-redis subscribes on reconnecting.
+	// With Redis up, the subscription is confirmed before NewTwoTier
+	// returns, so every eviction announced after that reaches this
+	// replica (SUBSCRIBE only sent could still be on its way while another
+	// replica announces one); with Redis down this fails within the
+	// timeout, and go-redis subscribes on reconnecting.
 	ctx, cancel := context.WithTimeout(context.Background(), max(remote.timeout, time.Second))
 	defer cancel()
 	t.sub = remote.client.Subscribe(ctx, remote.channel)
+	_, _ = t.sub.Receive(ctx) // the confirmation
 	go t.listen(t.sub.Channel())
 	return t, nil
 }

@@ -228,6 +228,31 @@ func TestTwoTierDeleteReachesOtherReplicas(t *testing.T) {
 	}
 }
 
+// NewTwoTier returns once Redis has the subscription: an eviction that
+// another replica announces at once reaches this one. (On loopback the
+// window this closes, SUBSCRIBE sent but not yet read by Redis, is too
+// short to open on purpose: this checks the guarantee, round after round.)
+func TestTwoTierSubscribedOnReturn(t *testing.T) {
+	srv := startRedis(t)
+	rdb := srv.Client(t)
+	ctx := context.Background()
+	remote := newCache(t, rdb)
+	for i := range 50 {
+		tt, err := NewTwoTier(remote, newRecordingCache(), time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		subs, err := rdb.PubSubNumSub(ctx, remote.channel).Result()
+		_ = tt.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if subs[remote.channel] != 1 {
+			t.Fatalf("round %d: %d subscribers to the evictions when NewTwoTier returned, want 1", i, subs[remote.channel])
+		}
+	}
+}
+
 func TestTwoTierIgnoresForgedEvictions(t *testing.T) {
 	srv := startRedis(t)
 	rdb := srv.Client(t)
