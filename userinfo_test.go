@@ -457,3 +457,27 @@ func TestUserinfoMisconfiguration(t *testing.T) {
 	_, err = introspect.NewClient(append(base, introspect.WithUserinfo(), introspect.WithUserinfoEndpoint("https://as.example/userinfo"))...)
 	assert.ErrorContains(t, err, "applies to the middleware")
 }
+
+// Evict removes userinfo claims cached from the endpoint of a locally
+// validated JWT's own issuer, not only from the endpoint of the context's
+// issuer: B's claims of B's token are asked again after Evict.
+func TestEvictRemovesUserinfoOfJWTIssuer(t *testing.T) {
+	asA, asB := newAS(t), newAS(t)
+	mw, _ := jwtMW(t, asA, introspect.ValidateJWT, introspect.WithJWTIssuers(asB.Issuer),
+		introspect.WithUserinfo(), introspect.WithCache(newLRU(t, 100)))
+	c := aliceClaims()
+	c.Audience = []string{jwtResource}
+	tok := asB.IssueJWT(c)
+	for range 2 {
+		ti, err := mw.Verify(context.Background(), tok)
+		require.NoError(t, err)
+		assert.Contains(t, string(ti.Userinfo["email"]), "alice@example.com")
+	}
+	assert.EqualValues(t, 1, asB.UserinfoCalls(), "the claims were cached")
+	assert.EqualValues(t, 0, asA.UserinfoCalls(), "B's token went to A's endpoint")
+	require.NoError(t, mw.Evict(context.Background(), tok))
+	_, err := mw.Verify(context.Background(), tok)
+	require.NoError(t, err)
+	assert.EqualValues(t, 2, asB.UserinfoCalls(), "the claims of B's endpoint survived Evict")
+	assert.EqualValues(t, 0, asA.UserinfoCalls())
+}
