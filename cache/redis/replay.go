@@ -38,13 +38,16 @@ const DefaultReplayPrefix = "introspect:dpop:"
 // learns neither the jti nor which client key made a proof, and records of
 // different secrets never meet. A record expires when the verifier says,
 // at the end of the proof's lifetime and the verifier's leeway: it is set
-// to last the time left until then by the replica's clock (PX), so Redis's
-// own clock plays no part. Keep the replicas' clocks synchronised within the
-// leeway, as their checks of a proof's iat need anyway: a record made by a
-// replica whose clock is ahead ends early for one behind it, which then
-// still accepts the proof. Redis's own expiry bounds what a flood of proofs
-// can cost it: one key of about 150 bytes per accepted proof, for the proof
-// lifetime. Use a maxmemory-policy of noeviction: a record evicted early
+// to last the time left until then by the replica's clock (PX), so an
+// offset between Redis's clock and the replicas' does not matter. Keep the
+// replicas' clocks synchronised within the leeway, as their checks of a
+// proof's iat need anyway: a record made by a replica whose clock is ahead
+// ends early for one behind it, which then still accepts the proof. Redis
+// keeps the end by its own clock, so a step of that clock moves it, and
+// Redis 7 passes it on to its replicas as a time: keep the clocks of
+// Redis's primary and replicas synchronised too. Redis's own expiry bounds
+// what a flood of proofs can cost it: one key of about 150 bytes per
+// accepted proof, for the proof lifetime. Use a maxmemory-policy of noeviction: a record evicted early
 // lets its proof be replayed.
 //
 // Every call is bounded by the command timeout ([WithReplayTimeout]). A call
@@ -143,11 +146,15 @@ func (c *ReplayCache) Seen(ctx context.Context, key [32]byte, until time.Time) (
 	if until.UnixMilli() < 1 {
 		return false, errors.New("introspectredis: replay: the record would end before 1970")
 	}
-	left := until.Sub(c.now())
-	ms := max(1, (left+time.Millisecond-1)/time.Millisecond) // rounded up
+	left := until.Sub(c.now()) // at most the largest Duration, some 292 years
+	ms := int64(left / time.Millisecond)
+	if left%time.Millisecond > 0 {
+		ms++ // rounded up, without overflowing
+	}
+	ms = max(ms, 1)
 	name := c.name(key)
 	_, err := call(ctx, c.timeout, func(ctx context.Context) (any, error) {
-		return c.client.Do(ctx, "SET", name, "1", "NX", "PX", int64(ms)).Result()
+		return c.client.Do(ctx, "SET", name, "1", "NX", "PX", ms).Result()
 	})
 	switch {
 	case err == nil:

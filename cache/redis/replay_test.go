@@ -172,6 +172,26 @@ func TestReplayCacheSeen(t *testing.T) {
 		}
 	})
 
+	// An end centuries ahead (more than a Duration holds) is a record
+	// that lasts, not one that ends at once.
+	t.Run("an end centuries ahead", func(t *testing.T) {
+		c := newReplayCache(t, rdb, WithReplayPrefix("t9:"))
+		key := replayKey("far")
+		until := time.Now().AddDate(300, 0, 0)
+		for i, want := range []bool{false, true} {
+			if seen, err := c.Seen(ctx, key, until); err != nil || seen != want {
+				t.Fatalf("call %d: Seen = %v, %v; want %v", i, seen, err, want)
+			}
+		}
+		names := replayRecords(t, rdb, "t9:")
+		if len(names) != 1 {
+			t.Fatalf("records %q, want one", names)
+		}
+		if ttl, err := rdb.PTTL(ctx, names[0]).Result(); err != nil || ttl < 290*365*24*time.Hour {
+			t.Errorf("PTTL = %v, %v; want the largest Duration", ttl, err)
+		}
+	})
+
 	// An end already past records nothing that lasts (a millisecond), but
 	// still sees a live record.
 	t.Run("an end already past", func(t *testing.T) {

@@ -69,12 +69,21 @@ func NewTwoTier(remote *Cache, local introspect.Cache, localTTL time.Duration) (
 	// With Redis up, the subscription is confirmed before NewTwoTier
 	// returns, so every eviction announced after that reaches this
 	// replica (SUBSCRIBE only sent could still be on its way while another
-	// replica announces one); with Redis down this fails within the
-	// timeout, and go-redis subscribes on reconnecting.
+	// replica announces one). With Redis down the SUBSCRIBE fails, there
+	// is nothing to wait for, and go-redis subscribes on reconnecting. A
+	// refusal by Redis (an ACL without the channel, say) fails here: the
+	// evictions of other replicas would never arrive.
 	ctx, cancel := context.WithTimeout(context.Background(), max(remote.timeout, time.Second))
 	defer cancel()
-	t.sub = remote.client.Subscribe(ctx, remote.channel)
-	_, _ = t.sub.Receive(ctx) // the confirmation
+	t.sub = remote.client.Subscribe(ctx) // no channel: no connection yet
+	if err := t.sub.Subscribe(ctx, remote.channel); err == nil {
+		if _, err := t.sub.Receive(ctx); err != nil {
+			if redisErr := redis.Error(nil); errors.As(err, &redisErr) {
+				_ = t.sub.Close()
+				return nil, fmt.Errorf("introspectredis: NewTwoTier: subscribing to the evictions: %w", err)
+			}
+		}
+	}
 	go t.listen(t.sub.Channel())
 	return t, nil
 }

@@ -3,9 +3,12 @@ package introspectredis
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/introspect-go/introspect"
 )
@@ -250,6 +253,28 @@ func TestTwoTierSubscribedOnReturn(t *testing.T) {
 		if subs[remote.channel] != 1 {
 			t.Fatalf("round %d: %d subscribers to the evictions when NewTwoTier returned, want 1", i, subs[remote.channel])
 		}
+	}
+}
+
+// A subscription that Redis refuses (an ACL user without the eviction
+// channel) fails NewTwoTier, naming the cause: that replica would never
+// learn of the others' evictions.
+func TestTwoTierSubscriptionRefused(t *testing.T) {
+	srv := startRedis(t)
+	admin := srv.Client(t)
+	ctx := context.Background()
+	if err := admin.Do(ctx, "ACL", "SETUSER", "nochannels", "on", ">pw", "~*", "+@all", "resetchannels").Err(); err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, Username: "nochannels", Password: "pw"})
+	t.Cleanup(func() { _ = rdb.Close() })
+	tt, err := NewTwoTier(newCache(t, rdb), newRecordingCache(), time.Minute)
+	if err == nil {
+		_ = tt.Close()
+		t.Fatal("NewTwoTier succeeded without a subscription")
+	}
+	if !strings.HasPrefix(err.Error(), "introspectredis: NewTwoTier: subscribing to the evictions: ") || !strings.Contains(err.Error(), "NOPERM") {
+		t.Errorf("error %q, want the refusal named", err)
 	}
 }
 
