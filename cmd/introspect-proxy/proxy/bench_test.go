@@ -3,7 +3,6 @@ package proxy_test
 import (
 	"context"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -13,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/introspect-go/introspect/cmd/introspect-proxy/config"
-	"github.com/introspect-go/introspect/cmd/introspect-proxy/proxy"
 	"github.com/introspect-go/introspect/introspecttest"
 )
 
@@ -57,17 +54,7 @@ func BenchmarkCachedRequest(b *testing.B) {
 	common := []string{"-endpoint", as.IntrospectionURL(), "-client-id", clientID, "-ops-listen", "off", "-log-level", "warn"}
 	newProxy := func(b *testing.B, log io.Writer, args ...string) http.Handler {
 		b.Helper()
-		cfg, err := config.Load(append(append([]string(nil), common...), args...),
-			[]string{config.EnvClientSecret + "=" + clientSecret}, io.Discard)
-		if err != nil {
-			b.Fatal(err)
-		}
-		srv, err := proxy.New(cfg, slog.New(slog.NewJSONHandler(log, &slog.HandlerOptions{Level: cfg.LogLevel})))
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { _ = srv.Close() })
-		return srv.Handler()
+		return newHandler(b, append(append([]string(nil), common...), args...), log)
 	}
 	handlers := []struct {
 		name string

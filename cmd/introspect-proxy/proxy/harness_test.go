@@ -160,6 +160,24 @@ func serveConfig(t *testing.T, cfg *config.Config) *running {
 	return r
 }
 
+// newHandler builds the proxy of args, with the client secret of the test
+// server in the environment and its log written as JSON to log, and
+// returns its handler, served by no listener; the proxy is closed when the
+// test ends.
+func newHandler(tb testing.TB, args []string, log io.Writer) http.Handler {
+	tb.Helper()
+	cfg, err := config.Load(args, []string{config.EnvClientSecret + "=" + clientSecret}, io.Discard)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv, err := proxy.New(cfg, slog.New(slog.NewJSONHandler(log, &slog.HandlerOptions{Level: cfg.LogLevel})))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = srv.Close() })
+	return srv.Handler()
+}
+
 // newAS starts a test authorization server with the proxy's client.
 func newAS(t *testing.T, opts ...introspecttest.Option) *introspecttest.Server {
 	t.Helper()
