@@ -329,7 +329,7 @@ var settings = []setting{
 		func(c *Config) *bool { return &c.ForwardAuthorization }),
 	boolean("pass-host-header", true, "reverse proxy: pass the client's Host header to the upstream (false: the upstream URL's host)",
 		func(c *Config) *bool { return &c.PassHostHeader }),
-	text("upstream-client-cert-header", "", "NAME", "reverse proxy with -tls-client-auth: pass the client's TLS certificate to the upstream in this header (base64 DER)",
+	text("upstream-client-cert-header", "", "NAME", "reverse proxy with -tls-client-auth: pass the client's TLS certificate to the upstream in this header (base64 DER), when -tls-client-ca verified it or the token is bound to it",
 		func(c *Config) *string { return &c.UpstreamClientCertHeader }),
 	text("upstream-ca", "", "FILE", "CA certificates (PEM) for an https upstream (default: the system's)", nil),
 

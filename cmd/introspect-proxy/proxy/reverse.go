@@ -1,7 +1,10 @@
 package proxy
 
 import (
+	"crypto/sha256"
+	"crypto/subtle"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"log/slog"
@@ -163,14 +166,38 @@ func (s *Server) rewrite(target *url.URL) func(*httputil.ProxyRequest) {
 		}
 		if h := cfg.UpstreamClientCertHeader; h != "" {
 			dropSpellings(out.Header, h, true)
-			if in.TLS != nil && len(in.TLS.PeerCertificates) > 0 {
-				out.Header.Set(h, base64.StdEncoding.EncodeToString(in.TLS.PeerCertificates[0].Raw))
+			if cert := clientCertificate(in); cert != nil {
+				out.Header.Set(h, base64.StdEncoding.EncodeToString(cert.Raw))
 			}
 		}
 		if ti, ok := introspect.FromContext(in.Context()); ok {
 			s.identity.set(out.Header, ti, false)
 		}
 	}
+}
+
+// clientCertificate returns the client's TLS certificate when the upstream
+// may take it for the client's: one verified against -tls-client-ca, or the
+// one the request's token is bound to (its x5t#S256). Under
+// -tls-client-auth request a certificate is neither by itself: anyone can
+// make one, with any name in it.
+func clientCertificate(in *http.Request) *x509.Certificate {
+	if in.TLS == nil || len(in.TLS.PeerCertificates) == 0 {
+		return nil
+	}
+	cert := in.TLS.PeerCertificates[0]
+	if len(in.TLS.VerifiedChains) > 0 {
+		return cert
+	}
+	ti, ok := introspect.FromContext(in.Context())
+	if !ok || ti.Confirmation == nil || ti.Confirmation.X5TS256 == "" {
+		return nil
+	}
+	sum := sha256.Sum256(cert.Raw)
+	if subtle.ConstantTimeCompare([]byte(base64.RawURLEncoding.EncodeToString(sum[:])), []byte(ti.Confirmation.X5TS256)) != 1 {
+		return nil
+	}
+	return cert
 }
 
 // spoofable are the forwarding headers the proxy writes or passes from a

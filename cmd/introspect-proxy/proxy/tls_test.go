@@ -95,6 +95,10 @@ func TestTLSClientCertificate(t *testing.T) {
 		{"bound token, no certificate", nil, bound, "", 401, ""},
 		{"bound token, another certificate", &other.tls, bound, "", 401, ""},
 		{"plain token, forged header", nil, plain, "forged", 200, ""},
+		// Nobody verified it, and the token is not bound to it: anyone can
+		// make a certificate with any name in it.
+		{"plain token, a certificate of its own", &other.tls, plain, "", 200, ""},
+		{"plain token, a certificate of its own, forged header", &other.tls, plain, "forged", 200, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := &tls.Config{RootCAs: roots}
@@ -117,6 +121,28 @@ func TestTLSClientCertificate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// With -tls-client-auth verify-if-given, a certificate that -tls-client-ca
+// verified reaches the upstream whatever the token; under request, only
+// the certificate a token is bound to does (TestTLSClientCertificate).
+func TestTLSVerifiedClientCertificate(t *testing.T) {
+	as := newAS(t)
+	up := newUpstream(t, nil)
+	server, client := newCert(t, "proxy"), newCert(t, "client")
+	p := startProxy(t, reverseArgs(as, up, "-tls-cert", server.certFile, "-tls-key", server.keyFile,
+		"-tls-client-auth", "verify-if-given", "-tls-client-ca", client.certFile, "-upstream-client-cert-header", "X-Client-Cert"))
+	roots := x509.NewCertPool()
+	roots.AddCert(server.tls.Leaf)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{client.tls}}}}
+	req, err := http.NewRequest(http.MethodGet, p.url+"/x", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", bearer(as.Issue(introspecttest.Claims{Subject: "bob"})))
+	resp, err := hc.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, base64.StdEncoding.EncodeToString(client.der), up.last(t).Header.Get("X-Client-Cert"))
 }
 
 // TestClientCertHeader takes the certificate of a certificate-bound token
