@@ -513,6 +513,7 @@ func TestNewClientConfigErrors(t *testing.T) {
 		{name: "negative timeout", opts: []introspect.Option{ep, creds, introspect.WithTimeout(-time.Second)}},
 		{name: "zero response size", opts: []introspect.Option{ep, creds, introspect.WithMaxResponseSize(0)}},
 		{name: "negative leeway", opts: []introspect.Option{ep, creds, introspect.WithLeeway(-time.Second)}},
+		{name: "leeway over MaxLeeway", opts: []introspect.Option{ep, creds, introspect.WithLeeway(introspect.MaxLeeway + time.Second)}},
 		{name: "empty issuer", opts: []introspect.Option{ep, creds, introspect.WithExpectedIssuer("")}},
 		{name: "no audience", opts: []introspect.Option{ep, creds, introspect.WithExpectedAudience()}},
 		{name: "empty audience", opts: []introspect.Option{ep, creds, introspect.WithExpectedAudience("api", "")}},

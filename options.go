@@ -20,6 +20,11 @@ const (
 	DefaultMaxResponseSize = 1 << 20 // 1 MiB
 	DefaultLeeway          = 5 * time.Second
 	DefaultTokenTypeHint   = "access_token"
+
+	// MaxLeeway is the largest leeway [WithLeeway] takes: a leeway lets a
+	// token pass that long after its exp, and synchronised clocks differ
+	// by far less.
+	MaxLeeway = 5 * time.Minute
 )
 
 // An Option configures [New] and [NewClient]. Options are checked once, in the
@@ -335,11 +340,16 @@ func InsecureAllowHTTP() Option {
 }
 
 // WithLeeway sets the clock-skew allowance for the local exp, nbf and iat
-// checks, which run on every request, cached or not. Default 5 s.
+// checks, which run on every request, cached or not. Default 5 s, at most
+// [MaxLeeway].
 func WithLeeway(d time.Duration) Option {
 	return func(c *config) {
 		if d < 0 {
 			c.fail("WithLeeway: %v is negative", d)
+			return
+		}
+		if d > MaxLeeway {
+			c.fail("WithLeeway: %v is more than MaxLeeway (%v): tokens would pass that long after they expired", d, MaxLeeway)
 			return
 		}
 		c.leeway = d

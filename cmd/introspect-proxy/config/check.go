@@ -70,6 +70,9 @@ func (l *loader) check() {
 	l.checkCache()
 	l.checkBinding()
 	l.checkIdentity()
+	if c.Leeway > introspect.MaxLeeway {
+		l.bad("%s: %v is more than %v: tokens would pass that long after they expired", lb("leeway"), c.Leeway, introspect.MaxLeeway)
+	}
 	if c.Realm != "" && !printable(c.Realm) {
 		l.bad("%s: must be printable ASCII", lb("realm"))
 	}
