@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -138,7 +137,7 @@ func (l *loader) checkServer() {
 	case certFile == "" && keyFile != "":
 		l.bad("%s needs %s", lb("tls-key"), lb("tls-cert"))
 	case certFile != "":
-		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		cert, err := loadKeyPair(certFile, keyFile)
 		if err != nil {
 			l.bad("%s, %s: %v", lb("tls-cert"), lb("tls-key"), err)
 		} else {
@@ -203,7 +202,7 @@ func (l *loader) checkCredentials() {
 
 	c.ClientSecret = l.secret("the client secret", EnvClientSecret, "client-secret-file")
 	if f := l.value("private-key"); f != "" {
-		data, err := os.ReadFile(f)
+		data, err := ReadFile(f, MaxFileSize)
 		if err == nil {
 			c.PrivateKey, c.PrivateKeyID, err = introspect.ParsePrivateKey(data)
 		}
@@ -219,7 +218,7 @@ func (l *loader) checkCredentials() {
 		if keyFile == "" {
 			keyFile = certFile
 		}
-		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		cert, err := loadKeyPair(certFile, keyFile)
 		if err != nil {
 			l.bad("%s: %v", lb("client-cert"), err)
 		} else {
@@ -227,7 +226,7 @@ func (l *loader) checkCredentials() {
 		}
 	}
 	if f := c.BearerTokenFile; f != "" {
-		data, err := os.ReadFile(f)
+		data, err := ReadFile(f, MaxSecretFileSize)
 		switch {
 		case err != nil:
 			l.bad("%s: %v", lb("bearer-token-file"), err)
@@ -568,7 +567,7 @@ func (l *loader) secret(what, env, fileSetting string) Secret {
 		l.bad("%s and %s: %s is given twice: keep one", env, l.c.Label(fileSetting), what)
 		return Secret{}
 	case file != "":
-		data, err := os.ReadFile(file)
+		data, err := ReadFile(file, MaxSecretFileSize)
 		if err != nil {
 			l.bad("%s: %v", l.c.Label(fileSetting), err)
 			return Secret{}
@@ -634,9 +633,23 @@ func printable(s string) bool {
 	return true
 }
 
+// loadKeyPair reads a PEM certificate chain and its key, as
+// tls.LoadX509KeyPair does, through ReadFile.
+func loadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
+	certPEM, err := ReadFile(certFile, MaxFileSize)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	keyPEM, err := ReadFile(keyFile, MaxFileSize)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.X509KeyPair(certPEM, keyPEM)
+}
+
 // loadPool reads PEM certificates.
 func loadPool(file string) (*x509.CertPool, error) {
-	data, err := os.ReadFile(file)
+	data, err := ReadFile(file, MaxFileSize)
 	if err != nil {
 		return nil, err
 	}

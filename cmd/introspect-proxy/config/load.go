@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -279,19 +278,13 @@ type fileValue struct {
 	origin
 }
 
-// maxFileSize bounds the configuration file.
-const maxFileSize = 1 << 20
-
 // readFile reads the YAML configuration file: a mapping whose keys are the
 // settings' names and whose values are scalars, or sequences of scalars for
 // lists and rules.
 func readFile(path string) (map[string]fileValue, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path, MaxFileSize)
 	if err != nil {
 		return nil, err
-	}
-	if len(data) > maxFileSize {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxFileSize)
 	}
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -58,7 +57,7 @@ func (s *Server) newMiddleware() (*introspect.Middleware, error) {
 	}
 	if f := cfg.BearerTokenFile; f != "" {
 		opts = append(opts, introspect.WithBearerCredentials(cfg.ClientID, func(context.Context) (string, error) {
-			data, err := os.ReadFile(f)
+			data, err := config.ReadFile(f, config.MaxSecretFileSize)
 			if err != nil {
 				return "", err
 			}
