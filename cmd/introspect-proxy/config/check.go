@@ -33,6 +33,15 @@ func (l *loader) bad(format string, args ...any) {
 func (l *loader) check() {
 	c := l.c
 	lb := c.Label
+	// An empty variable leaves its setting unset; for a list whose
+	// default is not empty, that default may be the opposite of what an
+	// empty list would say (-trusted-proxies "" trusts none).
+	for _, s := range settings {
+		if env := envName(s.name); s.kind == kindList && s.def != "" && l.emptyEnv[env] && !l.given(s.name) {
+			l.bad("%s: empty, which leaves the default %s: unset it for the default, or give the empty list as -%s=\"\" or %s: [] in the file",
+				env, s.def, s.name, s.name)
+		}
+	}
 	l.checkMode()
 	if c.Listen == "" {
 		l.bad("%s: empty", lb("listen"))
@@ -77,8 +86,12 @@ func (l *loader) check() {
 	}
 	if md := c.ResourceMetadata; md != "" {
 		u, err := url.Parse(md)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || !printable(md) {
-			l.bad("%s: %s is not an absolute http or https URL", lb("resource-metadata"), quote(md))
+		switch {
+		case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || !printable(md):
+			// Not repeated: it may hold user information with a password.
+			l.bad("%s: not an absolute http or https URL", lb("resource-metadata"))
+		case u.User != nil:
+			l.bad("%s: must not hold user information: it is sent to every client", lb("resource-metadata"))
 		}
 	}
 	seen := make(map[string]bool)
@@ -404,6 +417,11 @@ func (l *loader) checkCache() {
 				l.bad("%s needs %s", lb(name), lb("redis-addr"))
 			}
 		}
+		for _, env := range []string{EnvRedisPassword, EnvRedisSecret, EnvRedisEncryptionKey} {
+			if _, ok := l.env[env]; ok {
+				l.bad("%s needs %s", env, lb("redis-addr"))
+			}
+		}
 		if c.CacheSize == 0 {
 			for _, name := range []string{"max-ttl", "negative-ttl", "stale-if-error", "refresh-ahead"} {
 				if l.given(name) {
@@ -414,7 +432,11 @@ func (l *loader) checkCache() {
 	} else {
 		r := c.redis
 		for _, a := range addrs {
-			if _, _, err := net.SplitHostPort(a); err != nil {
+			if strings.Contains(a, "@") || strings.Contains(a, "://") {
+				// Not repeated: it may hold a password.
+				l.bad("%s: an address is host:port, not a URL or user information: the password goes in %s or %s",
+					lb("redis-addr"), EnvRedisPassword, lb("redis-password-file"))
+			} else if _, _, err := net.SplitHostPort(a); err != nil {
 				l.bad("%s: %s is not host:port", lb("redis-addr"), quote(a))
 			}
 		}
@@ -464,6 +486,9 @@ func (l *loader) checkBinding() {
 				l.bad("%s: DPoP is off (%s)", lb(name), lb("dpop"))
 			}
 		}
+		if _, ok := l.env[EnvDPoPNonceSecret]; ok {
+			l.bad("%s: DPoP is off (%s)", EnvDPoPNonceSecret, lb("dpop"))
+		}
 	} else {
 		if urls := DPoPExternalURLs(c.DPoPExternalURL); len(urls) > 0 {
 			if _, err := introspect.NewDPoPVerifier(introspect.WithDPoPExternalURL(urls[0], urls[1:]...)); err != nil {
@@ -487,8 +512,8 @@ func (l *loader) checkBinding() {
 			} else if _, err := introspect.NewDPoPVerifier(introspect.WithDPoPNonces([]byte(c.DPoPNonceSecret.Value()), c.DPoPNoncePeriod)); err != nil {
 				l.bad("%s: %s", lb("dpop-nonce-period"), libText(err))
 			}
-		case l.given("dpop-nonce-secret-file"):
-			l.bad("%s needs %s", lb("dpop-nonce-secret-file"), lb("dpop-nonce-period"))
+		case c.DPoPNonceSecret.IsSet():
+			l.bad("%s needs %s", l.secretLabel(EnvDPoPNonceSecret, "dpop-nonce-secret-file"), lb("dpop-nonce-period"))
 		}
 	}
 	if h := c.ClientCertHeader; h != "" {

@@ -276,6 +276,14 @@ func TestValidation(t *testing.T) {
 		{name: "refresh-ahead beyond max-ttl", args: withBase("-refresh-ahead", "5m"), want: []string{"-refresh-ahead: 5m0s must be shorter than -max-ttl (5m0s)"}},
 		{name: "redis setting without redis", args: withBase("-redis-prefix", "p:"), want: []string{"-redis-prefix needs -redis-addr"}},
 		{name: "redis address", args: withBase("-redis-addr", "localhost"), env: []string{config.EnvRedisSecret + "=" + strings.Repeat("x", 32)}, want: []string{`-redis-addr: "localhost" is not host:port`}},
+		{name: "redis address, a URL", args: withBase("-redis-addr", "redis://:hunter2@redis.internal:6379"), env: []string{config.EnvRedisSecret + "=" + strings.Repeat("x", 32)}, want: []string{"-redis-addr: an address is host:port, not a URL or user information"}},
+		{name: "redis address, user information", args: withBase("-redis-addr", "hunter2@redis.internal:6379"), env: []string{config.EnvRedisSecret + "=" + strings.Repeat("x", 32)}, want: []string{"-redis-addr: an address is host:port, not a URL or user information"}},
+		{name: "redis password without redis", env: []string{config.EnvRedisPassword + "=pw"}, want: []string{"INTROSPECT_REDIS_PASSWORD needs -redis-addr"}},
+		{name: "redis secret without redis", env: []string{config.EnvRedisSecret + "=" + strings.Repeat("x", 32)}, want: []string{"INTROSPECT_REDIS_SECRET needs -redis-addr"}},
+		{name: "DPoP nonce secret without period", env: []string{config.EnvDPoPNonceSecret + "=" + strings.Repeat("x", 32)}, want: []string{"INTROSPECT_DPOP_NONCE_SECRET needs -dpop-nonce-period"}},
+		{name: "DPoP nonce secret with DPoP off", args: withBase("-dpop", "off"), env: []string{config.EnvDPoPNonceSecret + "=" + strings.Repeat("x", 32)}, want: []string{"INTROSPECT_DPOP_NONCE_SECRET: DPoP is off"}},
+		{name: "trusted proxies, an empty variable", env: []string{"INTROSPECT_TRUSTED_PROXIES="}, want: []string{`INTROSPECT_TRUSTED_PROXIES: empty, which leaves the default 127.0.0.0/8,::1,unix: unset it for the default, or give the empty list as -trusted-proxies="" or trusted-proxies: [] in the file`}},
+		{name: "file key without value", yaml: "trusted-proxies:\n", want: []string{"trusted-proxies: no value: give one (an empty list is []), or leave the key out for the default"}},
 		{name: "redis without secret", args: withBase("-redis-addr", "127.0.0.1:6379"), want: []string{"-redis-addr needs the cache secret, at least 32 random bytes"}},
 		{name: "redis short secret", args: withBase("-redis-addr", "127.0.0.1:6379"), env: []string{config.EnvRedisSecret + "=short"}, want: []string{"INTROSPECT_REDIS_SECRET: the Redis cache secret has 5 bytes, fewer than 32"}},
 		{name: "redis secret twice", args: withBase("-redis-addr", "127.0.0.1:6379", "-redis-secret-file", file("rs", strings.Repeat("y", 32))), env: []string{config.EnvRedisSecret + "=" + strings.Repeat("x", 32)}, want: []string{"INTROSPECT_REDIS_SECRET and -redis-secret-file: the Redis cache secret is given twice"}},
@@ -303,7 +311,8 @@ func TestValidation(t *testing.T) {
 
 		// Answers, rules and identity.
 		{name: "realm", args: withBase("-realm", "é"), want: []string{"-realm: must be printable ASCII"}},
-		{name: "resource metadata", args: withBase("-resource-metadata", "/md"), want: []string{`-resource-metadata: "/md" is not an absolute http or https URL`}},
+		{name: "resource metadata", args: withBase("-resource-metadata", "/md"), want: []string{`-resource-metadata: not an absolute http or https URL`}},
+		{name: "resource metadata with user information", args: withBase("-resource-metadata", "https://u:hunter2@rs.example/md"), want: []string{"-resource-metadata: must not hold user information"}},
 		{name: "rule without scopes", args: withBase("-require-scope", "/admin"), want: []string{`-require-scope: "/admin": want [METHOD ]PREFIX=SCOPE[,SCOPE...]`}},
 		{name: "rule prefix", args: withBase("-require-scope", "admin=admin"), want: []string{"the path prefix must start with /"}},
 		{name: "rule method", args: withBase("-require-scope", "G(T /a=b"), want: []string{`"G(T" is not an HTTP method`}},
@@ -529,5 +538,18 @@ func TestBadURLNotRepeated(t *testing.T) {
 		[]string{"INTROSPECT_CLIENT_SECRET=x"}, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "-endpoint: is not an absolute URL") || strings.Contains(err.Error(), "s3cr3t") {
 		t.Fatalf("error %v", err)
+	}
+	// Nor a Redis address or resource metadata URL that holds a password.
+	for _, args := range [][]string{
+		{"-redis-addr", "redis://:s3cr3t@redis.internal:6379"},
+		{"-redis-addr", "s3cr3t@redis.internal:6379"},
+		{"-resource-metadata", "https://u:s3cr3t@rs.example/md"},
+		{"-resource-metadata", "https://u:s3cr3t%zz@rs.example/md"},
+	} {
+		_, err := config.Load(append([]string{"-forward-auth", "-client-id", "a", "-endpoint", "https://as.example.com/introspect"}, args...),
+			[]string{"INTROSPECT_CLIENT_SECRET=x", config.EnvRedisSecret + "=" + strings.Repeat("x", 32)}, io.Discard)
+		if err == nil || strings.Contains(err.Error(), "s3cr3t") {
+			t.Errorf("%v: error %v", args, err)
+		}
 	}
 }

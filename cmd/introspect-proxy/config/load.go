@@ -66,6 +66,9 @@ type loader struct {
 	c      *Config
 	values map[string][]string // every setting's values, defaults included
 	env    map[string]string   // the INTROSPECT_ variables that are not empty
+	// emptyEnv are the INTROSPECT_ variables set empty, which leave their
+	// settings unset.
+	emptyEnv map[string]bool
 	errs   []error
 }
 
@@ -84,7 +87,8 @@ func Load(args, environ []string, output io.Writer) (*Config, error) {
 	l := &loader{
 		c:      &Config{origins: make(map[string]origin)},
 		values: make(map[string][]string),
-		env:    make(map[string]string),
+		env:      make(map[string]string),
+		emptyEnv: make(map[string]bool),
 	}
 	l.readEnv(environ)
 	if v := given["version"]; len(v) > 0 {
@@ -234,8 +238,10 @@ func (l *loader) readEnv(environ []string) {
 		}
 		if v == "" { // an empty variable is not set; a later entry wins, as in a shell
 			delete(l.env, k)
+			l.emptyEnv[k] = true
 			continue
 		}
+		delete(l.emptyEnv, k)
 		l.env[k] = v
 		if !known[k] {
 			unknown = append(unknown, k)
@@ -334,7 +340,10 @@ func readFile(path string) (map[string]fileValue, error) {
 		fv := fileValue{origin: origin{kind: fromFile, file: path, line: k.Line}}
 		switch {
 		case v.Kind == yaml.ScalarNode && v.Tag == "!!null":
-			continue // "key:" with nothing: not set
+			// "key:" with nothing: an empty list to some, the default to
+			// others; it says neither.
+			errs = append(errs, fmt.Errorf("%s: %s: no value: give one (an empty list is []), or leave the key out for the default", at, name))
+			continue
 		case v.Kind == yaml.ScalarNode:
 			switch s.kind {
 			case kindList:
