@@ -115,6 +115,9 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	defer srv.Close()
 	if cfg.CheckOnly {
 		fmt.Fprintf(stdout, "introspect-proxy: the configuration is valid: %s mode, %s validation, scope rules: %d\n", cfg.Mode(), cfg.Validation, len(cfg.ScopeRules))
+		for _, w := range cfg.Warnings {
+			fmt.Fprintln(stdout, "introspect-proxy: warning:", w)
+		}
 		return nil
 	}
 

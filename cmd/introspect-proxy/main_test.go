@@ -103,6 +103,15 @@ func TestRunCheckConfig(t *testing.T) {
 		"-require-scope", "/a=b", "-listen", "127.0.0.1:1"}, []string{"INTROSPECT_CLIENT_SECRET=s"}, &stdout, &stderr)
 	require.NoError(t, err)
 	assert.Equal(t, "introspect-proxy: the configuration is valid: forward-auth mode, introspect validation, scope rules: 1\n", stdout.String())
+
+	// Its warnings too.
+	stdout.Reset()
+	err = run(context.Background(), []string{"-check-config", "-forward-auth", "-issuer", "https://as.example.com", "-client-id", "api",
+		"-listen", "127.0.0.1:1", "-insecure-skip-token-binding"}, []string{"INTROSPECT_CLIENT_SECRET=s"}, &stdout, &stderr)
+	require.NoError(t, err)
+	assert.Equal(t, "introspect-proxy: the configuration is valid: forward-auth mode, introspect validation, scope rules: 0\n"+
+		"introspect-proxy: warning: -insecure-skip-token-binding: certificate- and DPoP-bound tokens are not checked against the client: only where a proxy in front checks them\n",
+		stdout.String())
 }
 
 // TestRunCheckConfigJWT runs -check-config for local JWT validation: no

@@ -78,6 +78,7 @@ func (l *loader) check() {
 	l.checkCache()
 	l.checkBinding()
 	l.checkIdentity()
+	l.warnInsecure()
 	if c.Leeway > introspect.MaxLeeway {
 		l.bad("%s: %v is more than %v: tokens would pass that long after they expired", lb("leeway"), c.Leeway, introspect.MaxLeeway)
 	}
@@ -474,6 +475,24 @@ func (l *loader) checkCache() {
 	}
 	if (c.CacheSize > 0 || c.Redis != nil) && c.RefreshAhead > 0 && c.RefreshAhead >= c.MaxTTL {
 		l.bad("%s: %v must be shorter than %s (%v)", lb("refresh-ahead"), c.RefreshAhead, lb("max-ttl"), c.MaxTTL)
+	}
+}
+
+// warnInsecure warns of the settings that weaken the checks, naming where
+// each was set: they are allowed, but never silently.
+func (l *loader) warnInsecure() {
+	c, lb := l.c, l.c.Label
+	warn := func(format string, args ...any) { c.Warnings = append(c.Warnings, fmt.Sprintf(format, args...)) }
+	if c.InsecureAllowHTTP {
+		warn("%s: tokens and client credentials may cross the network in clear", lb("insecure-allow-http"))
+	}
+	if c.InsecureSkipTokenBinding {
+		warn("%s: certificate- and DPoP-bound tokens are not checked against the client: only where a proxy in front checks them", lb("insecure-skip-token-binding"))
+	}
+	for _, p := range c.TrustedProxies {
+		if p.Addr().Is4() && p.Bits() < 8 || !p.Addr().Is4() && p.Bits() < 7 {
+			warn("%s: %s is a large share of all addresses: every client in it is believed about the original request, its address and its certificate", lb("trusted-proxies"), p)
+		}
 	}
 }
 

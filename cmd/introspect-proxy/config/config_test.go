@@ -449,6 +449,26 @@ func TestWarnings(t *testing.T) {
 	c, err = load(t, append(slicesClone(base), "-listen", "unix:/run/p.sock", "-socket-mode", "0666", "-trusted-proxies", "127.0.0.1"), secretEnv)
 	require.NoError(t, err)
 	assert.Empty(t, c.Warnings, "unix peers are not trusted")
+
+	// What weakens the checks is allowed, never silently.
+	c, err = load(t, append(slicesClone(base), "-insecure-allow-http", "-trusted-proxies", "10.0.0.0/8,0.0.0.0/1,128.0.0.0/1,fc00::/7,::/1"),
+		append(slicesClone(secretEnv), "INTROSPECT_INSECURE_SKIP_TOKEN_BINDING=true"))
+	require.NoError(t, err)
+	assert.Equal(t, []string{
+		"-insecure-allow-http: tokens and client credentials may cross the network in clear",
+		"INTROSPECT_INSECURE_SKIP_TOKEN_BINDING: certificate- and DPoP-bound tokens are not checked against the client: only where a proxy in front checks them",
+		"-trusted-proxies: 0.0.0.0/1 is a large share of all addresses: every client in it is believed about the original request, its address and its certificate",
+		"-trusted-proxies: 128.0.0.0/1 is a large share of all addresses: every client in it is believed about the original request, its address and its certificate",
+		"-trusted-proxies: ::/1 is a large share of all addresses: every client in it is believed about the original request, its address and its certificate",
+	}, c.Warnings)
+
+	// A variable hides the file's value, as documented: said, since an
+	// image's variable may hide the operator's file.
+	file := writeFile(t, "proxy.yaml", "ops-listen: off\nmax-ttl: 1m\n")
+	c, err = load(t, append(slicesClone(base), "-config", file, "-max-ttl", "2m"), append(slicesClone(secretEnv), "INTROSPECT_OPS_LISTEN=:9090"))
+	require.NoError(t, err)
+	assert.Equal(t, ":9090", c.OpsListen)
+	assert.Equal(t, []string{"INTROSPECT_OPS_LISTEN overrides " + file + ":1: ops-listen"}, c.Warnings, "a flag over the file is no surprise")
 }
 
 // TestHelpAndVersion checks -help, which lists every setting with its

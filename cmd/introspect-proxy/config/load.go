@@ -112,6 +112,11 @@ func Load(args, environ []string, output io.Writer) (*Config, error) {
 	}
 	for _, s := range settings {
 		vals, o := l.pick(s, given, file)
+		if fv, inFile := file[s.name]; inFile && o.kind == fromEnv {
+			// The environment wins, as documented, but an image's or a
+			// unit's variable may hide the operator's file.
+			l.c.Warnings = append(l.c.Warnings, fmt.Sprintf("%s overrides %s", envName(s.name), fv.origin.label(s.name)))
+		}
 		l.c.origins[s.name] = o
 		l.values[s.name] = vals
 		if s.kind != kindList && s.kind != kindRules && len(vals) == 0 {

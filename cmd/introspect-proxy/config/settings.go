@@ -84,7 +84,7 @@ var settings = []setting{
 		func(c *Config) *bool { return &c.Version }).flagOnly(),
 
 	// Serving.
-	text("listen", DefaultListen, "ADDR", "address of the proxy: host:port, or unix:PATH for a unix socket",
+	text("listen", DefaultListen, "ADDR", "address of the proxy: host:port (the default is every interface), or unix:PATH for a unix socket",
 		func(c *Config) *string { return &c.Listen }),
 	{name: "socket-mode", kind: kindString, def: fmt.Sprintf("%04o", DefaultSocketMode), arg: "MODE",
 		usage: "file mode (octal) of the unix sockets of -listen and -ops-listen: who may connect",
