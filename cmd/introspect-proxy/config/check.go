@@ -132,6 +132,9 @@ func (l *loader) checkMode() {
 		l.bad("%s: %s must be a path starting with /", lb("forward-auth-path-prefix"), quote(p))
 	}
 	if f := l.value("upstream-ca"); f != "" {
+		if c.Upstream != nil && c.Upstream.Scheme != "https" {
+			l.bad("%s: %s is plain http, with no certificate to check", lb("upstream-ca"), lb("upstream"))
+		}
 		pool, err := loadPool(f)
 		if err != nil {
 			l.bad("%s: %v", lb("upstream-ca"), err)
@@ -172,6 +175,8 @@ func (l *loader) checkServer() {
 	switch {
 	case mode == "" && caFile != "":
 		c.TLSClientAuth = tls.VerifyClientCertIfGiven
+	case (mode == "none" || mode == "request") && caFile != "":
+		l.bad("%s: %s %s checks no certificate against it: give verify-if-given or require", lb("tls-client-ca"), lb("tls-client-auth"), mode)
 	case mode == "" || mode == "none":
 	case certFile == "":
 		l.bad("%s: %s needs %s", lb("tls-client-auth"), mode, lb("tls-cert"))

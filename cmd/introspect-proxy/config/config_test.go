@@ -311,6 +311,9 @@ func TestValidation(t *testing.T) {
 
 		// Answers, rules and identity.
 		{name: "realm", args: withBase("-realm", "é"), want: []string{"-realm: must be printable ASCII"}},
+		{name: "client CA with no client certificates", args: withBase("-tls-cert", certFile, "-tls-key", keyFile, "-tls-client-ca", certFile, "-tls-client-auth", "none"), want: []string{"-tls-client-ca: -tls-client-auth none checks no certificate against it"}},
+		{name: "client CA with unchecked client certificates", args: withBase("-tls-cert", certFile, "-tls-key", keyFile, "-tls-client-ca", certFile, "-tls-client-auth", "request"), want: []string{"-tls-client-ca: -tls-client-auth request checks no certificate against it"}},
+		{name: "upstream CA with a plain http upstream", args: withBase("-upstream-ca", certFile), want: []string{"-upstream-ca: -upstream is plain http"}},
 		{name: "resource metadata", args: withBase("-resource-metadata", "/md"), want: []string{`-resource-metadata: not an absolute http or https URL`}},
 		{name: "resource metadata with user information", args: withBase("-resource-metadata", "https://u:hunter2@rs.example/md"), want: []string{"-resource-metadata: must not hold user information"}},
 		{name: "rule without scopes", args: withBase("-require-scope", "/admin"), want: []string{`-require-scope: "/admin": want [METHOD ]PREFIX=SCOPE[,SCOPE...]`}},
