@@ -222,6 +222,19 @@ func checkAuthMaterial(cr Credentials, m AuthMethod) error {
 	return nil
 }
 
+// callbackError is the failure of a credentials callback (a secret
+// function, an access token function): ErrClientConfig, with the
+// callback's error kept for errors.Is and errors.As but not in the text,
+// which may carry what a server chose (golang.org/x/oauth2's token source
+// error holds its token endpoint's answer).
+type callbackError struct {
+	text  string
+	cause error
+}
+
+func (e *callbackError) Error() string   { return e.text }
+func (e *callbackError) Unwrap() []error { return []error{ErrClientConfig, e.cause} }
+
 // authenticate adds the client's credentials to an introspection request.
 // form is encoded into the body after this returns. audience is the "aud" of
 // client assertions unless the credentials set one.
@@ -234,7 +247,7 @@ func authenticate(ctx context.Context, cr Credentials, audience string, now time
 	case ClientSecretBasic, ClientSecretPost, ClientSecretJWT:
 		secret, err := cr.secret(ctx)
 		if err != nil {
-			return fmt.Errorf("%w: client secret unavailable: %w", ErrClientConfig, err)
+			return &callbackError{text: ErrClientConfig.Error() + ": client secret unavailable: the secret function failed", cause: err}
 		}
 		if secret == "" {
 			// Only a secret read lazily can be empty here: a static one was
@@ -272,7 +285,7 @@ func authenticate(ctx context.Context, cr Credentials, audience string, now time
 		}
 		tok, err := cr.AccessTokenFunc(ctx)
 		if err != nil {
-			return fmt.Errorf("%w: access token unavailable: %w", ErrClientConfig, err)
+			return &callbackError{text: ErrClientConfig.Error() + ": access token unavailable: the token function failed", cause: err}
 		}
 		if tok == "" || !validB64Token(tok) {
 			return fmt.Errorf("%w: access token source returned an unusable token", ErrClientConfig)
@@ -558,8 +571,12 @@ func WithClientCertificate(clientID string, cert tls.Certificate) Option {
 // WithBearerCredentials authenticates to the introspection endpoint with an
 // access token of the resource server's own ([BearerToken]), as some servers
 // accept. token is called on each call to the authorization server, so it
-// can hand out a refreshed token; it must be safe for concurrent use.
-// clientID names the caller for the cache and is not sent. No default.
+// can hand out a refreshed token; it must be safe for concurrent use. An
+// error of token fails the call ([ErrClientConfig], 503); errors.Is and
+// errors.As find it, but its text is left out of the package's errors and
+// logs (golang.org/x/oauth2's holds its token endpoint's answer): log it in
+// token if you need it. clientID names the caller for the cache and is not
+// sent. No default.
 func WithBearerCredentials(clientID string, token func(ctx context.Context) (string, error)) Option {
 	return func(c *config) {
 		if token == nil {

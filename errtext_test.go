@@ -608,3 +608,39 @@ func TestErrTextSentinels(t *testing.T) {
 		}
 	})
 }
+
+// peerError is an error whose text another server chose, as
+// golang.org/x/oauth2's token source error holds its token endpoint's
+// answer.
+type peerError struct{}
+
+func (peerError) Error() string {
+	return "oauth2: cannot fetch token: 400 Bad Request\nResponse: {\"error\":\"" + peerMarker + "\"}\nlevel=ERROR msg=forged"
+}
+
+// A credentials callback's error is kept for errors.Is and errors.As, but
+// its text, which another server may have chosen, reaches no error text,
+// log line or hook.
+func TestErrTextCredentialCallbacks(t *testing.T) {
+	as := introspecttest.NewServer(introspecttest.WithClient(rsClientID, rsSecret))
+	t.Cleanup(as.Close)
+	fail := func(context.Context) (string, error) { return "", fmt.Errorf("refreshing: %w", peerError{}) }
+	for _, tc := range []struct {
+		name  string
+		creds introspect.Option
+		words string
+	}{
+		{"secret function", introspect.WithClientCredentialsFunc(rsClientID, fail), "client secret unavailable"},
+		{"access token function", introspect.WithBearerCredentials(rsClientID, fail), "access token unavailable"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec, status := serveOnce(t, []introspect.Option{introspect.WithEndpoint(as.IntrospectionURL()), tc.creds})
+			assert.Equal(t, http.StatusServiceUnavailable, status)
+			rec.check(t, []string{tc.words}, []error{introspect.ErrClientConfig, peerError{}})
+			rec.mu.Lock()
+			defer rec.mu.Unlock()
+			var pe peerError
+			assert.ErrorAs(t, rec.done[0], &pe, "the callback's error is kept")
+		})
+	}
+}

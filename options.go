@@ -229,7 +229,11 @@ func WithClientCredentials(clientID, clientSecret string) Option {
 // WithClientCredentialsFunc sets a static client ID and a secret read lazily:
 // secret is called only when the authorization server must be asked (on cache
 // misses), with that call's context, for example to read a rotated secret. The
-// client ID is fixed because it scopes the cache. No default.
+// client ID is fixed because it scopes the cache. An error of secret fails
+// the call ([ErrClientConfig], 503); errors.Is and errors.As find it, but
+// its text is left out of the package's errors and logs, since it may
+// carry what another server chose: log it in secret if you need it. No
+// default.
 func WithClientCredentialsFunc(clientID string, secret func(ctx context.Context) (string, error)) Option {
 	return func(c *config) {
 		if secret == nil {
