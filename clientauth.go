@@ -404,6 +404,9 @@ func keyMethod(key crypto.Signer, alg string) (jwt.SigningMethod, error) {
 	}
 	switch k := key.(type) {
 	case *rsa.PrivateKey:
+		if k == nil || k.N == nil || k.D == nil || len(k.Primes) < 2 {
+			return nil, errors.New("introspect: private_key_jwt: incomplete RSA private key")
+		}
 		if k.N.BitLen() < 2048 {
 			return nil, errors.New("introspect: private_key_jwt: RSA key shorter than 2048 bits")
 		}
@@ -423,6 +426,9 @@ func keyMethod(key crypto.Signer, alg string) (jwt.SigningMethod, error) {
 		}
 		return nil, bad()
 	case *ecdsa.PrivateKey:
+		if k == nil || k.D == nil || k.X == nil || k.Y == nil {
+			return nil, errors.New("introspect: private_key_jwt: incomplete EC private key")
+		}
 		var m *jwt.SigningMethodECDSA
 		switch k.Curve {
 		case elliptic.P256():
@@ -439,6 +445,10 @@ func keyMethod(key crypto.Signer, alg string) (jwt.SigningMethod, error) {
 		}
 		return m, nil
 	case ed25519.PrivateKey:
+		if len(k) != ed25519.PrivateKeySize {
+			return nil, fmt.Errorf("introspect: private_key_jwt: an Ed25519 private key has %d bytes, not %d (ed25519.NewKeyFromSeed makes one of a %d-byte seed)",
+				len(k), ed25519.PrivateKeySize, ed25519.SeedSize)
+		}
 		if alg != "" && alg != "EdDSA" {
 			return nil, bad()
 		}
@@ -463,6 +473,7 @@ func keyKind(key crypto.Signer) string {
 
 // ParsePrivateKey reads a private key for [PrivateKeyJWT]: a PEM block
 // (PKCS #8 "PRIVATE KEY", PKCS #1 "RSA PRIVATE KEY" or SEC 1 "EC PRIVATE KEY")
+// (after the "EC PARAMETERS" block that openssl ecparam writes before it)
 // or a JWK (RFC 7517), alone or as the only key of a JWK set. It returns the
 // key and, for a JWK, its "kid" (empty for PEM). Errors never contain key
 // material.
@@ -471,8 +482,17 @@ func ParsePrivateKey(data []byte) (crypto.Signer, string, error) {
 	if strings.HasPrefix(trimmed, "{") {
 		return parseJWKPrivateKey([]byte(trimmed))
 	}
-	block, _ := pem.Decode(data)
-	if block == nil {
+	block, rest := pem.Decode(data)
+	params := false
+	for block != nil && block.Type == "EC PARAMETERS" {
+		// openssl ecparam -genkey writes the curve's name before the key.
+		params = true
+		block, rest = pem.Decode(rest)
+	}
+	switch {
+	case block == nil && params:
+		return nil, "", errors.New("introspect: the PEM holds EC parameters and no private key")
+	case block == nil:
 		return nil, "", errors.New("introspect: private key is neither PEM nor a JWK")
 	}
 	var (
@@ -605,8 +625,11 @@ func WithAssertionSigningAlg(alg string) Option {
 
 // WithAssertionAudience sets the "aud" of client assertions. Some servers
 // want the introspection endpoint URL or the token endpoint URL rather than
-// their issuer. Default: the issuer given to [WithIssuer], or the
-// introspection endpoint URL without discovery.
+// their issuer: Okta refuses any "aud" but the URL of the endpoint called,
+// so give it the introspection endpoint's URL. Default: the issuer given to
+// [WithIssuer] (what Keycloak, ZITADEL and node oidc-provider take, and an
+// assertion no other endpoint of that issuer's can be made to accept
+// instead), or the introspection endpoint URL without discovery.
 func WithAssertionAudience(aud string) Option {
 	return func(c *config) {
 		if aud == "" {
