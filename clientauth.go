@@ -627,9 +627,9 @@ func WithAssertionSigningAlg(alg string) Option {
 // want the introspection endpoint URL or the token endpoint URL rather than
 // their issuer: Okta refuses any "aud" but the URL of the endpoint called,
 // so give it the introspection endpoint's URL. Default: the issuer given to
-// [WithIssuer] (what Keycloak, ZITADEL and node oidc-provider take, and an
-// assertion no other endpoint of that issuer's can be made to accept
-// instead), or the introspection endpoint URL without discovery.
+// [WithIssuer] (what Keycloak, ZITADEL and node oidc-provider take, and
+// what the revision of RFC 7523 in progress asks for against audience
+// injection), or the introspection endpoint URL without discovery.
 func WithAssertionAudience(aud string) Option {
 	return func(c *config) {
 		if aud == "" {
