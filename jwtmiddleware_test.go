@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -278,4 +279,24 @@ func TestValidationOptionErrors(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = mw.Close() })
 	assert.Equal(t, 200, serveJWT(mw, "Bearer", as2.IssueJWT(jwtClaims())).Code)
+}
+
+// A JWT longer than the default extractor's 4 KiB, within WithMaxJWTSize, is
+// taken off the request and validated; the mode that only introspects keeps
+// the 4 KiB limit.
+func TestJWTLargerThanDefaultTokenLength(t *testing.T) {
+	as := newAS(t)
+	c := aliceClaims()
+	c.Audience = []string{jwtResource}
+	c.Extra = map[string]any{"groups": strings.Repeat("g", 5<<10)}
+	tok := as.IssueJWT(c)
+	require.Greater(t, len(tok), introspect.DefaultMaxTokenLength)
+	require.Less(t, len(tok), introspect.DefaultMaxJWTSize)
+	mw, _ := jwtMW(t, as, introspect.ValidateJWT)
+	assert.Equal(t, http.StatusOK, serve(mw.Handler(okHandler), bearer(tok)).status)
+	_, err := mw.Verify(context.Background(), tok)
+	require.NoError(t, err)
+
+	mw, _ = jwtMW(t, as, introspect.ValidateIntrospect)
+	assert.Equal(t, http.StatusBadRequest, serve(mw.Handler(okHandler), bearer(tok)).status)
 }

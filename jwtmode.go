@@ -180,7 +180,9 @@ func WithPlainJWT() Option {
 
 // WithMaxJWTSize bounds the size in bytes of a JWT access token validated
 // locally; a larger one is refused (401) before it is decoded. Default
-// [DefaultMaxJWTSize] (8 KiB).
+// [DefaultMaxJWTSize] (8 KiB). Without [WithExtractor], the middleware takes
+// tokens of up to this size off requests (the default extractor's 4 KiB
+// would refuse a larger JWT first).
 func WithMaxJWTSize(n int) Option {
 	return func(c *config) {
 		c.jwtOption("WithMaxJWTSize")

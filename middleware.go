@@ -78,7 +78,11 @@ func New(opts ...Option) (*Middleware, error) {
 		return nil, err
 	}
 	if cfg.extractor == nil {
-		cfg.extractor = BearerExtractor{}
+		be := BearerExtractor{}
+		if cfg.validation.usesJWT() && cfg.jwtMaxSize > DefaultMaxTokenLength {
+			be.MaxLength = cfg.jwtMaxSize // a JWT of that size is taken off the request
+		}
+		cfg.extractor = be
 	}
 	m := &Middleware{
 		cfg: cfg, client: c, onError: cfg.onError, onInactive: cfg.onInactive,

@@ -425,7 +425,8 @@ func InsecureSkipTokenBinding() Option {
 }
 
 // WithExtractor sets how the token is taken off the request. Default the zero
-// [BearerExtractor] (Authorization header only, 4 KiB limit).
+// [BearerExtractor] (Authorization header only, 4 KiB limit; with local JWT
+// validation, the limit of [WithMaxJWTSize] when it is larger).
 func WithExtractor(e Extractor) Option {
 	return func(c *config) {
 		c.middlewareOnly("WithExtractor")
