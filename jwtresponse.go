@@ -83,7 +83,10 @@ func signingAlgs(advertised []string) []string {
 // containing our client ID and an iat at most a minute old (plus the
 // leeway). Its token_introspection claim is the answer. A plain JSON answer
 // is then an error, and so is an encrypted one ([ErrEncryptedResponse]);
-// every such error is a 503. It requires [WithIssuer]. Default off.
+// every such error is a 503. A refusal is not signed (RFC 9701 signs only
+// answers of 200): a 400 with the error invalid_token still counts as an
+// inactive token, cached for [WithNegativeTTL]; it can refuse a token, never
+// accept one. It requires [WithIssuer]. Default off.
 func WithJWTResponse() Option {
 	return func(c *config) {
 		c.jwtResponse = true
