@@ -69,7 +69,7 @@ type loader struct {
 	// emptyEnv are the INTROSPECT_ variables set empty, which leave their
 	// settings unset.
 	emptyEnv map[string]bool
-	errs   []error
+	errs     []error
 }
 
 // Load reads the configuration: the flags in args (without the program's
@@ -85,8 +85,8 @@ func Load(args, environ []string, output io.Writer) (*Config, error) {
 		return nil, err
 	}
 	l := &loader{
-		c:      &Config{origins: make(map[string]origin)},
-		values: make(map[string][]string),
+		c:        &Config{origins: make(map[string]origin)},
+		values:   make(map[string][]string),
 		env:      make(map[string]string),
 		emptyEnv: make(map[string]bool),
 	}
