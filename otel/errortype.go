@@ -31,7 +31,13 @@ import (
 func errorType(err error, discovery bool) string {
 	var re *introspect.ResponseError
 	switch {
-	case errors.Is(err, introspect.ErrRequestCanceled), errors.Is(err, context.Canceled):
+	case errors.Is(err, introspect.ErrRequestCanceled):
+		return "canceled"
+	case errors.Is(err, introspect.ErrClientConfig):
+		// Before the context's errors: a credentials callback's own
+		// context error is a failure of the client's configuration.
+		return "client_config"
+	case errors.Is(err, context.Canceled):
 		return "canceled"
 	case !discovery && errors.Is(err, introspect.ErrDiscovery):
 		return "discovery"
@@ -53,8 +59,6 @@ func errorType(err error, discovery bool) string {
 		return "encrypted_response"
 	case errors.Is(err, introspect.ErrMalformedResponse):
 		return "malformed_response"
-	case errors.Is(err, introspect.ErrClientConfig):
-		return "client_config"
 	case errors.Is(err, introspect.ErrUnavailable):
 		return "unavailable"
 	}

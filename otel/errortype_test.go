@@ -37,6 +37,9 @@ func TestErrorType(t *testing.T) {
 		{"encrypted", introspect.ErrEncryptedResponse, false, "encrypted_response"},
 		{"malformed response", introspect.ErrMalformedResponse, false, "malformed_response"},
 		{"client configuration", fmt.Errorf("%w: no secret", introspect.ErrClientConfig), false, "client_config"},
+		{"a secret function's context error", fmt.Errorf("%w: %w", introspect.ErrClientConfig, context.DeadlineExceeded), false, "client_config"},
+		{"a secret function's cancel", fmt.Errorf("%w: %w", introspect.ErrClientConfig, context.Canceled), false, "client_config"},
+		{"the caller's cancel during a secret function", fmt.Errorf("%w: %w", introspect.ErrRequestCanceled, fmt.Errorf("%w: %w", introspect.ErrClientConfig, context.Canceled)), false, "canceled"},
 		{"unavailable", introspect.ErrUnavailable, false, "unavailable"},
 		{"another error", errors.New("something else"), false, "_OTHER"},
 	}

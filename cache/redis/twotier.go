@@ -50,7 +50,11 @@ var _ introspect.FencedCache = (*TwoTier)(nil)
 // NewTwoTier returns a two-tier cache: local in front of remote, local
 // entries kept for at most localTTL. local is typically a small
 // [introspect.LRUCache] used by nothing else. It subscribes to the eviction
-// announcements of remote's prefix.
+// announcements of remote's prefix, and returns once Redis has confirmed
+// the subscription (or at once when Redis is down: the subscription follows
+// on reconnecting); a refusal, such as an ACL without the channel, is an
+// error. remote's client must be a Client or a ClusterClient: a Ring runs
+// the announcing script and the subscription on different shards.
 func NewTwoTier(remote *Cache, local introspect.Cache, localTTL time.Duration) (*TwoTier, error) {
 	var errs []error
 	if remote == nil {
@@ -65,7 +69,11 @@ func NewTwoTier(remote *Cache, local introspect.Cache, localTTL time.Duration) (
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	t := &TwoTier{local: local, remote: remote, localTTL: localTTL, now: time.Now, done: make(chan struct{})}
+	if _, ring := remote.client.(*redis.Ring); ring {
+		// A Ring runs the eviction's script, which announces it, on the
+		// key's shard, and subscribes on the channel's.
+		return nil, errors.New("introspectredis: NewTwoTier: a Ring client cannot carry the eviction announcements: use a Client or a ClusterClient")
+	}
 	// With Redis up, the subscription is confirmed before NewTwoTier
 	// returns, so every eviction announced after that reaches this
 	// replica (SUBSCRIBE only sent could still be on its way while another
@@ -73,19 +81,49 @@ func NewTwoTier(remote *Cache, local introspect.Cache, localTTL time.Duration) (
 	// is nothing to wait for, and go-redis subscribes on reconnecting. A
 	// refusal by Redis (an ACL without the channel, say) fails here: the
 	// evictions of other replicas would never arrive.
+	t := &TwoTier{local: local, remote: remote, localTTL: localTTL, now: time.Now, done: make(chan struct{})}
 	ctx, cancel := context.WithTimeout(context.Background(), max(remote.timeout, time.Second))
 	defer cancel()
 	t.sub = remote.client.Subscribe(ctx) // no channel: no connection yet
-	if err := t.sub.Subscribe(ctx, remote.channel); err == nil {
-		if _, err := t.sub.Receive(ctx); err != nil {
-			if redisErr := redis.Error(nil); errors.As(err, &redisErr) {
-				_ = t.sub.Close()
-				return nil, fmt.Errorf("introspectredis: NewTwoTier: subscribing to the evictions: %w", err)
-			}
-		}
+	if err := subscribe(ctx, t.sub, remote.channel); err != nil {
+		_ = t.sub.Close()
+		return nil, fmt.Errorf("introspectredis: NewTwoTier: subscribing to the evictions: %w", err)
 	}
 	go t.listen(t.sub.Channel())
 	return t, nil
+}
+
+// subscribe subscribes sub to channel and waits for Redis to confirm it,
+// within ctx. With Redis down (SUBSCRIBE not sent, or no answer) there is
+// nothing to wait for: go-redis subscribes on reconnecting. A passing
+// refusal (BUSY, LOADING, too many clients, ...) is tried again until ctx
+// ends, since go-redis would not send SUBSCRIBE again after it; any other
+// refusal (NOPERM, say) is an error.
+func subscribe(ctx context.Context, sub *redis.PubSub, channel string) error {
+	for {
+		if err := sub.Subscribe(ctx, channel); err != nil {
+			return nil
+		}
+		_, err := sub.Receive(ctx)
+		var redisErr redis.Error
+		switch {
+		case err == nil || !errors.As(err, &redisErr):
+			return nil
+		case !passingRefusal(err):
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// passingRefusal reports whether Redis refused a command for a while only.
+func passingRefusal(err error) bool {
+	return redis.HasErrorPrefix(err, "BUSY") || redis.IsLoadingError(err) || redis.IsTryAgainError(err) ||
+		redis.IsMasterDownError(err) || redis.IsClusterDownError(err) || redis.IsMaxClientsError(err)
 }
 
 func (t *TwoTier) listen(ch <-chan *redis.Message) {

@@ -278,6 +278,57 @@ func TestTwoTierSubscriptionRefused(t *testing.T) {
 	}
 }
 
+// A refusal that passes (Redis busy with a script) is tried again within
+// the timeout: the subscription is there when NewTwoTier returns. go-redis
+// would not send SUBSCRIBE again after it.
+func TestTwoTierSubscribesWhileRedisBusy(t *testing.T) {
+	srv := startRedis(t)
+	rdb := srv.Client(t)
+	ctx := context.Background()
+	if err := rdb.ConfigSet(ctx, "busy-reply-threshold", "50").Err(); err != nil {
+		t.Fatal(err)
+	}
+	script := srv.Client(t)
+	done := make(chan error, 1)
+	go func() {
+		done <- script.Eval(ctx, `local s = redis.call('TIME'); local start = s[1] * 1000000 + s[2]
+			while true do local n = redis.call('TIME'); if n[1] * 1000000 + n[2] - start > 500000 then break end end
+			return 1`, nil).Err()
+	}()
+	waitFor(t, "Redis to be busy", func() bool { return redis.HasErrorPrefix(rdb.Ping(ctx).Err(), "BUSY") })
+	remote := newCache(t, srv.Client(t))
+	tt, err := NewTwoTier(remote, newRecordingCache(), time.Minute)
+	if err != nil {
+		t.Fatalf("NewTwoTier while Redis is busy: %v", err)
+	}
+	t.Cleanup(func() { _ = tt.Close() })
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	subs, err := rdb.PubSubNumSub(ctx, remote.channel).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if subs[remote.channel] != 1 {
+		t.Errorf("%d subscribers to the evictions, want 1", subs[remote.channel])
+	}
+}
+
+// A Ring client is refused: it would run the eviction's script on the
+// key's shard and subscribe on the channel's.
+func TestTwoTierRefusesRing(t *testing.T) {
+	srv := startRedis(t)
+	ring := redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"a": srv.Addr}})
+	t.Cleanup(func() { _ = ring.Close() })
+	tt, err := NewTwoTier(newCache(t, ring), newRecordingCache(), time.Minute)
+	if err == nil {
+		_ = tt.Close()
+	}
+	if want := "introspectredis: NewTwoTier: a Ring client cannot carry the eviction announcements: use a Client or a ClusterClient"; err == nil || err.Error() != want {
+		t.Errorf("error %v, want %q", err, want)
+	}
+}
+
 func TestTwoTierIgnoresForgedEvictions(t *testing.T) {
 	srv := startRedis(t)
 	rdb := srv.Client(t)

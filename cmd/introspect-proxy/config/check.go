@@ -175,8 +175,13 @@ func (l *loader) checkServer() {
 	switch {
 	case mode == "" && caFile != "":
 		c.TLSClientAuth = tls.VerifyClientCertIfGiven
-	case (mode == "none" || mode == "request") && caFile != "":
-		l.bad("%s: %s %s checks no certificate against it: give verify-if-given or require", lb("tls-client-ca"), lb("tls-client-auth"), mode)
+	case mode == "none" && caFile != "":
+		l.bad("%s: %s none asks no client for a certificate: give verify-if-given or require", lb("tls-client-ca"), lb("tls-client-auth"))
+	case mode == "request" && caFile != "":
+		// Go still names the CAs to clients: a hint for the choice of a
+		// certificate, for certificate-bound tokens.
+		c.Warnings = append(c.Warnings, fmt.Sprintf("%s: with %s request its CAs only help clients choose a certificate: none is verified against them (verify-if-given verifies)",
+			lb("tls-client-ca"), lb("tls-client-auth")))
 	case mode == "" || mode == "none":
 	case certFile == "":
 		l.bad("%s: %s needs %s", lb("tls-client-auth"), mode, lb("tls-cert"))

@@ -311,8 +311,7 @@ func TestValidation(t *testing.T) {
 
 		// Answers, rules and identity.
 		{name: "realm", args: withBase("-realm", "é"), want: []string{"-realm: must be printable ASCII"}},
-		{name: "client CA with no client certificates", args: withBase("-tls-cert", certFile, "-tls-key", keyFile, "-tls-client-ca", certFile, "-tls-client-auth", "none"), want: []string{"-tls-client-ca: -tls-client-auth none checks no certificate against it"}},
-		{name: "client CA with unchecked client certificates", args: withBase("-tls-cert", certFile, "-tls-key", keyFile, "-tls-client-ca", certFile, "-tls-client-auth", "request"), want: []string{"-tls-client-ca: -tls-client-auth request checks no certificate against it"}},
+		{name: "client CA with no client certificates", args: withBase("-tls-cert", certFile, "-tls-key", keyFile, "-tls-client-ca", certFile, "-tls-client-auth", "none"), want: []string{"-tls-client-ca: -tls-client-auth none asks no client for a certificate"}},
 		{name: "upstream CA with a plain http upstream", args: withBase("-upstream-ca", certFile), want: []string{"-upstream-ca: -upstream is plain http"}},
 		{name: "resource metadata", args: withBase("-resource-metadata", "/md"), want: []string{`-resource-metadata: not an absolute http or https URL`}},
 		{name: "resource metadata with user information", args: withBase("-resource-metadata", "https://u:hunter2@rs.example/md"), want: []string{"-resource-metadata: must not hold user information"}},
@@ -464,6 +463,13 @@ func TestWarnings(t *testing.T) {
 		"-trusted-proxies: 128.0.0.0/1 is a large share of all addresses: every client in it is believed about the original request, its address and its certificate",
 		"-trusted-proxies: ::/1 is a large share of all addresses: every client in it is believed about the original request, its address and its certificate",
 	}, c.Warnings)
+
+	// CAs that only name themselves to clients.
+	dir := t.TempDir()
+	certFile, keyFile := certPair(t, dir)
+	c, err = load(t, append(slicesClone(base), "-tls-cert", certFile, "-tls-key", keyFile, "-tls-client-ca", certFile, "-tls-client-auth", "request"), secretEnv)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"-tls-client-ca: with -tls-client-auth request its CAs only help clients choose a certificate: none is verified against them (verify-if-given verifies)"}, c.Warnings)
 
 	// A variable hides the file's value, as documented: said, since an
 	// image's variable may hide the operator's file.

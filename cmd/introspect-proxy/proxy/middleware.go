@@ -59,6 +59,9 @@ func (s *Server) newMiddleware() (*introspect.Middleware, error) {
 		opts = append(opts, introspect.WithBearerCredentials(cfg.ClientID, func(context.Context) (string, error) {
 			data, err := config.ReadFile(f, config.MaxSecretFileSize)
 			if err != nil {
+				// The middleware's errors leave the callback's text out:
+				// said here, a path and the system's words, never the file.
+				s.log.Warn("reading -bearer-token-file failed", "error", err.Error())
 				return "", err
 			}
 			return strings.TrimSpace(string(data)), nil
