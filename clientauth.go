@@ -3,6 +3,7 @@ package introspect
 import (
 	"context"
 	"crypto"
+	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -460,6 +461,29 @@ func keyMethod(key crypto.Signer, alg string) (jwt.SigningMethod, error) {
 	return nil, fmt.Errorf("introspect: private_key_jwt: unsupported key type %T (want *rsa.PrivateKey, *ecdsa.PrivateKey or ed25519.PrivateKey)", key)
 }
 
+// checkKey checks the whole of a key that keyMethod accepted, once, in the
+// constructor: an RSA key's primes and exponents, an EC key's scalar
+// against its curve and public point. A key that fails them would fail
+// every call.
+func checkKey(key crypto.Signer) error {
+	var err error
+	switch k := key.(type) {
+	case *rsa.PrivateKey:
+		err = k.Validate()
+	case *ecdsa.PrivateKey:
+		var ek *ecdh.PrivateKey
+		if ek, err = k.ECDH(); err == nil {
+			if pub, perr := k.PublicKey.ECDH(); perr != nil || !ek.PublicKey().Equal(pub) {
+				err = errors.New("the public key is not the private key's")
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("introspect: private_key_jwt: invalid %s private key", keyKind(key))
+	}
+	return nil
+}
+
 func keyKind(key crypto.Signer) string {
 	switch key.(type) {
 	case *rsa.PrivateKey:
@@ -564,6 +588,10 @@ func asSigner(key any, kid string) (crypto.Signer, string, error) {
 func WithPrivateKey(clientID string, key crypto.Signer, keyID string) Option {
 	return func(c *config) {
 		if _, err := keyMethod(key, ""); err != nil {
+			c.errs = append(c.errs, err)
+			return
+		}
+		if err := checkKey(key); err != nil {
 			c.errs = append(c.errs, err)
 			return
 		}

@@ -247,6 +247,10 @@ func TestClientAuthMisconfiguration(t *testing.T) {
 	rsaKey, ecKey := newRSAKey(t), newECKey(t)
 	small, err := rsa.GenerateKey(rand.Reader, 1024)
 	require.NoError(t, err)
+	wrongRSA := &rsa.PrivateKey{PublicKey: rsa.PublicKey{N: rsaKey.N, E: 3}, D: rsaKey.D, Primes: rsaKey.Primes}
+	wrongEC := new(ecdsa.PrivateKey)
+	*wrongEC = *newECKey(t)
+	wrongEC.PublicKey = ecKey.PublicKey
 	ep := introspect.WithEndpoint("https://as.example/introspect")
 	tests := []struct {
 		name string
@@ -265,6 +269,8 @@ func TestClientAuthMisconfiguration(t *testing.T) {
 		{"RSA public half only", []introspect.Option{introspect.WithPrivateKey("c", &rsa.PrivateKey{PublicKey: rsaKey.PublicKey}, "")}, "incomplete RSA private key"},
 		{"EC public half only", []introspect.Option{introspect.WithPrivateKey("c", &ecdsa.PrivateKey{PublicKey: ecKey.PublicKey}, "")}, "incomplete EC private key"},
 		{"Ed25519 seed", []introspect.Option{introspect.WithPrivateKey("c", ed25519.PrivateKey(newEdKey(t).Seed()), "")}, "an Ed25519 private key has 32 bytes, not 64"},
+		{"RSA key with a wrong exponent", []introspect.Option{introspect.WithPrivateKey("c", wrongRSA, "")}, "invalid RSA private key"},
+		{"EC key with another key's public point", []introspect.Option{introspect.WithPrivateKey("c", wrongEC, "")}, "invalid EC private key"},
 		{"unknown method", []introspect.Option{introspect.WithClientCredentials("c", "s"), introspect.WithAuthMethod("magic")}, "unsupported"},
 		{"bearer without source", []introspect.Option{introspect.WithBearerCredentials("c", nil)}, "nil function"},
 		{"certificate without key", []introspect.Option{introspect.WithClientCertificate("c", tls.Certificate{})}, "private key"},

@@ -95,6 +95,11 @@ const (
 	// DefaultMaxJWTSize bounds the size of a JWT access token validated
 	// locally.
 	DefaultMaxJWTSize = 8 << 10
+	// MaxJWTSize is the largest size WithMaxJWTSize takes: far above what
+	// servers pass in a header (nginx's default buffer for one is 8 KiB),
+	// and a bound on what a token can make the middleware hash, decode and
+	// send to the authorization server.
+	MaxJWTSize = 64 << 10
 )
 
 // WithValidation sets how the middleware validates tokens; see
@@ -179,15 +184,15 @@ func WithPlainJWT() Option {
 }
 
 // WithMaxJWTSize bounds the size in bytes of a JWT access token validated
-// locally; a larger one is refused (401) before it is decoded. Default
-// [DefaultMaxJWTSize] (8 KiB). Without [WithExtractor], the middleware takes
-// tokens of up to this size off requests (the default extractor's 4 KiB
-// would refuse a larger JWT first).
+// locally: a larger one is refused before it is decoded, 401, or 400 by the
+// default extractor, which takes no token larger than this off a request
+// (where its 4 KiB would refuse a larger JWT first). Default
+// [DefaultMaxJWTSize] (8 KiB), at most [MaxJWTSize].
 func WithMaxJWTSize(n int) Option {
 	return func(c *config) {
 		c.jwtOption("WithMaxJWTSize")
-		if n <= 0 {
-			c.fail("WithMaxJWTSize: %d is not positive", n)
+		if n <= 0 || n > MaxJWTSize {
+			c.fail("WithMaxJWTSize: %d is not between 1 and MaxJWTSize (%d)", n, MaxJWTSize)
 			return
 		}
 		c.jwtMaxSize = n

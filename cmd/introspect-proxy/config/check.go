@@ -79,6 +79,9 @@ func (l *loader) check() {
 	l.checkBinding()
 	l.checkIdentity()
 	l.warnInsecure()
+	if c.MaxJWTSize > introspect.MaxJWTSize {
+		l.bad("%s: %d is more than %d", lb("max-jwt-size"), c.MaxJWTSize, introspect.MaxJWTSize)
+	}
 	if c.Leeway > introspect.MaxLeeway {
 		l.bad("%s: %v is more than %v: tokens would pass that long after they expired", lb("leeway"), c.Leeway, introspect.MaxLeeway)
 	}

@@ -329,6 +329,7 @@ func TestValidation(t *testing.T) {
 		{name: "identity prefix covering Authorization", args: withBase("-identity-header-prefix", "auth"), want: []string{"would remove the Authorization header"}},
 		{name: "identity claim name", args: withBase("-identity-claims", "a/b"), want: []string{`-identity-claims: "a/b" cannot name a header`}},
 		{name: "identity claims colliding", args: withBase("-identity-claims", "given_name,Given-Name"), want: []string{`-identity-claims: "given_name" and "Given-Name" give the same header, X-Auth-Claim-Given-Name`}},
+		{name: "JWT size over the largest", args: withBase("-max-jwt-size", "100000"), want: []string{"-max-jwt-size: 100000 is more than 65536"}},
 		{name: "leeway over the largest", args: withBase("-leeway", "1h"), want: []string{"-leeway: 1h0m0s is more than 5m0s"}},
 		{name: "upstream cert header without client certificates", args: withBase("-upstream-client-cert-header", "X-Client-Cert"), want: []string{"-upstream-client-cert-header needs -tls-client-auth"}},
 		{name: "upstream cert header name", args: withBase("-tls-cert", certFile, "-tls-key", keyFile, "-tls-client-auth", "request", "-upstream-client-cert-header", "X:C"), want: []string{`-upstream-client-cert-header: "X:C" is not a header name`}},
