@@ -1,6 +1,9 @@
 package proxy_test
 
 import (
+	"bufio"
+	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -101,23 +104,31 @@ func FuzzForwardAuthRules(f *testing.F) {
 		default:
 			t.Fatalf("uri %q, method %q, override %q: status %d, want 200, 400 or 403", uri, method, override, code)
 		}
-		if code != http.StatusOK {
-			return
+		if code == http.StatusOK {
+			refused(t, fmt.Sprintf("uri %q, method %q, override %q: allowed", uri, method, override), uri, method, override)
 		}
-		methods := namedMethods(uri, method, override)
-		for _, p := range upstreamPaths(uri) {
-			if strings.HasPrefix(p, "/admin") {
-				t.Fatalf("uri %q: allowed, and an upstream may read the path %q", uri, p)
-			}
-			if strings.HasPrefix(p, "/api") {
-				for _, m := range methods {
-					if strings.EqualFold(m, "POST") || strings.EqualFold(m, "DELETE") {
-						t.Fatalf("uri %q, method %q, override %q: allowed, and an upstream may read %s %q", uri, method, override, m, p)
-					}
+	})
+}
+
+// refused fails t when an upstream may read the request target uri, with
+// the methods the request names, as one the rules of the fuzzers refuse a
+// token with the scope "read": anything under /admin, POST or DELETE under
+// /api.
+func refused(t *testing.T, what, uri, method, override string) {
+	t.Helper()
+	methods := namedMethods(uri, method, override)
+	for _, p := range upstreamPaths(uri) {
+		if strings.HasPrefix(p, "/admin") {
+			t.Fatalf("%s, and an upstream may read the path %q", what, p)
+		}
+		if strings.HasPrefix(p, "/api") {
+			for _, m := range methods {
+				if strings.EqualFold(m, "POST") || strings.EqualFold(m, "DELETE") {
+					t.Fatalf("%s, and an upstream may read %s %q", what, m, p)
 				}
 			}
 		}
-	})
+	}
 }
 
 // headerValue reports whether v can arrive as a header's value: no
@@ -140,6 +151,13 @@ func upstreamPaths(uri string) []string {
 	raw := uri
 	if u, err := url.Parse(uri); err == nil && u.Scheme != "" {
 		raw = u.EscapedPath() // absolute form: its path
+		if u.Opaque != "" {
+			// "http:http://x/admin": some servers read the rest as a URL.
+			raw = u.Opaque
+			if v, err := url.Parse(u.Opaque); err == nil && v.Scheme != "" {
+				raw = v.EscapedPath()
+			}
+		}
 		if raw == "" {
 			raw = "/"
 		}
@@ -188,4 +206,91 @@ func namedMethods(uri, method, override string) []string {
 		}
 	}
 	return ms
+}
+
+// FuzzReverseRules sends any request line, with a method-override header,
+// through the reverse proxy to a real upstream, for a token with the scope
+// "read" alone under the rules of FuzzForwardAuthRules, and checks what
+// the upstream received: when the proxy forwarded the request, no path an
+// upstream may make of the target it got starts with a refused prefix,
+// for any method the request names there.
+//
+//	go test -run '^$' -fuzz FuzzReverseRules -fuzztime 5m ./proxy
+func FuzzReverseRules(f *testing.F) {
+	as := introspecttest.NewServer(introspecttest.WithClient(clientID, clientSecret))
+	f.Cleanup(as.Close)
+	tok := as.Issue(introspecttest.Claims{Subject: "fuzz", Scope: "read"})
+	received := make(chan *http.Request, 1)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		received <- r.Clone(context.Background())
+	}))
+	f.Cleanup(up.Close)
+	h := newHandler(f, []string{"-upstream", up.URL, "-endpoint", as.IntrospectionURL(), "-client-id", clientID,
+		"-access-log=false", "-require-scope", "/admin=admin", "-require-scope", "POST /api=write", "-require-scope", "DELETE /api=admin"},
+		io.Discard)
+	send := func(method, target, override string) (int, *http.Request, bool) {
+		raw := method + " " + target + " HTTP/1.1\r\nHost: api.example\r\nAuthorization: Bearer " + tok + "\r\n"
+		if override != "" {
+			raw += "X-Http-Method-Override: " + override + "\r\n"
+		}
+		r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(raw + "\r\n")))
+		if err != nil {
+			return 0, nil, false // not a request net/http's server reads
+		}
+		r.RemoteAddr = "192.0.2.1:40000"
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		select {
+		case got := <-received:
+			return w.Code, got, true
+		default:
+			return w.Code, nil, true
+		}
+	}
+	if code, got, _ := send("GET", "/public", ""); code != http.StatusOK || got == nil {
+		f.Fatalf("GET /public: %d, want 200 from the upstream", code)
+	}
+	if code, got, _ := send("GET", "/admin", ""); code != http.StatusForbidden || got != nil {
+		f.Fatalf("GET /admin: %d, want 403 and nothing upstream", code)
+	}
+
+	for _, seed := range [][3]string{
+		{"GET", "/public", ""},
+		{"POST", "/api/items", ""},
+		{"GET", "/api/items", "DELETE"},
+		{"GET", "/api/items?_method=DELETE", ""},
+		{"GET", "/public/../admin", ""},
+		{"GET", "/public/%2e%2e/admin", ""},
+		{"GET", "/public%2f..%2fadmin", ""},
+		{"GET", "/public/..;/admin", ""},
+		{"GET", `/public\..\admin`, ""},
+		{"GET", "/z/../admin//../public", ""},
+		{"GET", "//admin", ""},
+		{"GET", "http://api.example/admin", ""},
+		{"GET", "http:http://x/admin/users", ""},
+		{"GET", "http://api.example", ""},
+		{"CONNECT", "api.example:443", ""},
+		{"OPTIONS", "*", ""},
+		{"post", "/api/x", ""},
+	} {
+		f.Add(seed[0], seed[1], seed[2])
+	}
+	f.Fuzz(func(t *testing.T, method, target, override string) {
+		if strings.ContainsAny(method+target+override, "\r\n") {
+			t.Skip("one request line and one header")
+		}
+		code, got, ok := send(method, target, override)
+		if !ok {
+			t.Skip("not a request")
+		}
+		if got == nil {
+			switch code {
+			case http.StatusBadRequest, http.StatusForbidden:
+				return
+			}
+			t.Fatalf("%s %q (override %q): %d, and nothing upstream", method, target, override, code)
+		}
+		refused(t, fmt.Sprintf("%s %q (override %q): the upstream got %s %q", method, target, override, got.Method, got.RequestURI),
+			got.RequestURI, got.Method, got.Header.Get("X-Http-Method-Override"))
+	})
 }
