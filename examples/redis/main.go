@@ -264,7 +264,8 @@ func newReplica(ctx context.Context, o options, addr string, rdb redis.Universal
 		return nil, err
 	}
 	r.url = "http://" + ln.Addr().String()
-	r.srv = &http.Server{Handler: routes(mw, r.url), ReadHeaderTimeout: 5 * time.Second}
+	r.srv = &http.Server{Handler: routes(mw, r.url), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	go func() { r.served <- r.srv.Serve(ln) }()
 	r.closers = append([]func() error{r.srv.Close}, r.closers...)
 	logger.Info("protected API listening", "url", r.url, "redis_addr", o.redisAddr, "two_tier", o.twoTier)

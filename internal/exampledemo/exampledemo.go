@@ -141,7 +141,11 @@ func Serve(ctx context.Context, addr string, h http.Handler, ready func(base str
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	// Every read and write bounded: a handler that refuses a request before
+	// reading its body (as the middleware does) would otherwise wait for
+	// that body, with no deadline, before the answer goes out.
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	defer srv.Close()

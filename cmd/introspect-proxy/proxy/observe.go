@@ -133,7 +133,7 @@ func (s *Server) observe(next serveFunc) http.Handler {
 	access := s.log.Handler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		o := &observed{rw: responseRecorder{ResponseWriter: w}}
+		o := &observed{rw: responseRecorder{ResponseWriter: w, body: r.ContentLength != 0}}
 		rec, rw := &o.rec, &o.rw
 		next(context.WithValue(r.Context(), recordKey{}, rec), rw, r)
 		end := time.Now()
@@ -172,13 +172,22 @@ type responseRecorder struct {
 	status   int
 	bytes    int64
 	hijacked bool
+	body     bool // the request has a body (a length, or chunked)
 }
 
 // WriteHeader notes the final status (1xx answers other than 101 are not
-// final).
+// final). An error answer to a request with a body ends its connection
+// and stops reading the body at once: net/http's server reads what is left
+// of a body before it answers, with no deadline when -read-timeout is 0, so
+// a client refused before its body was read (no token, say) and that never
+// sends the body would hold the connection and a goroutine for good.
 func (w *responseRecorder) WriteHeader(code int) {
 	if w.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
 		w.status = code
+		if code >= 400 && w.body {
+			w.Header().Set("Connection", "close")
+			_ = http.NewResponseController(w.ResponseWriter).SetReadDeadline(time.Now())
+		}
 	}
 	w.ResponseWriter.WriteHeader(code)
 }

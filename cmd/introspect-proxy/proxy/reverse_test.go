@@ -596,3 +596,74 @@ func TestUpgradeOnlyWebsocket(t *testing.T) {
 		})
 	}
 }
+
+// A request refused before its body was read (no token, a forbidden path)
+// gets its answer at once and its connection closed, in both modes, even
+// when the client never sends the body it announced: net/http's server
+// would otherwise read the rest of the body before answering, with no
+// deadline (-read-timeout 0), holding the connection for good. An allowed
+// request's body still reaches the upstream.
+func TestRefusalDoesNotWaitForBody(t *testing.T) {
+	as := newAS(t)
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		_, _ = io.WriteString(w, "upstream got "+string(b))
+	})
+	reader := as.Issue(introspecttest.Claims{Subject: "alice", Scope: "read"})
+	for _, mode := range []struct {
+		name string
+		args []string
+	}{
+		{"reverse", reverseArgs(as, up, "-require-scope", "/admin=admin")},
+		{"forward-auth", forwardArgs(as, "-require-scope", "/admin=admin")},
+	} {
+		t.Run(mode.name, func(t *testing.T) {
+			p := startProxy(t, mode.args)
+			for _, tc := range []struct {
+				name, head string
+				want       int
+			}{
+				{"no token, a length", "POST /api HTTP/1.1\r\nHost: api.example\r\nContent-Length: 100\r\n\r\n", http.StatusUnauthorized},
+				{"no token, chunked", "POST /api HTTP/1.1\r\nHost: api.example\r\nTransfer-Encoding: chunked\r\n\r\n", http.StatusUnauthorized},
+				{"a forbidden path", "POST /admin HTTP/1.1\r\nHost: api.example\r\nAuthorization: " + bearer(reader) + "\r\nContent-Length: 100\r\n\r\n", http.StatusForbidden},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					conn, err := net.Dial("tcp", p.addr)
+					require.NoError(t, err)
+					defer conn.Close()
+					// A hang, not a speed: the answer comes at once, or never.
+					require.NoError(t, conn.SetDeadline(time.Now().Add(20*time.Second)))
+					_, err = io.WriteString(conn, tc.head)
+					require.NoError(t, err)
+					br := bufio.NewReader(conn)
+					resp, err := http.ReadResponse(br, nil)
+					require.NoError(t, err, "no answer while the body is awaited")
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					assert.Equal(t, tc.want, resp.StatusCode)
+					assert.True(t, resp.Close, "the connection ends with the answer")
+					_, err = br.ReadByte()
+					assert.ErrorIs(t, err, io.EOF, "the proxy closed the connection")
+				})
+			}
+		})
+	}
+	p := startProxy(t, reverseArgs(as, up))
+	ans := doBody(t, p.url+"/api", bearer(reader), "the body")
+	assert.Equal(t, http.StatusOK, ans.status)
+	assert.Equal(t, "upstream got the body", ans.body)
+}
+
+// doBody POSTs body to url with the Authorization value auth.
+func doBody(t *testing.T, url, auth, body string) answer {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", auth)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return answer{status: resp.StatusCode, body: string(b)}
+}
