@@ -43,7 +43,8 @@
 // /healthz, /readyz and /metrics (Prometheus) are served on -ops-listen
 // (127.0.0.1:9090 by default), apart from the proxied paths. Each request is
 // logged as a line of JSON on stderr. SIGTERM or SIGINT drains the requests
-// in flight for up to -shutdown-timeout, then the process exits.
+// in flight, websockets included, for up to -shutdown-timeout, closes what
+// is left, then the process exits.
 //
 // -listen unix:PATH serves on a unix socket, for an ingress on the same
 // host (nginx: proxy_pass http://unix:PATH:/auth): created with

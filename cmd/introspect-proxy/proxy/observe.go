@@ -135,7 +135,11 @@ func (s *Server) observe(next serveFunc) http.Handler {
 		start := time.Now()
 		o := &observed{rw: responseRecorder{ResponseWriter: w, body: r.ContentLength != 0}}
 		rec, rw := &o.rec, &o.rw
+		rw.upgraded = &s.upgraded
 		next(context.WithValue(r.Context(), recordKey{}, rec), rw, r)
+		if rw.hijacked {
+			s.upgraded.done() // the upgraded connection has ended
+		}
 		end := time.Now()
 		elapsed := end.Sub(start)
 		status := rw.statusCode()
@@ -172,7 +176,8 @@ type responseRecorder struct {
 	status   int
 	bytes    int64
 	hijacked bool
-	body     bool // the request has a body (a length, or chunked)
+	body     bool      // the request has a body (a length, or chunked)
+	upgraded *upgrades // counts the request while its connection is taken over
 }
 
 // WriteHeader notes the final status (1xx answers other than 101 are not
@@ -211,8 +216,11 @@ func (w *responseRecorder) Flush() {
 // proxy writes the 101 answer on it itself.
 func (w *responseRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
-	if err == nil {
+	if err == nil && !w.hijacked {
 		w.hijacked = true
+		if w.upgraded != nil {
+			w.upgraded.add()
+		}
 	}
 	return c, rw, err
 }

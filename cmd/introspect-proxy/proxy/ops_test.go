@@ -286,3 +286,61 @@ func startRedis(t *testing.T) (addr string, kill func()) {
 	})
 	return srv.Addr, srv.Kill
 }
+
+// The shutdown waits for upgraded connections (websockets), which
+// http.Server's Shutdown ignores: one that ends within -shutdown-timeout
+// ends as its client chooses, and Serve returns nil after it; one still
+// open at the end is closed, and Serve says so.
+func TestShutdownUpgraded(t *testing.T) {
+	as := newAS(t)
+	up := newUpstream(t, wsEcho)
+	tok := as.Issue(introspecttest.Claims{Subject: "alice"})
+
+	t.Run("drained", func(t *testing.T) {
+		p := startProxy(t, reverseArgs(as, up, "-shutdown-timeout", "30s"))
+		resp, conn, br := upgradeAt(t, p.addr, bearer(tok))
+		require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
+		p.stop()
+		waitFor(t, 5*time.Second, "the proxy to stop accepting connections", func() bool {
+			c, err := net.DialTimeout("tcp", p.addr, time.Second)
+			if err != nil {
+				return true
+			}
+			c.Close()
+			return false
+		})
+		echoes(t, conn, br, "still open\n")
+		select {
+		case err := <-p.done:
+			t.Fatalf("Serve returned with a websocket open: %v", err)
+		default:
+		}
+		conn.Close()
+		select {
+		case err := <-p.done:
+			assert.NoError(t, err)
+			p.done <- err // for the cleanup
+		case <-time.After(10 * time.Second):
+			t.Fatal("Serve did not return after the websocket ended")
+		}
+	})
+	t.Run("closed at the timeout", func(t *testing.T) {
+		p := startProxy(t, reverseArgs(as, up, "-shutdown-timeout", "300ms"))
+		resp, conn, br := upgradeAt(t, p.addr, bearer(tok))
+		require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
+		echoes(t, conn, br, "open\n")
+		p.stop()
+		select {
+		case err := <-p.done:
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "upgraded connections were still open at the end of the shutdown timeout")
+			p.done <- nil
+		case <-time.After(20 * time.Second):
+			t.Fatal("Serve did not return after the shutdown timeout")
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, err := br.ReadByte()
+		assert.ErrorIs(t, err, io.EOF, "the proxy closed the websocket")
+		assert.Len(t, p.logs.lines(t, "upgraded connections still open at the end of the shutdown timeout: closing them"), 1)
+	})
+}

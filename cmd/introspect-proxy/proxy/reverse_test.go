@@ -224,50 +224,68 @@ func TestScopeRules(t *testing.T) {
 // TestWebsocket upgrades a connection through the proxy: the upgrade
 // reaches the upstream only with a valid token, and bytes then flow both
 // ways.
-func TestWebsocket(t *testing.T) {
-	as := newAS(t)
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Upgrade") != "websocket" {
-			http.Error(w, "not an upgrade", http.StatusBadRequest)
-			return
-		}
-		conn, brw, err := http.NewResponseController(w).Hijack()
+// wsEcho is a websocket service: it upgrades, says the X-Auth-Subject it
+// got, and echoes each line upper-cased.
+func wsEcho(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Upgrade") != "websocket" {
+		http.Error(w, "not an upgrade", http.StatusBadRequest)
+		return
+	}
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"X-Subject: " + r.Header.Get("X-Auth-Subject") + "\r\n\r\n")
+	_ = brw.Flush()
+	for {
+		line, err := brw.ReadString('\n')
 		if err != nil {
 			return
 		}
-		defer conn.Close()
-		_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-			"X-Subject: " + r.Header.Get("X-Auth-Subject") + "\r\n\r\n")
+		_, _ = brw.WriteString(strings.ToUpper(line))
 		_ = brw.Flush()
-		// Echo each line, upper-cased.
-		for {
-			line, err := brw.ReadString('\n')
-			if err != nil {
-				return
-			}
-			_, _ = brw.WriteString(strings.ToUpper(line))
-			_ = brw.Flush()
-		}
-	})
+	}
+}
+
+// upgradeAt asks the proxy at addr to upgrade GET /ws to a websocket, with
+// the Authorization value auth (none when empty).
+func upgradeAt(t *testing.T, addr, auth string) (*http.Response, net.Conn, *bufio.Reader) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close() })
+	req := "GET /ws HTTP/1.1\r\nHost: " + addr + "\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+	if auth != "" {
+		req += "Authorization: " + auth + "\r\n"
+	}
+	_, err = io.WriteString(conn, req+"\r\n")
+	require.NoError(t, err)
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	require.NoError(t, err)
+	return resp, conn, br
+}
+
+// echoes sends msg on an upgraded connection and checks its echo.
+func echoes(t *testing.T, conn net.Conn, br *bufio.Reader, msg string) {
+	t.Helper()
+	_, err := io.WriteString(conn, msg)
+	require.NoError(t, err)
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got, err := br.ReadString('\n')
+	require.NoError(t, err)
+	assert.Equal(t, strings.ToUpper(msg), got)
+}
+
+func TestWebsocket(t *testing.T) {
+	as := newAS(t)
+	up := newUpstream(t, wsEcho)
 	p := startProxy(t, reverseArgs(as, up))
 	tok := as.Issue(introspecttest.Claims{Subject: "alice"})
-
-	upgrade := func(auth string) (*http.Response, net.Conn, *bufio.Reader) {
-		conn, err := net.Dial("tcp", p.addr)
-		require.NoError(t, err)
-		t.Cleanup(func() { conn.Close() })
-		req := "GET /ws HTTP/1.1\r\nHost: " + p.addr + "\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
-			"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-		if auth != "" {
-			req += "Authorization: " + auth + "\r\n"
-		}
-		_, err = io.WriteString(conn, req+"\r\n")
-		require.NoError(t, err)
-		br := bufio.NewReader(conn)
-		resp, err := http.ReadResponse(br, nil)
-		require.NoError(t, err)
-		return resp, conn, br
-	}
+	upgrade := func(auth string) (*http.Response, net.Conn, *bufio.Reader) { return upgradeAt(t, p.addr, auth) }
 
 	t.Run("refused", func(t *testing.T) {
 		resp, _, _ := upgrade("")
@@ -278,12 +296,7 @@ func TestWebsocket(t *testing.T) {
 		require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
 		assert.Equal(t, "alice", resp.Header.Get("X-Subject"))
 		for _, msg := range []string{"hello\n", "again\n"} {
-			_, err := io.WriteString(conn, msg)
-			require.NoError(t, err)
-			_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-			got, err := br.ReadString('\n')
-			require.NoError(t, err)
-			assert.Equal(t, strings.ToUpper(msg), got)
+			echoes(t, conn, br, msg)
 		}
 		conn.Close() // the upgraded request ends, and is logged, when the connection does
 	})

@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -39,7 +40,11 @@ type Server struct {
 	ops      http.Handler
 	closers  []func() error
 
-	draining        atomic.Bool // set when the shutdown begins: /readyz fails
+	draining atomic.Bool // set when the shutdown begins: /readyz fails
+	// upgraded counts the requests whose connection was taken over (a
+	// websocket): http.Server's Shutdown neither waits for them nor closes
+	// them.
+	upgraded        upgrades
 	warnedUntrusted atomic.Bool // a forward-auth request from an untrusted address was logged at warn level
 }
 
@@ -112,13 +117,20 @@ const (
 // a certificate) and [Server.OpsHandler] on ops (nil: none) until ctx is
 // done or a server fails. Then it shuts down gracefully: /readyz fails at
 // once, the proxy goes on serving for -shutdown-delay, then stops
-// accepting connections and gives the requests in flight -shutdown-timeout
-// to finish before closing what is left. It returns nil after a shutdown
+// accepting connections and gives the requests in flight, upgraded
+// connections (websockets) included, -shutdown-timeout to finish before
+// closing what is left. It returns nil after a shutdown
 // that ctx asked for and every request finished in time.
 func (s *Server) Serve(ctx context.Context, ln, ops net.Listener) error {
 	cfg := s.cfg
 	errorLog := slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)
+	// The context of every request: cancelled when the shutdown timeout
+	// ends with upgraded connections still open, which closes them (the
+	// reverse proxy closes both ends of an upgrade whose request ends).
+	base, closeUpgraded := context.WithCancel(context.Background())
+	defer closeUpgraded()
 	main := &http.Server{
+		BaseContext:       func(net.Listener) context.Context { return base },
 		Handler:           s.handler,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,
@@ -173,10 +185,13 @@ func (s *Server) Serve(ctx context.Context, ln, ops net.Listener) error {
 	defer cancel()
 	errs := []error{serveErr}
 	// The proxy first, so that /readyz answers "not ready" while it drains.
-	for _, srv := range servers {
+	for i, srv := range servers {
 		if err := srv.Shutdown(shutdownCtx); err != nil {
 			s.log.Warn("requests still in flight at the end of the shutdown timeout: closing their connections")
 			errs = append(errs, fmt.Errorf("shutdown: %w", err), srv.Close())
+		}
+		if i == 0 {
+			errs = append(errs, s.drainUpgraded(shutdownCtx, closeUpgraded))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -185,6 +200,68 @@ func (s *Server) Serve(ctx context.Context, ln, ops net.Listener) error {
 	s.log.Info("stopped")
 	return nil
 }
+
+// drainUpgraded waits for the upgraded connections (websockets) to end
+// until ctx ends, then closes those left and waits for their requests to
+// return, a few seconds at most.
+func (s *Server) drainUpgraded(ctx context.Context, closeAll context.CancelFunc) error {
+	done := s.upgraded.idle()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	}
+	s.log.Warn("upgraded connections still open at the end of the shutdown timeout: closing them")
+	closeAll()
+	select {
+	case <-done:
+	case <-time.After(upgradeCloseWait):
+		s.log.Warn("upgraded connections did not end after being closed")
+	}
+	return errors.New("shutdown: upgraded connections were still open at the end of the shutdown timeout")
+}
+
+// upgrades counts the requests whose connection was taken over, for the
+// shutdown to wait for.
+type upgrades struct {
+	mu   sync.Mutex
+	n    int
+	zero chan struct{} // closed when n falls to 0; nil until idle asks
+}
+
+func (u *upgrades) add() {
+	u.mu.Lock()
+	u.n++
+	u.mu.Unlock()
+}
+
+func (u *upgrades) done() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.n--; u.n == 0 && u.zero != nil {
+		close(u.zero)
+		u.zero = nil
+	}
+}
+
+// idle returns a channel closed once no request is upgraded.
+func (u *upgrades) idle() <-chan struct{} {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.n == 0 {
+		ch := make(chan struct{})
+		close(ch)
+		return ch
+	}
+	if u.zero == nil {
+		u.zero = make(chan struct{})
+	}
+	return u.zero
+}
+
+// upgradeCloseWait bounds the wait for the upgraded requests to return
+// once their connections are closed.
+const upgradeCloseWait = 5 * time.Second
 
 // String names the server by its mode and upstream; it holds no secret.
 func (s *Server) String() string {
