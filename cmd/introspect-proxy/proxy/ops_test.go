@@ -193,14 +193,7 @@ func TestGracefulShutdown(t *testing.T) {
 	}()
 	<-entered
 	p.stop()
-	waitFor(t, 5*time.Second, "the proxy to stop accepting connections", func() bool {
-		c, err := net.DialTimeout("tcp", p.addr, time.Second)
-		if err != nil {
-			return true
-		}
-		c.Close()
-		return false
-	})
+	waitNotAccepting(t, p.addr)
 	got := do(t, http.MethodGet, p.ops+"/readyz", "")
 	assert.Equal(t, http.StatusServiceUnavailable, got.status)
 	assert.Contains(t, got.body, "shutting down")
@@ -220,6 +213,19 @@ func TestGracefulShutdown(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Serve did not return after the last request")
 	}
+}
+
+// waitNotAccepting waits until nothing accepts connections at addr.
+func waitNotAccepting(t *testing.T, addr string) {
+	t.Helper()
+	waitFor(t, 5*time.Second, "the proxy to stop accepting connections", func() bool {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return true
+		}
+		c.Close()
+		return false
+	})
 }
 
 // TestShutdownTimeout stops the proxy while a request outlives
@@ -301,14 +307,7 @@ func TestShutdownUpgraded(t *testing.T) {
 		resp, conn, br := upgradeAt(t, p.addr, bearer(tok))
 		require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
 		p.stop()
-		waitFor(t, 5*time.Second, "the proxy to stop accepting connections", func() bool {
-			c, err := net.DialTimeout("tcp", p.addr, time.Second)
-			if err != nil {
-				return true
-			}
-			c.Close()
-			return false
-		})
+		waitNotAccepting(t, p.addr)
 		echoes(t, conn, br, "still open\n")
 		select {
 		case err := <-p.done:
