@@ -484,9 +484,14 @@ func WithOptionalToken() Option {
 //
 //	introspect.WithSkipper(func(r *http.Request) bool { return r.Method == http.MethodOptions })
 //
-// skip runs first on every request: keep it cheap, and skip only what must
-// be public (a method, an exact path), never on something a client can
-// spell two ways to get around the check. Default: nothing is skipped.
+// A skipped request reaches the handler: with that skipper, a handler that
+// does not check the method (a ServeMux pattern without one) runs for an
+// OPTIONS request without a token. A CORS middleware in front of this one,
+// which answers preflights itself and adds its headers to the 401s, needs
+// no skipper. skip runs first on every request: keep it cheap, and skip
+// only what must be public (a method, an exact path), never on something a
+// client can spell two ways to get around the check. Default: nothing is
+// skipped.
 func WithSkipper(skip func(r *http.Request) bool) Option {
 	return func(c *config) {
 		c.middlewareOnly("WithSkipper")

@@ -27,6 +27,17 @@
 // The guards check their scopes and audiences when they are built and panic
 // on a guard that no token or every token would meet, so the mistake shows
 // when the routes are set up, not on a request.
+//
+// What echo does around it: a DPoP proof is checked against the request as
+// echo hands it over, after the Pre middlewares: RemoveTrailingSlash,
+// MethodOverride or Rewrite change the URL or method the client signed,
+// and its proofs are refused (401); with DPoP, add Authenticate with e.Pre
+// before them. Group.Use covers the routes registered after it only;
+// echo's default logger prints query strings (where
+// [introspect.BearerExtractor] AllowQuery puts tokens). Unlike the core
+// middleware, a request let through without a token under
+// [introspect.WithOptionalToken] is not reported to
+// [introspect.Hooks].Decided.
 package introspectecho
 
 import (
@@ -48,7 +59,12 @@ type Config struct {
 	// Skipper lets a request through without any check when it returns true:
 	// the authorization server is not asked and the request carries no
 	// verdict, so [FromContext] reports false and a guard after it refuses
-	// it (401). Default middleware.DefaultSkipper (no request is skipped).
+	// it (401). A skipped request reaches its handler: skipping OPTIONS
+	// runs every route registered with Any, and any OPTIONS route, without
+	// a token; for CORS preflights, put echo's CORS middleware first
+	// instead, which answers them itself and needs no skipper. The core
+	// middleware's [introspect.WithSkipper] is not consulted here. Default
+	// middleware.DefaultSkipper (no request is skipped).
 	Skipper middleware.Skipper
 }
 

@@ -26,6 +26,15 @@
 // The guards check their scopes and audiences when they are built and panic
 // on a guard that no token or every token would meet, so the mistake shows
 // when the routes are set up, not on a request.
+//
+// What gin does around it: Use on a router or group covers the routes
+// registered after it only; gin's Recovery in debug mode prints a
+// panicking request's headers (it masks Authorization only: a DPoP proof
+// or a cookie carrying a token is printed) and its default logger prints
+// query strings (where [introspect.BearerExtractor] AllowQuery puts
+// tokens). Unlike the core middleware, a request let through without a
+// token under [introspect.WithOptionalToken] is not reported to
+// [introspect.Hooks].Decided.
 package introspectgin
 
 import (
@@ -46,14 +55,16 @@ type Config struct {
 	// Skipper lets a request through without any check when it returns true:
 	// the authorization server is not asked and the request carries no
 	// verdict, so [FromContext] reports false and a guard after it refuses
-	// it (401). The usual case is a CORS preflight, which carries no
-	// credentials and is answered by a CORS middleware further down:
+	// it (401). A skipped request reaches its handler: skipping OPTIONS
+	// runs every route registered with Any, and any OPTIONS route, without
+	// a token. For CORS preflights, which carry no credentials, put the
+	// CORS middleware first instead: it answers preflights itself, adds its
+	// headers to the 401s, and needs no skipper:
 	//
-	//	r.Use(introspectgin.AuthenticateWithConfig(mw, introspectgin.Config{
-	//		Skipper: func(c *gin.Context) bool { return c.Request.Method == http.MethodOptions },
-	//	}))
 	//	r.Use(cors)
+	//	r.Use(introspectgin.Authenticate(mw))
 	//
+	// The core middleware's [introspect.WithSkipper] is not consulted here.
 	// Default nil: no request is skipped.
 	Skipper gin.Skipper
 }
