@@ -133,7 +133,10 @@ func (s *Server) observe(next serveFunc) http.Handler {
 	access := s.log.Handler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		o := &observed{rw: responseRecorder{ResponseWriter: w, body: r.ContentLength != 0}}
+		// HTTP/2 answers without reading the rest of a body: only HTTP/1
+		// connections need ending (and Connection: close would end an
+		// HTTP/2 connection with all its streams).
+		o := &observed{rw: responseRecorder{ResponseWriter: w, body: r.ContentLength != 0 && r.ProtoMajor == 1}}
 		rec, rw := &o.rec, &o.rw
 		rw.upgraded = &s.upgraded
 		next(context.WithValue(r.Context(), recordKey{}, rec), rw, r)
@@ -176,7 +179,7 @@ type responseRecorder struct {
 	status   int
 	bytes    int64
 	hijacked bool
-	body     bool      // the request has a body (a length, or chunked)
+	body     bool      // the HTTP/1 request has a body (a length, or chunked)
 	upgraded *upgrades // counts the request while its connection is taken over
 }
 

@@ -10,12 +10,15 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -208,4 +211,34 @@ func TestClientCertHeader(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Over HTTP/2 a refusal of a request with a body keeps the connection: only
+// HTTP/1 connections are ended (TestRefusalDoesNotWaitForBody), since
+// HTTP/2 answers without reading the body, and a Connection: close would
+// end every stream of the connection.
+func TestRefusalKeepsHTTP2Connection(t *testing.T) {
+	as := newAS(t)
+	up := newUpstream(t, nil)
+	server := newCert(t, "proxy")
+	p := startProxy(t, reverseArgs(as, up, "-tls-cert", server.certFile, "-tls-key", server.keyFile))
+	roots := x509.NewCertPool()
+	roots.AddCert(server.tls.Leaf)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}, ForceAttemptHTTP2: true}}
+	t.Cleanup(hc.CloseIdleConnections)
+	var reused []bool
+	for range 2 {
+		req, err := http.NewRequest(http.MethodPost, p.url+"/api", strings.NewReader("a body"))
+		require.NoError(t, err)
+		req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+			GotConn: func(info httptrace.GotConnInfo) { reused = append(reused, info.Reused) },
+		}))
+		resp, err := hc.Do(req)
+		require.NoError(t, err)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+		assert.Equal(t, 2, resp.ProtoMajor)
+	}
+	assert.Equal(t, []bool{false, true}, reused, "the second request on the first connection")
 }
