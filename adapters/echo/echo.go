@@ -31,8 +31,11 @@
 // What echo does around it: a DPoP proof is checked against the request as
 // echo hands it over, after the Pre middlewares: RemoveTrailingSlash,
 // MethodOverride or Rewrite change the URL or method the client signed,
-// and its proofs are refused (401); with DPoP, add Authenticate with e.Pre
-// before them. Group.Use covers the routes registered after it only;
+// and its proofs are refused (401). Do not use them in front of routes that
+// take DPoP proofs (Authenticate itself cannot go in e.Pre before them:
+// echo routes on the request it had before Pre, and those middlewares
+// would then change a copy). Group.Use covers the routes registered after
+// it only;
 // echo's default logger prints query strings (where
 // [introspect.BearerExtractor] AllowQuery puts tokens). Unlike the core
 // middleware, a request let through without a token under

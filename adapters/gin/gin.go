@@ -28,11 +28,11 @@
 // when the routes are set up, not on a request.
 //
 // What gin does around it: Use on a router or group covers the routes
-// registered after it only; gin's Recovery in debug mode prints a
-// panicking request's headers (it masks Authorization only: a DPoP proof
-// or a cookie carrying a token is printed) and its default logger prints
-// query strings (where [introspect.BearerExtractor] AllowQuery puts
-// tokens). Unlike the core middleware, a request let through without a
+// registered after it only; gin's Recovery prints a panicking request
+// (in debug mode, and for a broken connection in any mode) with its query
+// and headers, masking Authorization only: a DPoP proof, or a token in a
+// cookie or the query, is printed; its default logger prints query
+// strings (where [introspect.BearerExtractor] AllowQuery puts tokens). Unlike the core middleware, a request let through without a
 // token under [introspect.WithOptionalToken] is not reported to
 // [introspect.Hooks].Decided.
 package introspectgin

@@ -53,6 +53,7 @@ type record struct {
 	outcome    outcome
 	origMethod string // forward-auth: the original request's
 	origPath   string
+	forwarded  bool // the request went to the upstream, which reads its body
 }
 
 func (r *record) setOutcome(o outcome) {
@@ -138,11 +139,9 @@ func (s *Server) observe(next serveFunc) http.Handler {
 		// HTTP/2 connection with all its streams).
 		o := &observed{rw: responseRecorder{ResponseWriter: w, body: r.ContentLength != 0 && r.ProtoMajor == 1}}
 		rec, rw := &o.rec, &o.rw
-		rw.upgraded = &s.upgraded
+		rw.rec, rw.upgraded = rec, &s.upgraded
+		defer rw.upgradeEnded() // deferred: a panic after an upgrade still ends it
 		next(context.WithValue(r.Context(), recordKey{}, rec), rw, r)
-		if rw.hijacked {
-			s.upgraded.done() // the upgraded connection has ended
-		}
 		end := time.Now()
 		elapsed := end.Sub(start)
 		status := rw.statusCode()
@@ -179,20 +178,24 @@ type responseRecorder struct {
 	status   int
 	bytes    int64
 	hijacked bool
-	body     bool      // the HTTP/1 request has a body (a length, or chunked)
-	upgraded *upgrades // counts the request while its connection is taken over
+	body     bool // the HTTP/1 request has a body (a length, or chunked)
+	rec      *record
+	upgraded *upgrades // holds the connection while it is taken over
+	conn     net.Conn  // the connection taken over, nil before
 }
 
 // WriteHeader notes the final status (1xx answers other than 101 are not
-// final). An error answer to a request with a body ends its connection
-// and stops reading the body at once: net/http's server reads what is left
-// of a body before it answers, with no deadline when -read-timeout is 0, so
-// a client refused before its body was read (no token, say) and that never
-// sends the body would hold the connection and a goroutine for good.
+// final). The proxy's own error answer to a request with a body, which
+// nothing read, ends its connection and stops reading the body at once:
+// net/http's server reads what is left of a body before it answers, with
+// no deadline when -read-timeout is 0, so a client refused before its body
+// was read (no token, say) and that never sends the body would hold the
+// connection and a goroutine for good. An upstream's answer is left alone:
+// the upstream reads the body (or stops the upload itself).
 func (w *responseRecorder) WriteHeader(code int) {
 	if w.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
 		w.status = code
-		if code >= 400 && w.body {
+		if code >= 400 && w.body && (w.rec == nil || !w.rec.forwarded) {
 			w.Header().Set("Connection", "close")
 			_ = http.NewResponseController(w.ResponseWriter).SetReadDeadline(time.Now())
 		}
@@ -218,14 +221,34 @@ func (w *responseRecorder) Flush() {
 // Hijack takes the connection over for a protocol upgrade; the reverse
 // proxy writes the 101 answer on it itself.
 func (w *responseRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if w.hijacked {
+		return nil, nil, http.ErrHijacked
+	}
+	// Counted before the server lets go of the connection: a shutdown
+	// always finds it, tracked by the server or counted here.
+	if w.upgraded != nil {
+		w.upgraded.add()
+	}
 	c, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
-	if err == nil && !w.hijacked {
-		w.hijacked = true
+	if err != nil {
 		if w.upgraded != nil {
-			w.upgraded.add()
+			w.upgraded.done(nil)
 		}
+		return c, rw, err
+	}
+	w.hijacked, w.conn = true, c
+	if w.upgraded != nil {
+		w.upgraded.hold(c)
 	}
 	return c, rw, err
+}
+
+// upgradeEnded ends the count of a request whose connection was taken
+// over, when its handler returns.
+func (w *responseRecorder) upgradeEnded() {
+	if w.hijacked && w.upgraded != nil {
+		w.upgraded.done(w.conn)
+	}
 }
 
 // Unwrap returns the underlying writer, for http.ResponseController.

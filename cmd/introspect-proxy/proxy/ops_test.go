@@ -343,3 +343,35 @@ func TestShutdownUpgraded(t *testing.T) {
 		assert.Len(t, p.logs.lines(t, "upgraded connections still open at the end of the shutdown timeout: closing them"), 1)
 	})
 }
+
+// An upgraded connection whose upstream side has closed, while the client
+// keeps its side open, is closed at the end of the shutdown timeout too:
+// ending the request's context closes only the upstream side, and the
+// proxy would wait for the client's.
+func TestShutdownHalfClosedUpgrade(t *testing.T) {
+	as := newAS(t)
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		_ = brw.Flush()
+		conn.Close() // the upstream's side ends at once
+	})
+	p := startProxy(t, reverseArgs(as, up, "-shutdown-timeout", "300ms"))
+	resp, conn, br := upgradeAt(t, p.addr, bearer(as.Issue(introspecttest.Claims{Subject: "alice"})))
+	require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
+	p.stop()
+	select {
+	case err := <-p.done:
+		require.Error(t, err)
+		p.done <- nil
+	case <-time.After(20 * time.Second):
+		t.Fatal("Serve did not return")
+	}
+	assert.Empty(t, p.logs.lines(t, "upgraded connections did not end after being closed"))
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err := br.ReadByte()
+	assert.ErrorIs(t, err, io.EOF, "the proxy closed the client's side")
+}

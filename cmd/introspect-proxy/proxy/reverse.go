@@ -65,6 +65,9 @@ func (s *Server) authorizeAndProxy(next http.Handler) http.HandlerFunc {
 			return
 		}
 		onlyWebsocketUpgrades(r.Header)
+		if rec := recordOf(r.Context()); rec != nil {
+			rec.forwarded = true
+		}
 		next.ServeHTTP(w, r)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
 	"sync"
 	"testing"
@@ -679,4 +680,39 @@ func doBody(t *testing.T, url, auth, body string) answer {
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	return answer{status: resp.StatusCode, body: string(b)}
+}
+
+// An upstream's error answer to a request whose body it read is passed on
+// whole, on a connection that stays open: only the proxy's own refusals
+// end the connection (TestRefusalDoesNotWaitForBody).
+func TestUpstreamErrorKeepsConnection(t *testing.T) {
+	as := newAS(t)
+	big := strings.Repeat("e", 1<<20)
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusUnprocessableEntity)
+		_, _ = io.WriteString(w, big)
+	})
+	p := startProxy(t, reverseArgs(as, up))
+	tok := as.Issue(introspecttest.Claims{Subject: "alice"})
+	hc := &http.Client{Transport: &http.Transport{}}
+	t.Cleanup(hc.CloseIdleConnections)
+	var reused []bool
+	for range 3 {
+		req, err := http.NewRequest(http.MethodPost, p.url+"/api", strings.NewReader("a body"))
+		require.NoError(t, err)
+		req.Header.Set("Authorization", bearer(tok))
+		req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+			GotConn: func(info httptrace.GotConnInfo) { reused = append(reused, info.Reused) },
+		}))
+		resp, err := hc.Do(req)
+		require.NoError(t, err)
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		assert.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode)
+		assert.Equal(t, len(big), len(body), "the upstream's answer, whole")
+		assert.False(t, resp.Close)
+	}
+	assert.Equal(t, []bool{false, true, true}, reused, "one connection for the three requests")
 }

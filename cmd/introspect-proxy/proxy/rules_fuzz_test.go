@@ -222,36 +222,39 @@ func FuzzReverseRules(f *testing.F) {
 	tok := as.Issue(introspecttest.Claims{Subject: "fuzz", Scope: "read"})
 	received := make(chan *http.Request, 1)
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		received <- r.Clone(context.Background())
+		select {
+		case received <- r.Clone(context.Background()):
+		default: // never blocks the upstream: one request is sent at a time
+		}
 	}))
 	f.Cleanup(up.Close)
 	h := newHandler(f, []string{"-upstream", up.URL, "-endpoint", as.IntrospectionURL(), "-client-id", clientID,
 		"-access-log=false", "-require-scope", "/admin=admin", "-require-scope", "POST /api=write", "-require-scope", "DELETE /api=admin"},
 		io.Discard)
-	send := func(method, target, override string) (int, *http.Request, bool) {
+	send := func(method, target, override string) (*httptest.ResponseRecorder, *http.Request, bool) {
 		raw := method + " " + target + " HTTP/1.1\r\nHost: api.example\r\nAuthorization: Bearer " + tok + "\r\n"
 		if override != "" {
 			raw += "X-Http-Method-Override: " + override + "\r\n"
 		}
 		r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(raw + "\r\n")))
 		if err != nil {
-			return 0, nil, false // not a request net/http's server reads
+			return nil, nil, false // not a request net/http's server reads
 		}
 		r.RemoteAddr = "192.0.2.1:40000"
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, r)
 		select {
 		case got := <-received:
-			return w.Code, got, true
+			return w, got, true
 		default:
-			return w.Code, nil, true
+			return w, nil, true
 		}
 	}
-	if code, got, _ := send("GET", "/public", ""); code != http.StatusOK || got == nil {
-		f.Fatalf("GET /public: %d, want 200 from the upstream", code)
+	if w, got, _ := send("GET", "/public", ""); w.Code != http.StatusOK || got == nil {
+		f.Fatalf("GET /public: %d, want 200 from the upstream", w.Code)
 	}
-	if code, got, _ := send("GET", "/admin", ""); code != http.StatusForbidden || got != nil {
-		f.Fatalf("GET /admin: %d, want 403 and nothing upstream", code)
+	if w, got, _ := send("GET", "/admin", ""); w.Code != http.StatusForbidden || got != nil {
+		f.Fatalf("GET /admin: %d, want 403 and nothing upstream", w.Code)
 	}
 
 	for _, seed := range [][3]string{
@@ -279,16 +282,18 @@ func FuzzReverseRules(f *testing.F) {
 		if strings.ContainsAny(method+target+override, "\r\n") {
 			t.Skip("one request line and one header")
 		}
-		code, got, ok := send(method, target, override)
+		w, got, ok := send(method, target, override)
 		if !ok {
 			t.Skip("not a request")
 		}
 		if got == nil {
-			switch code {
-			case http.StatusBadRequest, http.StatusForbidden:
+			// The proxy's own refusals carry its challenge; a 400 without
+			// one is the upstream's server refusing what the proxy sent,
+			// which a more lenient server might serve.
+			if (w.Code == http.StatusBadRequest || w.Code == http.StatusForbidden) && w.Header().Get("Www-Authenticate") != "" {
 				return
 			}
-			t.Fatalf("%s %q (override %q): %d, and nothing upstream", method, target, override, code)
+			t.Fatalf("%s %q (override %q): %d, and nothing upstream", method, target, override, w.Code)
 		}
 		refused(t, fmt.Sprintf("%s %q (override %q): the upstream got %s %q", method, target, override, got.Method, got.RequestURI),
 			got.RequestURI, got.Method, got.Header.Get("X-Http-Method-Override"))

@@ -213,6 +213,7 @@ func (s *Server) drainUpgraded(ctx context.Context, closeAll context.CancelFunc)
 	}
 	s.log.Warn("upgraded connections still open at the end of the shutdown timeout: closing them")
 	closeAll()
+	s.upgraded.closeAll()
 	select {
 	case <-done:
 	case <-time.After(upgradeCloseWait):
@@ -221,26 +222,51 @@ func (s *Server) drainUpgraded(ctx context.Context, closeAll context.CancelFunc)
 	return errors.New("shutdown: upgraded connections were still open at the end of the shutdown timeout")
 }
 
-// upgrades counts the requests whose connection was taken over, for the
-// shutdown to wait for.
+// upgrades counts the requests whose connection was taken over, and holds
+// those connections, for the shutdown to wait for and then close.
 type upgrades struct {
-	mu   sync.Mutex
-	n    int
-	zero chan struct{} // closed when n falls to 0; nil until idle asks
+	mu    sync.Mutex
+	n     int
+	conns map[net.Conn]struct{}
+	zero  chan struct{} // closed when n falls to 0; nil until idle asks
 }
 
+// add counts a request whose connection is being taken over; hold then
+// gives its connection.
 func (u *upgrades) add() {
 	u.mu.Lock()
 	u.n++
 	u.mu.Unlock()
 }
 
-func (u *upgrades) done() {
+func (u *upgrades) hold(c net.Conn) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	if u.conns == nil {
+		u.conns = make(map[net.Conn]struct{})
+	}
+	u.conns[c] = struct{}{}
+}
+
+// done ends the count of a request, and lets go of its connection (nil
+// when it was never taken over).
+func (u *upgrades) done(c net.Conn) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	delete(u.conns, c)
 	if u.n--; u.n == 0 && u.zero != nil {
 		close(u.zero)
 		u.zero = nil
+	}
+}
+
+// closeAll closes the connections held: the reverse proxy's copies in
+// both directions then end, whichever side had stopped.
+func (u *upgrades) closeAll() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for c := range u.conns {
+		_ = c.Close()
 	}
 }
 
