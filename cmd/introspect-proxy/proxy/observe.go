@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/introspect-go/introspect"
@@ -53,8 +55,26 @@ type record struct {
 	outcome    outcome
 	origMethod string // forward-auth: the original request's
 	origPath   string
-	forwarded  bool // the request went to the upstream, which reads its body
+	upBody     *bodyWatch // the body of a request sent to the upstream, nil before
 }
+
+// bodyWatch notes when a body has been read to its end, by the transport's
+// write loop (another goroutine than the handler's).
+type bodyWatch struct {
+	io.ReadCloser
+	eof atomic.Bool
+}
+
+func (b *bodyWatch) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.eof.Store(true)
+	}
+	return n, err
+}
+
+// bodyRead reports whether the request's body was read to its end.
+func (r *record) bodyRead() bool { return r != nil && r.upBody != nil && r.upBody.eof.Load() }
 
 func (r *record) setOutcome(o outcome) {
 	if r != nil {
@@ -185,17 +205,17 @@ type responseRecorder struct {
 }
 
 // WriteHeader notes the final status (1xx answers other than 101 are not
-// final). The proxy's own error answer to a request with a body, which
-// nothing read, ends its connection and stops reading the body at once:
-// net/http's server reads what is left of a body before it answers, with
-// no deadline when -read-timeout is 0, so a client refused before its body
-// was read (no token, say) and that never sends the body would hold the
-// connection and a goroutine for good. An upstream's answer is left alone:
-// the upstream reads the body (or stops the upload itself).
+// final). An error answer to a request whose body was not read to its end
+// ends the connection and stops reading the body at once: net/http's server
+// reads what is left of a body before it answers, with no deadline when
+// -read-timeout is 0, so a client that announces a body and never sends it
+// would hold the connection and a goroutine for good when it is refused
+// (no token, say), when the upstream is down, or when the upstream answers
+// before reading it. An answer to a body read whole keeps the connection.
 func (w *responseRecorder) WriteHeader(code int) {
 	if w.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
 		w.status = code
-		if code >= 400 && w.body && (w.rec == nil || !w.rec.forwarded) {
+		if code >= 400 && w.body && !w.rec.bodyRead() {
 			w.Header().Set("Connection", "close")
 			_ = http.NewResponseController(w.ResponseWriter).SetReadDeadline(time.Now())
 		}

@@ -65,8 +65,9 @@ func (s *Server) authorizeAndProxy(next http.Handler) http.HandlerFunc {
 			return
 		}
 		onlyWebsocketUpgrades(r.Header)
-		if rec := recordOf(r.Context()); rec != nil {
-			rec.forwarded = true
+		if rec := recordOf(r.Context()); rec != nil && r.Body != nil && r.ContentLength != 0 {
+			bw := &bodyWatch{ReadCloser: r.Body}
+			r.Body, rec.upBody = bw, bw // r is the middleware's copy, not the server's
 		}
 		next.ServeHTTP(w, r)
 	}

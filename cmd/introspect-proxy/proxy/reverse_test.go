@@ -716,3 +716,61 @@ func TestUpstreamErrorKeepsConnection(t *testing.T) {
 	}
 	assert.Equal(t, []bool{false, true, true}, reused, "one connection for the three requests")
 }
+
+// An authenticated request whose announced body never comes gets its answer
+// at once, with its connection ended, when the upstream did not read the
+// body: an upstream that is down (502), or one that answers before reading
+// it, closing its side or not.
+func TestUnreadBodyDoesNotHold(t *testing.T) {
+	as := newAS(t)
+	tok := as.Issue(introspecttest.Claims{Subject: "alice"})
+	early := func(closeIt bool, status string) string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		t.Cleanup(func() { ln.Close() })
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go func() {
+					defer c.Close()
+					br := bufio.NewReader(c)
+					if _, err := http.ReadRequest(br); err != nil {
+						return
+					}
+					_, _ = io.WriteString(c, "HTTP/1.1 "+status+"\r\nContent-Length: 0\r\n\r\n")
+					if !closeIt {
+						_, _ = io.Copy(io.Discard, br) // keeps its side open
+					}
+				}()
+			}
+		}()
+		return "http://" + ln.Addr().String()
+	}
+	for _, tc := range []struct {
+		name, upstream string
+		want           int
+	}{
+		{"upstream down", "http://127.0.0.1:1", http.StatusBadGateway},
+		{"early answer, closed", early(true, "413 Payload Too Large"), http.StatusRequestEntityTooLarge},
+		{"early answer, left open", early(false, "403 Forbidden"), http.StatusForbidden},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := startProxy(t, []string{"-upstream", tc.upstream, "-endpoint", as.IntrospectionURL(), "-client-id", clientID})
+			conn, err := net.Dial("tcp", p.addr)
+			require.NoError(t, err)
+			defer conn.Close()
+			// A hang, not a speed: the answer comes at once, or never.
+			require.NoError(t, conn.SetDeadline(time.Now().Add(20*time.Second)))
+			_, err = io.WriteString(conn, "POST /api HTTP/1.1\r\nHost: api.example\r\nAuthorization: "+bearer(tok)+"\r\nContent-Length: 100\r\n\r\n")
+			require.NoError(t, err)
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			require.NoError(t, err, "no answer while the body is awaited")
+			resp.Body.Close()
+			assert.Equal(t, tc.want, resp.StatusCode)
+			assert.True(t, resp.Close, "the connection ends with the answer")
+		})
+	}
+}

@@ -225,10 +225,11 @@ func (s *Server) drainUpgraded(ctx context.Context, closeAll context.CancelFunc)
 // upgrades counts the requests whose connection was taken over, and holds
 // those connections, for the shutdown to wait for and then close.
 type upgrades struct {
-	mu    sync.Mutex
-	n     int
-	conns map[net.Conn]struct{}
-	zero  chan struct{} // closed when n falls to 0; nil until idle asks
+	mu      sync.Mutex
+	n       int
+	conns   map[net.Conn]struct{}
+	zero    chan struct{} // closed when n falls to 0; nil until idle asks
+	closing bool          // closeAll ran: a connection held later is closed at once
 }
 
 // add counts a request whose connection is being taken over; hold then
@@ -242,6 +243,10 @@ func (u *upgrades) add() {
 func (u *upgrades) hold(c net.Conn) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	if u.closing {
+		_ = c.Close()
+		return
+	}
 	if u.conns == nil {
 		u.conns = make(map[net.Conn]struct{})
 	}
@@ -264,8 +269,15 @@ func (u *upgrades) done(c net.Conn) {
 // both directions then end, whichever side had stopped.
 func (u *upgrades) closeAll() {
 	u.mu.Lock()
-	defer u.mu.Unlock()
+	u.closing = true
+	conns := make([]net.Conn, 0, len(u.conns))
 	for c := range u.conns {
+		conns = append(conns, c)
+	}
+	u.mu.Unlock()
+	// Outside the lock: a TLS connection's Close may wait to send its
+	// close_notify.
+	for _, c := range conns {
 		_ = c.Close()
 	}
 }
