@@ -161,6 +161,7 @@ func (s *Server) observe(next serveFunc) http.Handler {
 		rec, rw := &o.rec, &o.rw
 		rw.rec, rw.upgraded = rec, &s.upgraded
 		defer rw.upgradeEnded() // deferred: a panic after an upgrade still ends it
+		defer rw.endUnreadBody()
 		next(context.WithValue(r.Context(), recordKey{}, rec), rw, r)
 		end := time.Now()
 		elapsed := end.Sub(start)
@@ -205,19 +206,25 @@ type responseRecorder struct {
 }
 
 // WriteHeader notes the final status (1xx answers other than 101 are not
-// final). An error answer to a request whose body was not read to its end
-// ends the connection and stops reading the body at once: net/http's server
-// reads what is left of a body before it answers, with no deadline when
-// -read-timeout is 0, so a client that announces a body and never sends it
-// would hold the connection and a goroutine for good when it is refused
-// (no token, say), when the upstream is down, or when the upstream answers
-// before reading it. An answer to a body read whole keeps the connection.
+// final). An answer to an HTTP/1 request whose body was not read to its end
+// ends the connection, and the body is no longer read: at once when
+// nothing reads it (a refusal, forward-auth), else when the handler returns
+// (endUnreadBody), once the upstream's answer is copied. net/http's server
+// reads what is left of a body before it answers and again after the
+// handler, with no deadline when -read-timeout is 0: a client that
+// announces a body and never sends it would hold the connection and a
+// goroutine for good. An answer to a body read whole keeps the connection.
 func (w *responseRecorder) WriteHeader(code int) {
 	if w.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
 		w.status = code
-		if code >= 400 && w.body && !w.rec.bodyRead() {
+		if code != http.StatusSwitchingProtocols && w.body && !w.rec.bodyRead() {
 			w.Header().Set("Connection", "close")
-			_ = http.NewResponseController(w.ResponseWriter).SetReadDeadline(time.Now())
+			if w.rec == nil || w.rec.upBody == nil {
+				// Nothing reads the body: stop now. A body on its way to
+				// the upstream is stopped when the handler returns
+				// (endUnreadBody), after the upstream's answer was copied.
+				_ = http.NewResponseController(w.ResponseWriter).SetReadDeadline(time.Now())
+			}
 		}
 	}
 	w.ResponseWriter.WriteHeader(code)
@@ -226,7 +233,7 @@ func (w *responseRecorder) WriteHeader(code int) {
 // Write counts the bytes of the body.
 func (w *responseRecorder) Write(b []byte) (int, error) {
 	if w.status == 0 {
-		w.status = http.StatusOK
+		w.WriteHeader(http.StatusOK)
 	}
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += int64(n)
@@ -284,4 +291,12 @@ func (w *responseRecorder) statusCode() int {
 		return http.StatusSwitchingProtocols
 	}
 	return http.StatusOK
+}
+
+// endUnreadBody stops reading a body not read to its end when the handler
+// returns (or panics): net/http would read the rest, without deadline.
+func (w *responseRecorder) endUnreadBody() {
+	if w.body && !w.hijacked && !w.rec.bodyRead() {
+		_ = http.NewResponseController(w.ResponseWriter).SetReadDeadline(time.Now())
+	}
 }

@@ -717,60 +717,123 @@ func TestUpstreamErrorKeepsConnection(t *testing.T) {
 	assert.Equal(t, []bool{false, true, true}, reused, "one connection for the three requests")
 }
 
-// An authenticated request whose announced body never comes gets its answer
-// at once, with its connection ended, when the upstream did not read the
-// body: an upstream that is down (502), or one that answers before reading
-// it, closing its side or not.
+// earlyUpstream is an upstream that answers each request with status and
+// body as soon as it has read the request's header, without reading its
+// body (the second half of the answer after pause), then closes its side
+// or keeps it open, reading and dropping.
+func earlyUpstream(t *testing.T, status, body string, closeIt bool, pause time.Duration) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				if _, err := http.ReadRequest(br); err != nil {
+					return
+				}
+				half := len(body) / 2
+				_, _ = fmt.Fprintf(c, "HTTP/1.1 %s\r\nContent-Length: %d\r\n\r\n%s", status, len(body), body[:half])
+				time.Sleep(pause)
+				_, _ = io.WriteString(c, body[half:])
+				if !closeIt {
+					_, _ = io.Copy(io.Discard, br)
+				}
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String()
+}
+
+// askWithoutBody sends an authenticated POST announcing a body it never
+// sends, and returns the answer, which must come (a hang, not a speed: at
+// once, or never).
+func askWithoutBody(t *testing.T, addr, auth string) *http.Response {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close() })
+	require.NoError(t, conn.SetDeadline(time.Now().Add(20*time.Second)))
+	req := "POST /api HTTP/1.1\r\nHost: api.example\r\nContent-Length: 100\r\n"
+	if auth != "" {
+		req += "Authorization: " + auth + "\r\n"
+	}
+	_, err = io.WriteString(conn, req+"\r\n")
+	require.NoError(t, err)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err, "no answer while the body is awaited")
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp
+}
+
+// A request whose announced body never comes gets its answer at once, with
+// its connection ended, whatever the answer, when nothing read the body to
+// its end: the upstream down, an upstream answering before reading it
+// (closing its side or not; an error or a success), forward-auth allowing
+// it (even without a token under -optional-token).
 func TestUnreadBodyDoesNotHold(t *testing.T) {
 	as := newAS(t)
 	tok := as.Issue(introspecttest.Claims{Subject: "alice"})
-	early := func(closeIt bool, status string) string {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		t.Cleanup(func() { ln.Close() })
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				go func() {
-					defer c.Close()
-					br := bufio.NewReader(c)
-					if _, err := http.ReadRequest(br); err != nil {
-						return
-					}
-					_, _ = io.WriteString(c, "HTTP/1.1 "+status+"\r\nContent-Length: 0\r\n\r\n")
-					if !closeIt {
-						_, _ = io.Copy(io.Discard, br) // keeps its side open
-					}
-				}()
-			}
-		}()
-		return "http://" + ln.Addr().String()
-	}
 	for _, tc := range []struct {
-		name, upstream string
-		want           int
+		name string
+		args []string
+		auth string
+		want int
 	}{
-		{"upstream down", "http://127.0.0.1:1", http.StatusBadGateway},
-		{"early answer, closed", early(true, "413 Payload Too Large"), http.StatusRequestEntityTooLarge},
-		{"early answer, left open", early(false, "403 Forbidden"), http.StatusForbidden},
+		{"upstream down", []string{"-upstream", "http://127.0.0.1:1"}, bearer(tok), http.StatusBadGateway},
+		{"early error, closed", []string{"-upstream", earlyUpstream(t, "413 Payload Too Large", "", true, 0)}, bearer(tok), http.StatusRequestEntityTooLarge},
+		{"early error, left open", []string{"-upstream", earlyUpstream(t, "403 Forbidden", "", false, 0)}, bearer(tok), http.StatusForbidden},
+		{"early success", []string{"-upstream", earlyUpstream(t, "200 OK", "done", false, 0)}, bearer(tok), http.StatusOK},
+		{"forward-auth allowed", []string{"-forward-auth"}, bearer(tok), http.StatusOK},
+		{"forward-auth, no token, optional", []string{"-forward-auth", "-optional-token"}, "", http.StatusOK},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := startProxy(t, []string{"-upstream", tc.upstream, "-endpoint", as.IntrospectionURL(), "-client-id", clientID})
-			conn, err := net.Dial("tcp", p.addr)
-			require.NoError(t, err)
-			defer conn.Close()
-			// A hang, not a speed: the answer comes at once, or never.
-			require.NoError(t, conn.SetDeadline(time.Now().Add(20*time.Second)))
-			_, err = io.WriteString(conn, "POST /api HTTP/1.1\r\nHost: api.example\r\nAuthorization: "+bearer(tok)+"\r\nContent-Length: 100\r\n\r\n")
-			require.NoError(t, err)
-			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-			require.NoError(t, err, "no answer while the body is awaited")
-			resp.Body.Close()
+			p := startProxy(t, append(tc.args, "-endpoint", as.IntrospectionURL(), "-client-id", clientID))
+			resp := askWithoutBody(t, p.addr, tc.auth)
 			assert.Equal(t, tc.want, resp.StatusCode)
 			assert.True(t, resp.Close, "the connection ends with the answer")
 		})
 	}
+}
+
+// An upstream that answers an error while an honest client is still
+// uploading, slowly, and sends the second half of its answer later, has its
+// whole answer passed on: the body's read is stopped only once the answer
+// is copied.
+func TestEarlyUpstreamErrorDuringUpload(t *testing.T) {
+	as := newAS(t)
+	answer := strings.Repeat("x", 20000)
+	p := startProxy(t, []string{"-upstream", earlyUpstream(t, "413 Payload Too Large", answer, false, 300*time.Millisecond),
+		"-endpoint", as.IntrospectionURL(), "-client-id", clientID})
+	conn, err := net.Dial("tcp", p.addr)
+	require.NoError(t, err)
+	defer conn.Close()
+	require.NoError(t, conn.SetDeadline(time.Now().Add(20*time.Second)))
+	_, err = io.WriteString(conn, "POST /api HTTP/1.1\r\nHost: api.example\r\nAuthorization: "+
+		bearer(as.Issue(introspecttest.Claims{Subject: "alice"}))+"\r\nContent-Length: 1048576\r\n\r\n")
+	require.NoError(t, err)
+	go func() { // the upload goes on, slowly, until the proxy stops reading
+		chunk := []byte(strings.Repeat("u", 1024))
+		for range 1024 {
+			if _, err := conn.Write(chunk); err != nil {
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err, "the answer was cut short")
+	assert.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
+	assert.Equal(t, len(answer), len(body))
+	assert.True(t, resp.Close)
 }

@@ -244,7 +244,7 @@ func (u *upgrades) hold(c net.Conn) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.closing {
-		_ = c.Close()
+		go c.Close() // not under the lock: see closeAll
 		return
 	}
 	if u.conns == nil {
