@@ -161,7 +161,7 @@ func (s *Server) observe(next serveFunc) http.Handler {
 		rec, rw := &o.rec, &o.rw
 		rw.rec, rw.upgraded = rec, &s.upgraded
 		defer rw.upgradeEnded() // deferred: a panic after an upgrade still ends it
-		defer rw.endUnreadBody()
+		defer rw.endUnreadBody(r.Body)
 		next(context.WithValue(r.Context(), recordKey{}, rec), rw, r)
 		end := time.Now()
 		elapsed := end.Sub(start)
@@ -240,8 +240,12 @@ func (w *responseRecorder) Write(b []byte) (int, error) {
 	return n, err
 }
 
-// Flush flushes the response, when the connection can.
+// Flush flushes the response, when the connection can; before any write,
+// it sends the header of a 200, as net/http does.
 func (w *responseRecorder) Flush() {
+	if w.status == 0 && !w.hijacked {
+		w.WriteHeader(http.StatusOK)
+	}
 	_ = http.NewResponseController(w.ResponseWriter).Flush()
 }
 
@@ -295,8 +299,15 @@ func (w *responseRecorder) statusCode() int {
 
 // endUnreadBody stops reading a body not read to its end when the handler
 // returns (or panics): net/http would read the rest, without deadline.
-func (w *responseRecorder) endUnreadBody() {
+func (w *responseRecorder) endUnreadBody(body io.Closer) {
 	if w.body && !w.hijacked && !w.rec.bodyRead() {
 		_ = http.NewResponseController(w.ResponseWriter).SetReadDeadline(time.Now())
+		// Close the body now, under the deadline: it waits for a read in
+		// flight (the transport's) to end, and no read reaches the
+		// connection after, so net/http's abortPendingRead finds none and
+		// does not lift the deadline before its own Close reads the rest.
+		if body != nil {
+			_ = body.Close()
+		}
 	}
 }
