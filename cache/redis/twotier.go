@@ -74,13 +74,8 @@ func NewTwoTier(remote *Cache, local introspect.Cache, localTTL time.Duration) (
 		// key's shard, and subscribes on the channel's.
 		return nil, errors.New("introspectredis: NewTwoTier: a Ring client cannot carry the eviction announcements: use a Client or a ClusterClient")
 	}
-	// With Redis up, the subscription is confirmed before NewTwoTier
-	// returns, so every eviction announced after that reaches this
-	// replica (SUBSCRIBE only sent could still be on its way while another
-	// replica announces one). With Redis down the SUBSCRIBE fails, there
-	// is nothing to wait for, and go-redis subscribes on reconnecting. A
-	// refusal by Redis (an ACL without the channel, say) fails here: the
-	// evictions of other replicas would never arrive.
+	// Confirmed before NewTwoTier returns: a SUBSCRIBE only sent could
+	// still be on its way while another replica announces an eviction.
 	t := &TwoTier{local: local, remote: remote, localTTL: localTTL, now: time.Now, done: make(chan struct{})}
 	ctx, cancel := context.WithTimeout(context.Background(), max(remote.timeout, time.Second))
 	defer cancel()

@@ -254,20 +254,12 @@ func wsEcho(w http.ResponseWriter, r *http.Request) {
 // the Authorization value auth (none when empty).
 func upgradeAt(t *testing.T, addr, auth string) (*http.Response, net.Conn, *bufio.Reader) {
 	t.Helper()
-	conn, err := net.Dial("tcp", addr)
-	require.NoError(t, err)
-	t.Cleanup(func() { conn.Close() })
 	req := "GET /ws HTTP/1.1\r\nHost: " + addr + "\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
 		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
 	if auth != "" {
 		req += "Authorization: " + auth + "\r\n"
 	}
-	_, err = io.WriteString(conn, req+"\r\n")
-	require.NoError(t, err)
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, nil)
-	require.NoError(t, err)
-	return resp, conn, br
+	return rawAsk(t, addr, req+"\r\n")
 }
 
 // echoes sends msg on an upgraded connection and checks its echo.
@@ -484,16 +476,33 @@ func ptr[T any](v T) *T { return &v }
 // reads the answer.
 func rawExchange(t *testing.T, addr, raw string) *http.Response {
 	t.Helper()
-	conn, err := net.Dial("tcp", addr)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = conn.Close() })
-	_, err = io.WriteString(conn, raw)
-	require.NoError(t, err)
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	require.NoError(t, err)
+	resp, _, _ := rawAsk(t, addr, raw)
 	_, _ = io.Copy(io.Discard, resp.Body)
 	_ = resp.Body.Close()
 	return resp
+}
+
+// dialRaw connects to addr for requests written by hand. The connection
+// fails after 20 s: a hang, not a speed (answers come at once, or never).
+func dialRaw(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close() })
+	require.NoError(t, conn.SetDeadline(time.Now().Add(20*time.Second)))
+	return conn, bufio.NewReader(conn)
+}
+
+// rawAsk writes raw on a new connection to addr and reads the answer's
+// header.
+func rawAsk(t *testing.T, addr, raw string) (*http.Response, net.Conn, *bufio.Reader) {
+	t.Helper()
+	conn, br := dialRaw(t, addr)
+	_, err := io.WriteString(conn, raw)
+	require.NoError(t, err)
+	resp, err := http.ReadResponse(br, nil)
+	require.NoError(t, err, "no answer")
+	return resp, conn, br
 }
 
 // TestRequestTargetNotAPath sends request targets that are not a path: an
@@ -642,22 +651,9 @@ func TestRefusalDoesNotWaitForBody(t *testing.T) {
 				{"a forbidden path", "POST /admin HTTP/1.1\r\nHost: api.example\r\nAuthorization: " + bearer(reader) + "\r\nContent-Length: 100\r\n\r\n", http.StatusForbidden},
 			} {
 				t.Run(tc.name, func(t *testing.T) {
-					conn, err := net.Dial("tcp", p.addr)
-					require.NoError(t, err)
-					defer conn.Close()
-					// A hang, not a speed: the answer comes at once, or never.
-					require.NoError(t, conn.SetDeadline(time.Now().Add(20*time.Second)))
-					_, err = io.WriteString(conn, tc.head)
-					require.NoError(t, err)
-					br := bufio.NewReader(conn)
-					resp, err := http.ReadResponse(br, nil)
-					require.NoError(t, err, "no answer while the body is awaited")
-					_, _ = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
+					resp := askWithoutBody(t, p.addr, tc.head)
 					assert.Equal(t, tc.want, resp.StatusCode)
 					assert.True(t, resp.Close, "the connection ends with the answer")
-					_, err = br.ReadByte()
-					assert.ErrorIs(t, err, io.EOF, "the proxy closed the connection")
 				})
 			}
 		})
@@ -751,27 +747,15 @@ func earlyUpstream(t *testing.T, status, body string, closeIt bool, pause time.D
 	return "http://" + ln.Addr().String()
 }
 
-// askWithoutBody sends an authenticated POST announcing a body it never
-// sends, and returns the answer, which must come, and the connection must
-// end after it (a hang, not a speed: at once, or never).
-func askWithoutBody(t *testing.T, addr, auth string) *http.Response {
+// askWithoutBody sends head, a request's header announcing a body that
+// never follows, and returns the answer, which must come, and the
+// connection must end after it.
+func askWithoutBody(t *testing.T, addr, head string) *http.Response {
 	t.Helper()
-	conn, err := net.Dial("tcp", addr)
-	require.NoError(t, err)
-	t.Cleanup(func() { conn.Close() })
-	require.NoError(t, conn.SetDeadline(time.Now().Add(20*time.Second)))
-	req := "POST /api HTTP/1.1\r\nHost: api.example\r\nContent-Length: 100\r\n"
-	if auth != "" {
-		req += "Authorization: " + auth + "\r\n"
-	}
-	_, err = io.WriteString(conn, req+"\r\n")
-	require.NoError(t, err)
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, nil)
-	require.NoError(t, err, "no answer while the body is awaited")
+	resp, _, br := rawAsk(t, addr, head)
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	_, err = br.ReadByte()
+	_, err := br.ReadByte()
 	require.ErrorIs(t, err, io.EOF, "the proxy did not end the connection")
 	return resp
 }
@@ -799,8 +783,12 @@ func TestUnreadBodyDoesNotHold(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := startProxy(t, append(tc.args, "-endpoint", as.IntrospectionURL(), "-client-id", clientID))
+			head := "POST /api HTTP/1.1\r\nHost: api.example\r\nContent-Length: 100\r\n"
+			if tc.auth != "" {
+				head += "Authorization: " + tc.auth + "\r\n"
+			}
 			for range 5 { // the hold after an answer came from a race
-				resp := askWithoutBody(t, p.addr, tc.auth)
+				resp := askWithoutBody(t, p.addr, head+"\r\n")
 				assert.Equal(t, tc.want, resp.StatusCode)
 				assert.True(t, resp.Close, "the connection ends with the answer")
 			}
@@ -817,11 +805,8 @@ func TestEarlyUpstreamErrorDuringUpload(t *testing.T) {
 	answer := strings.Repeat("x", 20000)
 	p := startProxy(t, []string{"-upstream", earlyUpstream(t, "413 Payload Too Large", answer, false, 300*time.Millisecond),
 		"-endpoint", as.IntrospectionURL(), "-client-id", clientID})
-	conn, err := net.Dial("tcp", p.addr)
-	require.NoError(t, err)
-	defer conn.Close()
-	require.NoError(t, conn.SetDeadline(time.Now().Add(20*time.Second)))
-	_, err = io.WriteString(conn, "POST /api HTTP/1.1\r\nHost: api.example\r\nAuthorization: "+
+	conn, br := dialRaw(t, p.addr)
+	_, err := io.WriteString(conn, "POST /api HTTP/1.1\r\nHost: api.example\r\nAuthorization: "+
 		bearer(as.Issue(introspecttest.Claims{Subject: "alice"}))+"\r\nContent-Length: 1048576\r\n\r\n")
 	require.NoError(t, err)
 	go func() { // the upload goes on, slowly, until the proxy stops reading
@@ -833,7 +818,7 @@ func TestEarlyUpstreamErrorDuringUpload(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}()
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	resp, err := http.ReadResponse(br, nil)
 	require.NoError(t, err)
 	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
