@@ -191,7 +191,7 @@ var settings = []setting{
 		func(c *Config) *time.Duration { return &c.IntrospectionTimeout }),
 	integer("max-concurrent-introspections", introspect.DefaultMaxConcurrentIntrospections, 1, "calls to the authorization server in flight at once; beyond, 503",
 		func(c *Config) *int { return &c.MaxConcurrentIntrospections }),
-	duration("leeway", introspect.DefaultLeeway, false, "clock skew allowed in the exp, nbf and iat checks",
+	duration("leeway", introspect.DefaultLeeway, false, "clock skew allowed in the exp, nbf and iat checks, at most 5m",
 		func(c *Config) *time.Duration { return &c.Leeway }),
 	text("expected-issuer", "", "ISS", "refuse tokens whose answer's \"iss\" is not this",
 		func(c *Config) *string { return &c.ExpectedIssuer }),
@@ -223,7 +223,7 @@ var settings = []setting{
 		func(c *Config) *[]string { return &c.JWTAlgs }),
 	boolean("plain-jwt", false, "also accept JWT access tokens whose header typ is JWT or absent, as servers older than RFC 9068 issue them (the audience check then keeps ID tokens out)",
 		func(c *Config) *bool { return &c.PlainJWT }),
-	integer("max-jwt-size", introspect.DefaultMaxJWTSize, 1, "largest JWT access token validated locally, in bytes; a larger one is refused",
+	integer("max-jwt-size", introspect.DefaultMaxJWTSize, 1, "largest JWT access token validated locally, in bytes (at most 65536); a larger one is refused",
 		func(c *Config) *int { return &c.MaxJWTSize }),
 
 	// Userinfo (OpenID Connect Core 5.3).
