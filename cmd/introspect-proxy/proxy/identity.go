@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/introspect-go/introspect"
 	"github.com/introspect-go/introspect/cmd/introspect-proxy/config"
@@ -77,7 +79,7 @@ func (id *identity) set(h http.Header, ti *introspect.Introspection, all bool) {
 	vals := make([]string, 0, 4+len(id.claims))
 	put := func(name, v string) {
 		if v != "" && !headerSafe(v) {
-			id.log.Warn("identity header left out: its value holds a control character, ends in a space or is too long", "header", name)
+			id.log.Warn("identity header left out: its value holds a control character, starts or ends in a space or is too long", "header", name)
 			v = ""
 		}
 		if v != "" || all {
@@ -89,7 +91,10 @@ func (id *identity) set(h http.Header, ti *introspect.Introspection, all bool) {
 	var sub, cid, scope, user string
 	if ti != nil {
 		sub, cid, user = ti.Subject, ti.ClientID, ti.Username
-		scope = strings.Join(ti.Scopes, " ")
+		var ok bool
+		if scope, ok = scopeText(ti.Scopes); !ok {
+			id.log.Warn("identity header left out: a scope of the token is not a scope token (RFC 6749), so a service splitting the header could read another", "header", id.scope)
+		}
 	}
 	put(id.subject, sub)
 	put(id.clientID, cid)
@@ -102,6 +107,8 @@ func (id *identity) set(h http.Header, ti *introspect.Introspection, all bool) {
 		case ti == nil:
 		case c.Userinfo:
 			v = claimText(ti.Userinfo[c.Name]) // nil without userinfo claims: a bound token, best effort
+		case c.Name == "scope":
+			v = scope // checked above, as the scope header
 		default:
 			raw, ok := ti.Extra[c.Name]
 			if !ok && typedMembers[c.Name] {
@@ -157,12 +164,33 @@ func claimText(raw json.RawMessage) string {
 	return b.String()
 }
 
+// scopeText is the scopes as the scope header holds them, separated by a
+// space, and whether each is a scope token of RFC 6749 (printable ASCII
+// but space, '"' and '\'). A scope that is not ("files:x admin" in a JSON
+// array, "files:x\u00a0admin") is one scope to the proxy's rules but two
+// to a service that splits the header on white space, one of them a scope
+// the rules refused: then "" and false.
+func scopeText(scopes []string) (string, bool) {
+	for _, s := range scopes {
+		if s == "" {
+			return "", false
+		}
+		for i := 0; i < len(s); i++ {
+			if c := s[i]; c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
+				return "", false
+			}
+		}
+	}
+	return strings.Join(scopes, " "), true
+}
+
 // headerSafe reports whether v can be a header value as it is: no control
-// character (CR and LF among them), no space at either end (which HTTP
-// parsers trim, so " admin " would arrive as "admin") and at most
-// maxIdentityValue bytes.
+// character (CR and LF among them), no white space at either end (which
+// HTTP parsers trim, so " admin " would arrive as "admin", and which
+// services trim too, Unicode's among it: "admin\u00a0" is "admin" to Go's
+// strings.TrimSpace) and at most maxIdentityValue bytes.
 func headerSafe(v string) bool {
-	if len(v) > maxIdentityValue || v != "" && (v[0] == ' ' || v[len(v)-1] == ' ') {
+	if len(v) > maxIdentityValue {
 		return false
 	}
 	for i := 0; i < len(v); i++ {
@@ -170,5 +198,17 @@ func headerSafe(v string) bool {
 			return false
 		}
 	}
-	return true
+	if v == "" {
+		return true
+	}
+	first, _ := utf8.DecodeRuneInString(v)
+	last, _ := utf8.DecodeLastRuneInString(v)
+	return !trimmed(first) && !trimmed(last)
+}
+
+// trimmed reports whether services may trim r off the end of a value:
+// Unicode's white space, and the zero-width characters that JavaScript's
+// trim or editors drop.
+func trimmed(r rune) bool {
+	return unicode.IsSpace(r) || r == '\u200b' || r == '\ufeff'
 }

@@ -79,13 +79,17 @@ func TestReverseProxyVerdicts(t *testing.T) {
 func TestReverseProxyIdentityHeaders(t *testing.T) {
 	as := newAS(t)
 	up := newUpstream(t, nil)
-	p := startProxy(t, reverseArgs(as, up, "-identity-claims", "tenant,roles,email_verified,aud,exp,bad_value,padded", "-optional-token"))
+	p := startProxy(t, reverseArgs(as, up, "-identity-claims", "tenant,roles,email_verified,aud,exp,bad_value,padded,nbsp,scope", "-optional-token"))
 	exp := time.Now().Add(time.Hour).Truncate(time.Second)
 	tok := as.Issue(introspecttest.Claims{
 		Subject: "alice", ClientID: "web", Username: "alice@example.com", Scope: "read write",
 		Audience: []string{"api"}, Expiry: exp,
-		Extra: map[string]any{"tenant": "acme", "roles": []string{"admin", "ops"}, "email_verified": true, "bad_value": "line\r\nX-Injected: 1", "padded": " root "},
+		Extra: map[string]any{"tenant": "acme", "roles": []string{"admin", "ops"}, "email_verified": true, "bad_value": "line\r\nX-Injected: 1", "padded": " root ", "nbsp": "root\u00a0"},
 	})
+	// Scopes the rules read as one and a service splitting the header on
+	// white space as two, "admin" among them.
+	oddScope := as.Issue(introspecttest.Claims{Subject: "bob", Username: "admin\u00a0", Expiry: exp, Extra: map[string]any{"scope": []string{"files:x admin"}}})
+	nbspScope := as.Issue(introspecttest.Claims{Subject: "bob", Scope: "read files:x\u00a0admin", Expiry: exp})
 	forged := []string{
 		"X-Auth-Subject", "root", "x-auth-scope", "admin", "X-AUTH-CLIENT-ID", "forged",
 		"X-Auth_Username", "root", "X-Auth-Claim-Tenant", "other", "X-Auth-Anything", "x",
@@ -101,6 +105,14 @@ func TestReverseProxyIdentityHeaders(t *testing.T) {
 			"X-Auth-Claim-Aud": "api", "X-Auth-Claim-Exp": fmt.Sprint(exp.Unix()), "X-Auth-Claim-Bad-Value": "",
 			"X-Auth_Username": "", "X-Auth-Anything": "", "X-Injected": "",
 			"X-Auth-Claim-Padded": "", // " root ": HTTP parsers would trim it to another value
+			"X-Auth-Claim-Nbsp":   "", // "root\u00a0": services would
+			"X-Auth-Claim-Scope":  "read write",
+		}},
+		{name: "scope with a space", auth: bearer(oddScope), want: map[string]string{
+			"X-Auth-Subject": "bob", "X-Auth-Scope": "", "X-Auth-Claim-Scope": "", "X-Auth-Username": "", "X-Auth-Claim-Exp": fmt.Sprint(exp.Unix()),
+		}},
+		{name: "scope with a no-break space", auth: bearer(nbspScope), want: map[string]string{
+			"X-Auth-Subject": "bob", "X-Auth-Scope": "", "X-Auth-Claim-Scope": "", "X-Auth-Claim-Exp": fmt.Sprint(exp.Unix()),
 		}},
 		{name: "anonymous", want: map[string]string{
 			"X-Auth-Subject": "", "X-Auth-Scope": "", "X-Auth-Client-Id": "", "X-Auth_Username": "", "X-Auth-Claim-Tenant": "", "X-Auth-Anything": "",
