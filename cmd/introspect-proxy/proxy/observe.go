@@ -157,7 +157,7 @@ func (s *Server) observe(next serveFunc) http.Handler {
 		// HTTP/2 answers without reading the rest of a body: only HTTP/1
 		// connections need ending (and Connection: close would end an
 		// HTTP/2 connection with all its streams).
-		o := &observed{rw: responseRecorder{ResponseWriter: w, body: r.ContentLength != 0 && r.ProtoMajor == 1}}
+		o := &observed{rw: responseRecorder{ResponseWriter: w, body: r.ContentLength != 0 && r.ProtoMajor == 1, http10: !r.ProtoAtLeast(1, 1)}}
 		rec, rw := &o.rec, &o.rw
 		rw.rec, rw.upgraded = rec, &s.upgraded
 		defer rw.upgradeEnded() // deferred: a panic after an upgrade still ends it
@@ -200,30 +200,37 @@ type responseRecorder struct {
 	bytes    int64
 	hijacked bool
 	body     bool // the HTTP/1 request has a body (a length, or chunked)
+	http10   bool // an HTTP/1.0 request: no 1xx answer
 	rec      *record
 	upgraded *upgrades // holds the connection while it is taken over
 	conn     net.Conn  // the connection taken over, nil before
 }
 
 // WriteHeader notes the final status (1xx answers other than 101 are not
-// final). An answer to an HTTP/1 request whose body was not read to its end
-// ends the connection, and the body is no longer read: at once when
-// nothing reads it (a refusal, forward-auth), else when the handler returns
-// (endUnreadBody), once the upstream's answer is copied. net/http's server
-// reads what is left of a body before it answers and again after the
-// handler, with no deadline when -read-timeout is 0: a client that
-// announces a body and never sends it would hold the connection and a
-// goroutine for good. An answer to a body read whole keeps the connection.
+// final, and an HTTP/1.0 client, which would take one for the final answer,
+// gets none: an upstream's 103 Early Hints, say). The body of an HTTP/1
+// request not read to its end is no longer read from the connection: at
+// once when nothing reads it (a refusal, forward-auth), else when the
+// handler returns (endUnreadBody), once the upstream's answer is copied.
+// net/http's server reads what is left of a body before it answers and
+// again after the handler, with no deadline when -read-timeout is 0: a
+// client that announces a body and never sends it would hold the
+// connection and a goroutine for good. When nothing reads the body,
+// net/http still takes what of it has already come, and keeps the
+// connection when that is all of it (forward-auth of Envoy's
+// with_request_body or Traefik's forwardBody); else it ends it. A body on
+// its way to the upstream ends the connection: its read stops later.
 func (w *responseRecorder) WriteHeader(code int) {
+	if code < 200 && code != http.StatusSwitchingProtocols && w.http10 {
+		return
+	}
 	if w.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
 		w.status = code
 		if code != http.StatusSwitchingProtocols && w.body && !w.rec.bodyRead() {
-			w.Header().Set("Connection", "close")
 			if w.rec == nil || w.rec.upBody == nil {
-				// Nothing reads the body: stop now. A body on its way to
-				// the upstream is stopped when the handler returns
-				// (endUnreadBody), after the upstream's answer was copied.
 				_ = http.NewResponseController(w.ResponseWriter).SetReadDeadline(time.Now())
+			} else {
+				w.Header().Set("Connection", "close")
 			}
 		}
 	}

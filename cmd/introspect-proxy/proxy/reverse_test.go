@@ -772,6 +772,74 @@ func askWithoutBody(t *testing.T, addr, head string) *http.Response {
 	return resp
 }
 
+// A body sent whole with a request that nothing reads it for (forward-auth
+// of Envoy's with_request_body or Traefik's forwardBody, a refusal) keeps
+// the connection: net/http takes it from what has come.
+func TestWholeUnreadBodyKeepsConnection(t *testing.T) {
+	as := newAS(t)
+	up := newUpstream(t, nil)
+	tok := as.Issue(introspecttest.Claims{Subject: "alice"})
+	for _, tc := range []struct {
+		name string
+		args []string
+		auth string
+		want int
+	}{
+		{"forward-auth allowed", forwardArgs(as), "Authorization: " + bearer(tok) + "\r\n", http.StatusOK},
+		{"forward-auth refused", forwardArgs(as), "", http.StatusUnauthorized},
+		{"reverse refused", reverseArgs(as, up), "", http.StatusUnauthorized},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := startProxy(t, tc.args)
+			conn, br := dialRaw(t, p.addr)
+			for i := range 3 {
+				_, err := io.WriteString(conn, "POST /api HTTP/1.1\r\nHost: x\r\n"+tc.auth+"Content-Length: 5\r\n\r\nhello")
+				require.NoError(t, err)
+				resp, err := http.ReadResponse(br, nil)
+				require.NoError(t, err, "request %d: no answer", i)
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				assert.Equal(t, tc.want, resp.StatusCode)
+				assert.False(t, resp.Close, "request %d: the connection ends", i)
+			}
+		})
+	}
+}
+
+// An HTTP/1.0 client gets no 1xx answer (RFC 9110, section 15.2), which it
+// would take for the final one; an HTTP/1.1 client gets the upstream's.
+func TestNo1xxToHTTP10(t *testing.T) {
+	as := newAS(t)
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</a.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		_, _ = io.WriteString(w, "final")
+	})
+	p := startProxy(t, reverseArgs(as, up))
+	tok := as.Issue(introspecttest.Claims{Subject: "alice"})
+	for _, tc := range []struct {
+		proto string
+		first int
+	}{
+		{"HTTP/1.0", http.StatusOK},
+		{"HTTP/1.1", http.StatusEarlyHints},
+	} {
+		t.Run(tc.proto, func(t *testing.T) {
+			resp, _, br := rawAsk(t, p.addr, "GET /x "+tc.proto+"\r\nHost: x\r\nConnection: close\r\nAuthorization: "+bearer(tok)+"\r\n\r\n")
+			assert.Equal(t, tc.first, resp.StatusCode, "the first answer")
+			if resp.StatusCode == http.StatusEarlyHints {
+				resp, err := http.ReadResponse(br, nil)
+				require.NoError(t, err)
+				assert.Equal(t, http.StatusOK, resp.StatusCode)
+			}
+			body, err := io.ReadAll(br)
+			require.NoError(t, err)
+			assert.Contains(t, string(body), "final")
+			assert.NotContains(t, string(body), "HTTP/1.")
+		})
+	}
+}
+
 // A request whose announced body never comes gets its answer at once, with
 // its connection ended, whatever the answer, when nothing read the body to
 // its end: the upstream down, an upstream answering before reading it

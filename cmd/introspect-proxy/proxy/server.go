@@ -244,7 +244,7 @@ func (u *upgrades) hold(c net.Conn) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.closing {
-		go c.Close() // not under the lock: see closeAll
+		closeNow(c)
 		return
 	}
 	if u.conns == nil {
@@ -275,11 +275,22 @@ func (u *upgrades) closeAll() {
 		conns = append(conns, c)
 	}
 	u.mu.Unlock()
-	// Outside the lock: a TLS connection's Close may wait to send its
-	// close_notify.
 	for _, c := range conns {
-		_ = c.Close()
+		closeNow(c)
 	}
+}
+
+// closeNow closes c without waiting on its peer: a TLS connection's own
+// Close sends a close_notify first, under the lock of its writes, which a
+// client that reads nothing can hold for good (the reply to each of its
+// TLS 1.3 key updates is written under it, with no deadline once the
+// connection is taken over). The connection beneath is closed instead:
+// every read and write of the TLS connection then ends.
+func closeNow(c net.Conn) {
+	if tc, ok := c.(interface{ NetConn() net.Conn }); ok {
+		c = tc.NetConn()
+	}
+	_ = c.Close()
 }
 
 // idle returns a channel closed once no request is upgraded.
