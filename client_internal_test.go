@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -88,4 +89,27 @@ func TestReadBody(t *testing.T) {
 
 	_, err = readBody(resp(`{"act`, 15), 100)
 	require.ErrorIs(t, err, io.ErrUnexpectedEOF, "a body shorter than declared")
+}
+
+// TestRedactURL checks the form in which endpoints reach hooks, logs and
+// printed values: no user info (its password may hold '@': net/url ends
+// user info at the authority's last '@'), query or fragment.
+func TestRedactURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://as.example.com/introspect":                   "https://as.example.com/introspect",
+		"https://rs:secret@as.example.com/introspect":         "https://as.example.com/introspect",
+		"https://rs:hunter2@pw@as.example.com/introspect":     "https://as.example.com/introspect",
+		"https://rs:a@b@c@as.example.com":                     "https://as.example.com",
+		"//rs:secret@as.example.com/introspect":               "//as.example.com/introspect",
+		"https://as.example.com/a@b/introspect":               "https://as.example.com/a@b/introspect",
+		"https://as.example.com/introspect?client_secret=x#f": "https://as.example.com/introspect",
+		"https://rs:pw9@as.example.com?u=a@b":                 "https://as.example.com",
+		"/relative/a//b@c":                                    "/relative/a//b@c",
+	} {
+		assert.Equal(t, want, redactURL(in), in)
+		if u, err := url.Parse(in); err == nil && u.User != nil {
+			p, _ := u.User.Password()
+			assert.NotContains(t, redactURL(in), p, in)
+		}
+	}
 }

@@ -132,6 +132,41 @@ func TestDPoPMiddleware(t *testing.T) {
 	assert.Equal(t, []string{`Bearer realm="api"`, `DPoP realm="api", algs="` + strings.Join(mw.DPoPVerifier().Algorithms(), " ") + `"`}, res.challenges)
 }
 
+// WithResourceMetadata names the metadata in every 401 (RFC 9728 §5.1, which
+// allows it with the DPoP scheme): under DPoPRequired in the DPoP challenge,
+// the only one; under DPoPAllowed in the Bearer challenge alone.
+func TestDPoPChallengeResourceMetadata(t *testing.T) {
+	as := newAS(t)
+	const meta = "https://api.example.com/.well-known/oauth-protected-resource"
+	plain := as.Issue(introspecttest.Claims{Subject: "bob"})
+	for _, tc := range []struct {
+		mode   introspect.DPoPMode
+		scheme string
+		token  string
+	}{
+		{introspect.DPoPRequired, "", ""},
+		{introspect.DPoPRequired, "Bearer", plain},
+		{introspect.DPoPRequired, "DPoP", "not-issued"},
+		{introspect.DPoPAllowed, "", ""},
+		{introspect.DPoPAllowed, "DPoP", "not-issued"},
+	} {
+		mw := newMW(t, as, introspect.WithDPoP(tc.mode), introspect.WithResourceMetadata(meta))
+		srv := dpopAPI(t, mw)
+		res := callDPoP(t, "GET", srv.URL, tc.scheme, tc.token)
+		assert.Equal(t, 401, res.status)
+		n := 0
+		for _, c := range res.challenges {
+			if strings.Contains(c, `resource_metadata="`+meta+`"`) {
+				n++
+				if tc.mode == introspect.DPoPAllowed {
+					assert.True(t, strings.HasPrefix(c, "Bearer "), c)
+				}
+			}
+		}
+		assert.Equal(t, 1, n, "mode %v, scheme %q: %q", tc.mode, tc.scheme, res.challenges)
+	}
+}
+
 // DPoPRequired refuses Bearer tokens without asking the authorization
 // server, and announces only the DPoP scheme; DPoPOff refuses DPoP-bound
 // tokens and reads no DPoP scheme.

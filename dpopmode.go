@@ -151,7 +151,13 @@ func requestScheme(r *http.Request) string {
 // §7.1), with the attributes and escaping rules of [Challenge]; algs lists
 // the accepted proof algorithms.
 func DPoPChallenge(realm, errorCode, description string, scopes, algs []string) string {
-	c := Challenge(realm, errorCode, description, scopes, "")
+	return dpopChallenge(realm, errorCode, description, scopes, algs, "")
+}
+
+// dpopChallenge is [DPoPChallenge] with the resource_metadata attribute of
+// RFC 9728 §5.1, which also goes with schemes other than Bearer.
+func dpopChallenge(realm, errorCode, description string, scopes, algs []string, resourceMetadata string) string {
+	c := Challenge(realm, errorCode, description, scopes, resourceMetadata)
 	c = "DPoP" + strings.TrimPrefix(c, "Bearer")
 	if a := scopeList(algs); a != "" {
 		if c == "DPoP" {

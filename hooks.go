@@ -13,7 +13,8 @@ import (
 // Hooks are called at the steps of a request, in the manner of
 // net/http/httptrace; any field may be nil. They run on the request path (or
 // in the shared introspection call), so they must be fast and safe for
-// concurrent use. No hook ever receives a token or a secret.
+// concurrent use. No hook receives a token or a secret as an argument;
+// Decided receives the request, whose Authorization header holds its token.
 type Hooks struct {
 	// CacheHit: a fresh cached verdict was used. Negative is true for a
 	// cached inactive verdict.

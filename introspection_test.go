@@ -143,6 +143,29 @@ func TestIntrospectionJSONRoundTrip(t *testing.T) {
 	}
 }
 
+// The scopes of an answer are the same after the answer is written as JSON
+// and read back (a cache storing answers as JSON): an array element that
+// the string form would split, "files:x admin", is refused when read.
+func TestIntrospectionScopesSurviveJSON(t *testing.T) {
+	for _, answer := range []string{
+		`{"active":true,"scope":"read write"}`,
+		`{"active":true,"scope":["read","write"]}`,
+		`{"active":true,"scope":"files:x\u00a0admin read"}`,
+		`{"active":true,"scope":["a\tb","c\u2028d"]}`,
+	} {
+		var ti introspect.Introspection
+		require.NoError(t, json.Unmarshal([]byte(answer), &ti), answer)
+		b, err := json.Marshal(&ti)
+		require.NoError(t, err)
+		var back introspect.Introspection
+		require.NoError(t, json.Unmarshal(b, &back), "%s", b)
+		assert.Equal(t, ti.Scopes, back.Scopes, "%s -> %s", answer, b)
+		assert.False(t, back.HasScope("admin"), answer)
+	}
+	var ti introspect.Introspection
+	assert.ErrorIs(t, json.Unmarshal([]byte(`{"active":true,"scope":["files:x admin"]}`), &ti), introspect.ErrMalformedResponse)
+}
+
 func TestIntrospectionMarshalForm(t *testing.T) {
 	ti := &introspect.Introspection{
 		Active:   true,

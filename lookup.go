@@ -569,12 +569,16 @@ func redactURL(u string) string {
 	if i := strings.IndexAny(u, "?#"); i >= 0 {
 		u = u[:i]
 	}
-	if i := strings.Index(u, "://"); i >= 0 {
-		rest := u[i+3:]
-		if at := strings.IndexByte(rest, '@'); at >= 0 {
-			if slash := strings.IndexByte(rest, '/'); slash < 0 || at < slash {
-				u = u[:i+3] + rest[at+1:]
-			}
+	// The authority follows "//" (after a scheme or not) up to the next '/';
+	// its user info ends at its last '@', as net/url reads it: a password
+	// may hold '@' itself.
+	if i := strings.Index(u, "//"); i == 0 || i > 0 && u[i-1] == ':' && !strings.Contains(u[:i], "/") {
+		auth := u[i+2:]
+		if slash := strings.IndexByte(auth, '/'); slash >= 0 {
+			auth = auth[:slash]
+		}
+		if at := strings.LastIndexByte(auth, '@'); at >= 0 {
+			u = u[:i+2] + u[i+2+at+1:]
 		}
 	}
 	return u

@@ -570,10 +570,13 @@ func defaultErrorResponder(realm, resourceMetadata string, dpop DPoPMode, algs [
 				}
 			}
 			if dpop != DPoPOff {
+				if dpop != DPoPRequired {
+					meta = "" // the Bearer challenge has it
+				}
 				if dpopErr {
-					h.Add("WWW-Authenticate", DPoPChallenge(realm, code, desc, scopes, algs))
+					h.Add("WWW-Authenticate", dpopChallenge(realm, code, desc, scopes, algs, meta))
 				} else {
-					h.Add("WWW-Authenticate", DPoPChallenge(realm, "", "", nil, algs))
+					h.Add("WWW-Authenticate", dpopChallenge(realm, "", "", nil, algs, meta))
 				}
 			}
 			var ne *DPoPNonceError

@@ -530,6 +530,17 @@ func stringList(name string, raw []byte, split bool) ([]string, error) {
 	if err := json.Unmarshal(raw, &list); err != nil {
 		return nil, fmt.Errorf("%w: %q is neither a string nor an array of strings", ErrMalformedResponse, name)
 	}
+	if split {
+		// Each element is one scope token. One holding a space would be one
+		// scope here and several once the scopes are written as the string
+		// RFC 7662 defines (MarshalJSON, a cache storing answers as JSON, a
+		// header for a service): "files:x admin" would grant "admin".
+		for _, s := range list {
+			if strings.IndexByte(s, ' ') >= 0 {
+				return nil, fmt.Errorf("%w: an element of %q holds a space", ErrMalformedResponse, name)
+			}
+		}
+	}
 	return list, nil
 }
 

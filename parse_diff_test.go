@@ -8,6 +8,7 @@ import (
 	"maps"
 	"math"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,8 +18,9 @@ import (
 
 // The ref* functions are the response parser as it was before the single-pass
 // rewrite (encoding/json into a map of raw members, then map lookups), kept as
-// the reference of FuzzParseDifferential. Two rules changed since, in both:
-// scopes are split at SP alone (RFC 6749 §3.3), and a "cnf" binding that is
+// the reference of FuzzParseDifferential. Three rules changed since, in
+// both: scopes are split at SP alone (RFC 6749 §3.3), an element of a scope
+// array holding SP makes the answer malformed, and a "cnf" binding that is
 // there but cannot be checked (null, not an object, a method that is null,
 // empty or not a string) is kept for the binding check to refuse instead of
 // being dropped or failing the parse.
@@ -213,6 +215,9 @@ func refDecodeStrings(m map[string]json.RawMessage, name string, split bool) ([]
 	if err := json.Unmarshal(raw, &list); err != nil {
 		return nil, fmt.Errorf("%w: %q is neither a string nor an array of strings", ErrMalformedResponse, name)
 	}
+	if split && slices.ContainsFunc(list, func(s string) bool { return strings.Contains(s, " ") }) {
+		return nil, fmt.Errorf("%w: an element of %q holds a space", ErrMalformedResponse, name)
+	}
 	return list, nil
 }
 
@@ -286,6 +291,9 @@ var diffSeeds = []string{
 	`{"active":true,"scope":["a","b"],"aud":["x","y"]}`,
 	`{"active":true,"scope":[],"aud":[]}`,
 	`{"active":true,"scope":[null,"a"],"aud":[null]}`,
+	`{"active":true,"scope":["files:x admin"],"aud":["a b"]}`,
+	`{"active":true,"scope":["a"," "]}`,
+	"{\"active\":true,\"scope\":[\"a\\u0020b\",\"c\u00a0d\"]}",
 	`{"active":true,"scope":["a",1]}`,
 	`{"active":true,"aud":[["a"]]}`,
 	`{"active":true,"scope":1,"aud":true}`,

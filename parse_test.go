@@ -99,6 +99,12 @@ func TestParseScopeAndAudience(t *testing.T) {
 		{name: "scope number", members: `"scope":1`, wantErr: true},
 		{name: "scope object", members: `"scope":{}`, wantErr: true},
 		{name: "scope mixed array", members: `"scope":["a",1]`, wantErr: true},
+		// One scope here, two in the string form the scopes are written
+		// back in (MarshalJSON): "admin" would appear.
+		{name: "scope array element with a space", members: `"scope":["files:x admin"]`, wantErr: true},
+		{name: "scope array element with an escaped space", members: `"scope":["read","files:x\u0020admin"]`, wantErr: true},
+		{name: "scope array element with other white space", members: `"scope":["a\tb","c\u00a0d"]`, wantScope: []string{"a\tb", "c\u00a0d"}},
+		{name: "aud array element with a space", members: `"aud":["a b"]`, wantAud: []string{"a b"}},
 		{name: "aud string", members: `"aud":"api"`, wantAud: []string{"api"}},
 		{name: "aud string with space is one audience", members: `"aud":"a b"`, wantAud: []string{"a b"}},
 		{name: "aud array", members: `"aud":["a","b"]`, wantAud: []string{"a", "b"}},

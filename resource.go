@@ -34,14 +34,20 @@ type ResourceMetadata struct {
 
 // ResourceMetadataURL is where RFC 9728 §3.1 puts the metadata of resource:
 // /.well-known/oauth-protected-resource inserted between the host and the
-// path of the resource identifier.
+// path and query of the resource identifier (a query is kept:
+// https://api.example.com/mcp?tenant=a has its metadata at
+// https://api.example.com/.well-known/oauth-protected-resource/mcp?tenant=a).
 func ResourceMetadataURL(resource string) (string, error) {
 	u, err := checkResource(resource)
 	if err != nil {
 		return "", err
 	}
 	path := strings.TrimSuffix(u.EscapedPath(), "/")
-	return u.Scheme + "://" + u.Host + "/.well-known/oauth-protected-resource" + path, nil
+	md := u.Scheme + "://" + u.Host + "/.well-known/oauth-protected-resource" + path
+	if u.RawQuery != "" || u.ForceQuery {
+		md += "?" + u.RawQuery
+	}
+	return md, nil
 }
 
 func checkResource(resource string) (*url.URL, error) {

@@ -18,6 +18,10 @@ func TestResourceMetadataURL(t *testing.T) {
 		{"https://api.example.com/", "https://api.example.com/.well-known/oauth-protected-resource"},
 		{"https://api.example.com/tenant/a", "https://api.example.com/.well-known/oauth-protected-resource/tenant/a"},
 		{"http://127.0.0.1:8080/api", "http://127.0.0.1:8080/.well-known/oauth-protected-resource/api"},
+		// RFC 9728 §3.1: inserted between the host and the path and/or
+		// query: two resources apart by their query keep apart.
+		{"https://api.example.com/mcp?tenant=a", "https://api.example.com/.well-known/oauth-protected-resource/mcp?tenant=a"},
+		{"https://api.example.com?tenant=b", "https://api.example.com/.well-known/oauth-protected-resource?tenant=b"},
 	}
 	for _, tt := range tests {
 		got, err := introspect.ResourceMetadataURL(tt.resource)

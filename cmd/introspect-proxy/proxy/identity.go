@@ -166,10 +166,10 @@ func claimText(raw json.RawMessage) string {
 
 // scopeText is the scopes as the scope header holds them, separated by a
 // space, and whether each is a scope token of RFC 6749 (printable ASCII
-// but space, '"' and '\'). A scope that is not ("files:x admin" in a JSON
-// array, "files:x\u00a0admin") is one scope to the proxy's rules but two
-// to a service that splits the header on white space, one of them a scope
-// the rules refused: then "" and false.
+// but space, '"' and '\'). A scope that is not ("files:x\u00a0admin",
+// "files:x\u3000admin") is one scope to the proxy's rules but two to a
+// service that splits the header on Unicode white space, one of them a
+// scope the rules refused: then "" and false.
 func scopeText(scopes []string) (string, bool) {
 	for _, s := range scopes {
 		if s == "" {

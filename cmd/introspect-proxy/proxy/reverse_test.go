@@ -88,7 +88,7 @@ func TestReverseProxyIdentityHeaders(t *testing.T) {
 	})
 	// Scopes the rules read as one and a service splitting the header on
 	// white space as two, "admin" among them.
-	oddScope := as.Issue(introspecttest.Claims{Subject: "bob", Username: "admin\u00a0", Expiry: exp, Extra: map[string]any{"scope": []string{"files:x admin"}}})
+	oddScope := as.Issue(introspecttest.Claims{Subject: "bob", Username: "admin\u00a0", Expiry: exp, Extra: map[string]any{"scope": []string{"read", "files:x\u3000admin"}}})
 	nbspScope := as.Issue(introspecttest.Claims{Subject: "bob", Scope: "read files:x\u00a0admin", Expiry: exp})
 	forged := []string{
 		"X-Auth-Subject", "root", "x-auth-scope", "admin", "X-AUTH-CLIENT-ID", "forged",
@@ -108,7 +108,7 @@ func TestReverseProxyIdentityHeaders(t *testing.T) {
 			"X-Auth-Claim-Nbsp":   "", // "root\u00a0": services would
 			"X-Auth-Claim-Scope":  "read write",
 		}},
-		{name: "scope with a space", auth: bearer(oddScope), want: map[string]string{
+		{name: "scope array with an ideographic space", auth: bearer(oddScope), want: map[string]string{
 			"X-Auth-Subject": "bob", "X-Auth-Scope": "", "X-Auth-Claim-Scope": "", "X-Auth-Username": "", "X-Auth-Claim-Exp": fmt.Sprint(exp.Unix()),
 		}},
 		{name: "scope with a no-break space", auth: bearer(nbspScope), want: map[string]string{
