@@ -340,8 +340,8 @@ func TestUnixSocket(t *testing.T) {
 
 // With -trusted-proxies naming addresses only, a peer of the unix socket is
 // not trusted, even one that bound its end to the path "127.0.0.1:1",
-// which is its RemoteAddr: its X-Original-URI is ignored, and the auth
-// request's own URI, under no rule, counts.
+// which is its RemoteAddr: its X-Original-URI is not believed, and the
+// request is refused (400; a trusted peer would get 403 for /admin).
 func TestUnixSocketPeerNotAnAddress(t *testing.T) {
 	as := introspecttest.NewServer(introspecttest.WithClient("proxy", "proxy-secret"))
 	defer as.Close()
@@ -383,6 +383,6 @@ func TestUnixSocketPeerNotAnAddress(t *testing.T) {
 	for _, bind := range []string{"", "127.0.0.1:1"} {
 		got, err := status(bind)
 		require.NoError(t, err)
-		assert.Equal(t, http.StatusOK, got, "bound to %q: the forwarded URI must be ignored", bind)
+		assert.Equal(t, http.StatusBadRequest, got, "bound to %q: the forwarded URI must not be believed", bind)
 	}
 }

@@ -120,7 +120,7 @@ var settings = []setting{
 	text("forward-auth-path-prefix", "", "PATH", "forward-auth: the path prefix Envoy's ext_authz http_service puts before the original path (path_prefix), taken off",
 		func(c *Config) *string { return &c.ForwardAuthPathPrefix }),
 	{name: "trusted-proxies", kind: kindList, def: DefaultTrustedProxies, arg: "CIDR,...",
-		usage: "addresses of the proxies whose forwarding headers (X-Original-*, X-Forwarded-*, the client certificate header) are believed, unix for every peer of a unix socket of -listen; \"\" for none",
+		usage: "addresses of the proxies whose forwarding headers (X-Original-*, X-Forwarded-*, the client certificate header) are believed, unix for every peer of a unix socket of -listen; \"\" for none; in forward-auth mode the ingress must be one (an auth request from elsewhere is refused, but Envoy's)",
 		apply: func(c *Config, v []string) error {
 			c.TrustedProxies, c.TrustUnixSocket = nil, false
 			var errs []error

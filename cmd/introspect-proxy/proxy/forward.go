@@ -89,14 +89,8 @@ func (s *Server) original(ctx context.Context, r *http.Request) (*http.Request, 
 			proto, _, _ := strings.Cut(v, ",")
 			secure = strings.EqualFold(strings.TrimSpace(proto), "https")
 		}
-	} else {
-		for _, h := range forwardHeaders {
-			if _, ok := r.Header[h]; ok && s.warnedUntrusted.CompareAndSwap(false, true) {
-				s.log.Warn("forward-auth request from an address outside -trusted-proxies: its forwarding headers are ignored, its own method and URI count",
-					"remote", r.RemoteAddr, "header", h)
-				break
-			}
-		}
+	} else if err := s.untrusted(r, ingress); err != nil {
+		return nil, err
 	}
 	if own && cfg.ForwardAuthPathPrefix != "" {
 		rest, ok := strings.CutPrefix(uri, cfg.ForwardAuthPathPrefix)
@@ -129,6 +123,50 @@ func (s *Server) original(ctx context.Context, r *http.Request) (*http.Request, 
 		o.TLS = &tls.ConnectionState{}
 	}
 	return o, nil
+}
+
+// untrusted checks a forward-auth request from an address outside
+// -trusted-proxies, whose forwarding headers are not believed. Only
+// Envoy's own method and URI name the original request: with any other
+// ingress, or under auto a request whose headers name one, the request is
+// refused (400), since its own URI, the auth endpoint's, would void the
+// rules of every path (an ingress left out of -trusted-proxies: in a
+// container it is never on loopback). Envoy's X-Forwarded-Host and
+// -Proto are ignored.
+func (s *Server) untrusted(r *http.Request, ingress config.Ingress) error {
+	for _, h := range forwardHeaders {
+		if _, ok := r.Header[h]; !ok {
+			continue
+		}
+		names := h == headerOriginalMethod || h == headerOriginalURI || h == headerForwardedMethod || h == headerForwardedURI
+		if ingress != config.IngressEnvoy && names {
+			break // refused below
+		}
+		if s.warnedUntrusted.CompareAndSwap(false, true) {
+			s.log.Warn("forward-auth request from an address outside -trusted-proxies: its forwarding headers are ignored, its own method and URI count",
+				"remote", r.RemoteAddr, "header", h)
+		}
+		return nil
+	}
+	if ingress == config.IngressEnvoy || ingress == config.IngressAuto && !namesOriginal(r.Header) {
+		return nil
+	}
+	if s.warnedRefused.CompareAndSwap(false, true) {
+		s.log.Warn("forward-auth request from an address outside -trusted-proxies refused (400): the original request it names cannot be believed; add the ingress's addresses to -trusted-proxies",
+			"remote", r.RemoteAddr, "ingress", string(ingress))
+	}
+	return invalid("the forward-auth request comes from an address outside -trusted-proxies")
+}
+
+// namesOriginal reports whether h holds a header that names the original
+// method or URI.
+func namesOriginal(h http.Header) bool {
+	for _, name := range []string{headerOriginalMethod, headerOriginalURI, headerForwardedMethod, headerForwardedURI} {
+		if _, ok := h[name]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // originalRequest reads the original method and URI of a request from a

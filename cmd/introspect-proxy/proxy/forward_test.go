@@ -158,29 +158,59 @@ func TestForwardAuthNeverEchoes(t *testing.T) {
 }
 
 // TestForwardAuthUntrustedSource checks that the headers describing the
-// original request are read only from -trusted-proxies: from anyone else
-// the request's own method and path count, so no header can choose a path
-// with weaker rules.
+// original request are read only from -trusted-proxies. From anyone else a
+// request that names an original request is refused (400), and so is any
+// request under an ingress that names it in headers (nginx, Caddy,
+// Traefik): its own URI, the auth endpoint's, would void every path's rules
+// (an ingress left out of -trusted-proxies). Envoy's own method and URI
+// count, its forwarding headers ignored.
 func TestForwardAuthUntrustedSource(t *testing.T) {
-	as := newAS(t)
-	p := startProxy(t, forwardArgs(as, "-trusted-proxies", "192.0.2.0/24", "-require-scope", "/admin=admin"))
-	reader := as.Issue(introspecttest.Claims{Subject: "alice", Scope: "read"})
-	for _, tc := range []struct {
+	type untrustedCase struct {
 		name    string
 		path    string
 		headers []string
 		want    int
+	}
+	as := newAS(t)
+	reader := as.Issue(introspecttest.Claims{Subject: "alice", Scope: "read"})
+	for _, mode := range []struct {
+		ingress string
+		cases   []untrustedCase
 	}{
-		{"nginx headers naming a public path", "/admin", []string{"X-Original-URI", "/public", "X-Original-Method", "GET"}, 403},
-		{"traefik headers naming a public path", "/admin", []string{"X-Forwarded-Uri", "/public", "X-Forwarded-Method", "GET"}, 403},
-		{"headers naming the admin path", "/public", []string{"X-Original-URI", "/admin", "X-Forwarded-Uri", "/admin"}, 200},
+		{"auto", []untrustedCase{
+			{"nginx headers naming a public path", "/admin", []string{"X-Original-URI", "/public", "X-Original-Method", "GET"}, 400},
+			{"traefik headers naming a public path", "/admin", []string{"X-Forwarded-Uri", "/public", "X-Forwarded-Method", "GET"}, 400},
+			{"a method header alone", "/public", []string{"X-Forwarded-Method", "GET"}, 400},
+			{"headers naming the admin path", "/public", []string{"X-Original-URI", "/admin", "X-Forwarded-Uri", "/admin"}, 400},
+			{"no header, the admin path", "/admin", nil, 403},
+			{"no header, a public path", "/public", nil, 200},
+			{"a forwarded host alone", "/public", []string{"X-Forwarded-Host", "evil.example"}, 200},
+		}},
+		{"nginx", []untrustedCase{
+			{"its headers", "/auth", []string{"X-Original-URI", "/public", "X-Original-Method", "GET"}, 400},
+			{"no header", "/public", nil, 400},
+		}},
+		{"envoy", []untrustedCase{
+			{"headers naming a public path", "/admin", []string{"X-Forwarded-Uri", "/public", "X-Forwarded-Method", "GET"}, 403},
+			{"its own public path", "/public", []string{"X-Forwarded-Host", "evil.example", "X-Forwarded-Proto", "https"}, 200},
+		}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got := do(t, http.MethodGet, p.url+tc.path, bearer(reader), tc.headers...)
-			assert.Equal(t, tc.want, got.status)
+		t.Run(mode.ingress, func(t *testing.T) {
+			p := startProxy(t, forwardArgs(as, "-trusted-proxies", "192.0.2.0/24", "-require-scope", "/admin=admin",
+				"-forward-auth-ingress", mode.ingress))
+			for _, tc := range mode.cases {
+				got := do(t, http.MethodGet, p.url+tc.path, bearer(reader), tc.headers...)
+				assert.Equal(t, tc.want, got.status, tc.name)
+			}
+			logs := p.logs.String()
+			if mode.ingress == "envoy" {
+				assert.Contains(t, logs, "its forwarding headers are ignored")
+				assert.NotContains(t, logs, "-trusted-proxies refused")
+			} else {
+				assert.Contains(t, logs, "add the ingress's addresses to -trusted-proxies")
+			}
 		})
 	}
-	assert.Contains(t, p.logs.String(), "outside -trusted-proxies")
 }
 
 // TestForwardAuthAmbiguous refuses (400) an auth request whose headers

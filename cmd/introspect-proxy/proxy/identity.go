@@ -166,17 +166,19 @@ func claimText(raw json.RawMessage) string {
 
 // scopeText is the scopes as the scope header holds them, separated by a
 // space, and whether each is a scope token of RFC 6749 (printable ASCII
-// but space, '"' and '\'). A scope that is not ("files:x\u00a0admin",
-// "files:x\u3000admin") is one scope to the proxy's rules but two to a
-// service that splits the header on Unicode white space, one of them a
-// scope the rules refused: then "" and false.
+// but space, '"' and '\') without a comma. A scope that is not
+// ("files:x\u00a0admin", "files:x\u3000admin", "files:a,admin") is one
+// scope to the proxy's rules but two to a service that splits the header
+// on Unicode white space or reads it as an HTTP list (RFC 9110 §5.6.1), one
+// of them a scope the rules refused: then "" and false. No -require-scope
+// rule can name a scope with a comma, its separator.
 func scopeText(scopes []string) (string, bool) {
 	for _, s := range scopes {
 		if s == "" {
 			return "", false
 		}
 		for i := 0; i < len(s); i++ {
-			if c := s[i]; c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
+			if c := s[i]; c < 0x21 || c > 0x7e || c == '"' || c == '\\' || c == ',' {
 				return "", false
 			}
 		}

@@ -91,7 +91,7 @@ func TestScopeText(t *testing.T) {
 	}{
 		{nil, "", true},
 		{[]string{"read"}, "read", true},
-		{[]string{"read", "files:x", "a!#[]~"}, "read files:x a!#[]~", true},
+		{[]string{"read", "files:x", "a!#[]~;"}, "read files:x a!#[]~;", true},
 		{[]string{"files:x admin"}, "", false},
 		{[]string{"files:x\u00a0admin"}, "", false},
 		{[]string{"read", ""}, "", false},
@@ -99,6 +99,7 @@ func TestScopeText(t *testing.T) {
 		{[]string{`a\b`}, "", false},
 		{[]string{"a\tb"}, "", false},
 		{[]string{"é"}, "", false},
+		{[]string{"read", "files:a,admin"}, "", false}, // an HTTP list: "read files:a", "admin"
 	} {
 		got, ok := scopeText(tc.scopes)
 		if got != tc.want || ok != tc.ok {

@@ -89,6 +89,7 @@ func TestReverseProxyIdentityHeaders(t *testing.T) {
 	// Scopes the rules read as one and a service splitting the header on
 	// white space as two, "admin" among them.
 	oddScope := as.Issue(introspecttest.Claims{Subject: "bob", Username: "admin\u00a0", Expiry: exp, Extra: map[string]any{"scope": []string{"read", "files:x\u3000admin"}}})
+	commaScope := as.Issue(introspecttest.Claims{Subject: "bob", Scope: "read files:a,admin", Expiry: exp}) // a list to HTTP
 	nbspScope := as.Issue(introspecttest.Claims{Subject: "bob", Scope: "read files:x\u00a0admin", Expiry: exp})
 	forged := []string{
 		"X-Auth-Subject", "root", "x-auth-scope", "admin", "X-AUTH-CLIENT-ID", "forged",
@@ -110,6 +111,9 @@ func TestReverseProxyIdentityHeaders(t *testing.T) {
 		}},
 		{name: "scope array with an ideographic space", auth: bearer(oddScope), want: map[string]string{
 			"X-Auth-Subject": "bob", "X-Auth-Scope": "", "X-Auth-Claim-Scope": "", "X-Auth-Username": "", "X-Auth-Claim-Exp": fmt.Sprint(exp.Unix()),
+		}},
+		{name: "scope with a comma", auth: bearer(commaScope), want: map[string]string{
+			"X-Auth-Subject": "bob", "X-Auth-Scope": "", "X-Auth-Claim-Scope": "", "X-Auth-Claim-Exp": fmt.Sprint(exp.Unix()),
 		}},
 		{name: "scope with a no-break space", auth: bearer(nbspScope), want: map[string]string{
 			"X-Auth-Subject": "bob", "X-Auth-Scope": "", "X-Auth-Claim-Scope": "", "X-Auth-Claim-Exp": fmt.Sprint(exp.Unix()),

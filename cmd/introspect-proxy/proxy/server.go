@@ -46,6 +46,7 @@ type Server struct {
 	// them.
 	upgraded        upgrades
 	warnedUntrusted atomic.Bool // a forward-auth request from an untrusted address was logged at warn level
+	warnedRefused   atomic.Bool // a forward-auth request from an untrusted address was refused, and logged
 }
 
 // New assembles the proxy of cfg, which [config.Load] checked: the
