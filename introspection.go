@@ -84,10 +84,19 @@ func (ti *Introspection) Claim(name string, v any) (bool, error) {
 // single audience as a string) and the Extra members as they came. It has a
 // value receiver so that an Introspection held by value in another struct
 // marshals the same way.
+//
+// What it writes reads back as the same value: registered members come
+// from the typed fields only (an Extra member named "scope" or "sub", in a
+// value built by hand, is left out), empty scopes are left out, and a scope
+// holding a space is an error, since it would read back as several scopes
+// ("files:x admin" as "files:x" and "admin"). The parser refuses such a
+// scope.
 func (ti Introspection) MarshalJSON() ([]byte, error) {
 	m := make(map[string]any, 13+len(ti.Extra))
 	for k, v := range ti.Extra {
-		m[k] = v
+		if !registeredMember(k) {
+			m[k] = v
+		}
 	}
 	m["active"] = ti.Active
 	if !ti.Active {
@@ -104,7 +113,11 @@ func (ti Introspection) MarshalJSON() ([]byte, error) {
 	put("sub", ti.Subject)
 	put("iss", ti.Issuer)
 	put("jti", ti.JWTID)
-	put("scope", strings.Join(ti.Scopes, " "))
+	scope, err := scopeString(ti.Scopes)
+	if err != nil {
+		return nil, err
+	}
+	put("scope", scope)
 	for k, t := range map[string]time.Time{"exp": ti.Expiry, "iat": ti.IssuedAt, "nbf": ti.NotBefore} {
 		if !t.IsZero() {
 			m[k] = t.Unix()
@@ -120,7 +133,9 @@ func (ti Introspection) MarshalJSON() ([]byte, error) {
 	if c := ti.Confirmation; c != nil {
 		cm := make(map[string]any, 2+len(c.Extra))
 		for k, v := range c.Extra {
-			cm[k] = v
+			if k != "x5t#S256" && k != "jkt" {
+				cm[k] = v
+			}
 		}
 		if c.X5TS256 != "" {
 			cm["x5t#S256"] = c.X5TS256
@@ -176,4 +191,34 @@ func (c verdictContext) String() string {
 func FromContext(ctx context.Context) (*Introspection, bool) {
 	ti, ok := ctx.Value(introspectionKey{}).(*Introspection)
 	return ti, ok && ti != nil
+}
+
+// registeredMember reports whether name is a member of an answer that
+// Introspection keeps in a typed field.
+func registeredMember(name string) bool {
+	for _, n := range memberNames {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// scopeString is scopes as the "scope" string of RFC 7662, empty ones left
+// out; a scope holding a space is an error: it would read back as several.
+func scopeString(scopes []string) (string, error) {
+	var b strings.Builder
+	for _, s := range scopes {
+		if strings.IndexByte(s, ' ') >= 0 {
+			return "", fmt.Errorf("introspect: the scope %q holds a space: it would read back as several scopes", s)
+		}
+		if s == "" {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(s)
+	}
+	return b.String(), nil
 }

@@ -164,6 +164,36 @@ func TestIntrospectionScopesSurviveJSON(t *testing.T) {
 	}
 	var ti introspect.Introspection
 	assert.ErrorIs(t, json.Unmarshal([]byte(`{"active":true,"scope":["files:x admin"]}`), &ti), introspect.ErrMalformedResponse)
+	require.NoError(t, json.Unmarshal([]byte(`{"active":true,"scope":["","read",null]}`), &ti))
+	assert.Equal(t, []string{"read"}, ti.Scopes, "empty elements are no scope, as in the string")
+}
+
+// A value built by hand marshals to what reads back as itself, or fails:
+// registered members come from the typed fields only, never from Extra,
+// and a scope holding a space, which would read back as several, is an
+// error.
+func TestIntrospectionMarshalHandBuilt(t *testing.T) {
+	_, err := json.Marshal(introspect.Introspection{Active: true, Scopes: []string{"read", "files:x admin"}})
+	assert.ErrorContains(t, err, "holds a space")
+
+	ti := introspect.Introspection{
+		Active: true,
+		Scopes: []string{"", "read"},
+		Extra: map[string]json.RawMessage{
+			"scope": json.RawMessage(`"admin"`), "sub": json.RawMessage(`"root"`), "active": json.RawMessage(`false`),
+			"tenant": json.RawMessage(`"acme"`),
+		},
+		Confirmation: &introspect.Confirmation{Extra: map[string]json.RawMessage{"jkt": json.RawMessage(`"forged"`), "kid": json.RawMessage(`"k"`)}},
+	}
+	b, err := json.Marshal(ti)
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"active":true,"scope":"read","tenant":"acme","cnf":{"kid":"k"}}`, string(b))
+	var back introspect.Introspection
+	require.NoError(t, json.Unmarshal(b, &back))
+	assert.Equal(t, []string{"read"}, back.Scopes)
+	assert.False(t, back.HasScope("admin"))
+	assert.Empty(t, back.Subject)
+	assert.Empty(t, back.Confirmation.JKT)
 }
 
 func TestIntrospectionMarshalForm(t *testing.T) {

@@ -534,12 +534,18 @@ func stringList(name string, raw []byte, split bool) ([]string, error) {
 		// Each element is one scope token. One holding a space would be one
 		// scope here and several once the scopes are written as the string
 		// RFC 7662 defines (MarshalJSON, a cache storing answers as JSON, a
-		// header for a service): "files:x admin" would grant "admin".
+		// header for a service): "files:x admin" would grant "admin". An
+		// empty element (or null) is no scope, as in the string.
+		kept := list[:0]
 		for _, s := range list {
 			if strings.IndexByte(s, ' ') >= 0 {
 				return nil, fmt.Errorf("%w: an element of %q holds a space", ErrMalformedResponse, name)
 			}
+			if s != "" {
+				kept = append(kept, s)
+			}
 		}
+		return kept, nil
 	}
 	return list, nil
 }

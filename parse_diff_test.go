@@ -20,7 +20,8 @@ import (
 // rewrite (encoding/json into a map of raw members, then map lookups), kept as
 // the reference of FuzzParseDifferential. Three rules changed since, in
 // both: scopes are split at SP alone (RFC 6749 §3.3), an element of a scope
-// array holding SP makes the answer malformed, and a "cnf" binding that is
+// array holding SP makes the answer malformed (an empty one is dropped),
+// and a "cnf" binding that is
 // there but cannot be checked (null, not an object, a method that is null,
 // empty or not a string) is kept for the binding check to refuse instead of
 // being dropped or failing the parse.
@@ -215,8 +216,11 @@ func refDecodeStrings(m map[string]json.RawMessage, name string, split bool) ([]
 	if err := json.Unmarshal(raw, &list); err != nil {
 		return nil, fmt.Errorf("%w: %q is neither a string nor an array of strings", ErrMalformedResponse, name)
 	}
-	if split && slices.ContainsFunc(list, func(s string) bool { return strings.Contains(s, " ") }) {
-		return nil, fmt.Errorf("%w: an element of %q holds a space", ErrMalformedResponse, name)
+	if split {
+		if slices.ContainsFunc(list, func(s string) bool { return strings.Contains(s, " ") }) {
+			return nil, fmt.Errorf("%w: an element of %q holds a space", ErrMalformedResponse, name)
+		}
+		return slices.DeleteFunc(list, func(s string) bool { return s == "" }), nil
 	}
 	return list, nil
 }

@@ -34,15 +34,19 @@ type ResourceMetadata struct {
 
 // ResourceMetadataURL is where RFC 9728 §3.1 puts the metadata of resource:
 // /.well-known/oauth-protected-resource inserted between the host and the
-// path and query of the resource identifier (a query is kept:
-// https://api.example.com/mcp?tenant=a has its metadata at
-// https://api.example.com/.well-known/oauth-protected-resource/mcp?tenant=a).
+// path and query of the resource identifier, the slash that follows the
+// host alone dropped (https://api.example.com/mcp/?tenant=a has its
+// metadata at
+// https://api.example.com/.well-known/oauth-protected-resource/mcp/?tenant=a).
 func ResourceMetadataURL(resource string) (string, error) {
 	u, err := checkResource(resource)
 	if err != nil {
 		return "", err
 	}
-	path := strings.TrimSuffix(u.EscapedPath(), "/")
+	path := u.EscapedPath()
+	if path == "/" {
+		path = "" // only the slash that follows the host goes (§3.1): /mcp/ stays /mcp/
+	}
 	md := u.Scheme + "://" + u.Host + "/.well-known/oauth-protected-resource" + path
 	if u.RawQuery != "" || u.ForceQuery {
 		md += "?" + u.RawQuery
@@ -53,7 +57,7 @@ func ResourceMetadataURL(resource string) (string, error) {
 func checkResource(resource string) (*url.URL, error) {
 	u, err := url.Parse(resource)
 	if err != nil || u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname())) ||
-		u.Host == "" || u.Fragment != "" || u.User != nil {
+		u.Host == "" || strings.Contains(resource, "#") || u.User != nil {
 		return nil, fmt.Errorf("introspect: resource %q is not an https URL without fragment and credentials", resource)
 	}
 	return u, nil

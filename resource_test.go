@@ -22,13 +22,17 @@ func TestResourceMetadataURL(t *testing.T) {
 		// query: two resources apart by their query keep apart.
 		{"https://api.example.com/mcp?tenant=a", "https://api.example.com/.well-known/oauth-protected-resource/mcp?tenant=a"},
 		{"https://api.example.com?tenant=b", "https://api.example.com/.well-known/oauth-protected-resource?tenant=b"},
+		{"https://api.example.com/?tenant=b", "https://api.example.com/.well-known/oauth-protected-resource?tenant=b"},
+		// Only the slash that follows the host goes.
+		{"https://api.example.com/mcp/", "https://api.example.com/.well-known/oauth-protected-resource/mcp/"},
+		{"https://api.example.com/mcp/?t=a", "https://api.example.com/.well-known/oauth-protected-resource/mcp/?t=a"},
 	}
 	for _, tt := range tests {
 		got, err := introspect.ResourceMetadataURL(tt.resource)
 		require.NoError(t, err, tt.resource)
 		assert.Equal(t, tt.want, got)
 	}
-	for _, bad := range []string{"", "api.example.com", "http://api.example.com", "https://api.example.com/#x", "https://u:p@api.example.com"} {
+	for _, bad := range []string{"", "api.example.com", "http://api.example.com", "https://api.example.com/#x", "https://api.example.com/mcp#", "https://u:p@api.example.com"} {
 		_, err := introspect.ResourceMetadataURL(bad)
 		assert.Error(t, err, bad)
 	}
