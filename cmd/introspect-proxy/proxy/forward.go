@@ -131,31 +131,24 @@ func (s *Server) original(ctx context.Context, r *http.Request) (*http.Request, 
 // ingress, or under auto a request whose headers name one, the request is
 // refused (400), since its own URI, the auth endpoint's, would void the
 // rules of every path (an ingress left out of -trusted-proxies: in a
-// container it is never on loopback). Envoy's X-Forwarded-Host and
-// -Proto are ignored.
+// container it is on loopback only as a sidecar). The forwarding headers
+// of Envoy's requests (and of auto's that name no original) are ignored.
 func (s *Server) untrusted(r *http.Request, ingress config.Ingress) error {
+	if ingress != config.IngressEnvoy && (ingress != config.IngressAuto || namesOriginal(r.Header)) {
+		if s.warnedRefused.CompareAndSwap(false, true) {
+			s.log.Warn("forward-auth request from an address outside -trusted-proxies refused (400): the original request it names cannot be believed; add the ingress's addresses to -trusted-proxies",
+				"remote", r.RemoteAddr, "ingress", string(ingress))
+		}
+		return invalid("the forward-auth request comes from an address outside -trusted-proxies")
+	}
 	for _, h := range forwardHeaders {
-		if _, ok := r.Header[h]; !ok {
-			continue
-		}
-		names := h == headerOriginalMethod || h == headerOriginalURI || h == headerForwardedMethod || h == headerForwardedURI
-		if ingress != config.IngressEnvoy && names {
-			break // refused below
-		}
-		if s.warnedUntrusted.CompareAndSwap(false, true) {
+		if _, ok := r.Header[h]; ok && s.warnedUntrusted.CompareAndSwap(false, true) {
 			s.log.Warn("forward-auth request from an address outside -trusted-proxies: its forwarding headers are ignored, its own method and URI count",
 				"remote", r.RemoteAddr, "header", h)
+			break
 		}
-		return nil
 	}
-	if ingress == config.IngressEnvoy || ingress == config.IngressAuto && !namesOriginal(r.Header) {
-		return nil
-	}
-	if s.warnedRefused.CompareAndSwap(false, true) {
-		s.log.Warn("forward-auth request from an address outside -trusted-proxies refused (400): the original request it names cannot be believed; add the ingress's addresses to -trusted-proxies",
-			"remote", r.RemoteAddr, "ingress", string(ingress))
-	}
-	return invalid("the forward-auth request comes from an address outside -trusted-proxies")
+	return nil
 }
 
 // namesOriginal reports whether h holds a header that names the original

@@ -189,6 +189,7 @@ func TestForwardAuthUntrustedSource(t *testing.T) {
 		{"nginx", []untrustedCase{
 			{"its headers", "/auth", []string{"X-Original-URI", "/public", "X-Original-Method", "GET"}, 400},
 			{"no header", "/public", nil, 400},
+			{"a forwarded host alone", "/public", []string{"X-Forwarded-Host", "evil.example"}, 400},
 		}},
 		{"envoy", []untrustedCase{
 			{"headers naming a public path", "/admin", []string{"X-Forwarded-Uri", "/public", "X-Forwarded-Method", "GET"}, 403},
