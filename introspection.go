@@ -85,12 +85,14 @@ func (ti *Introspection) Claim(name string, v any) (bool, error) {
 // value receiver so that an Introspection held by value in another struct
 // marshals the same way.
 //
-// What it writes reads back as the same value: registered members come
-// from the typed fields only (an Extra member named "scope" or "sub", in a
-// value built by hand, is left out), empty scopes are left out, and a scope
-// holding a space is an error, since it would read back as several scopes
-// ("files:x admin" as "files:x" and "admin"). The parser refuses such a
-// scope.
+// What it writes reads back as a value that grants no more: registered
+// members come from the typed fields only (an Extra member named "scope"
+// or "sub", in a value built by hand, is left out), a confirmation method
+// in Confirmation.Extra is written as null, which the binding check
+// refuses, dates are rounded toward the stricter check, empty scopes are
+// left out, and a scope holding a space is an error, since it would read
+// back as several scopes ("files:x admin" as "files:x" and "admin"). The
+// parser refuses such a scope.
 func (ti Introspection) MarshalJSON() ([]byte, error) {
 	m := make(map[string]any, 13+len(ti.Extra))
 	for k, v := range ti.Extra {
@@ -118,9 +120,15 @@ func (ti Introspection) MarshalJSON() ([]byte, error) {
 		return nil, err
 	}
 	put("scope", scope)
+	// Integer seconds, as RFC 7662 writes them, a fraction rounded toward
+	// the stricter check: exp down, nbf and iat up.
 	for k, t := range map[string]time.Time{"exp": ti.Expiry, "iat": ti.IssuedAt, "nbf": ti.NotBefore} {
 		if !t.IsZero() {
-			m[k] = t.Unix()
+			sec := t.Unix()
+			if k != "exp" && t.Nanosecond() != 0 {
+				sec++
+			}
+			m[k] = sec
 		}
 	}
 	switch len(ti.Audience) {
@@ -133,8 +141,12 @@ func (ti Introspection) MarshalJSON() ([]byte, error) {
 	if c := ti.Confirmation; c != nil {
 		cm := make(map[string]any, 2+len(c.Extra))
 		for k, v := range c.Extra {
-			if k != "x5t#S256" && k != "jkt" {
-				cm[k] = v
+			cm[k] = v
+			if k == "x5t#S256" || k == "jkt" {
+				// A method the parser could not read (null, empty, not a
+				// string) stays one, so that the token stays refused; one
+				// put in Extra by hand never becomes a binding.
+				cm[k] = nil
 			}
 		}
 		if c.X5TS256 != "" {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -187,13 +189,48 @@ func TestIntrospectionMarshalHandBuilt(t *testing.T) {
 	}
 	b, err := json.Marshal(ti)
 	require.NoError(t, err)
-	assert.JSONEq(t, `{"active":true,"scope":"read","tenant":"acme","cnf":{"kid":"k"}}`, string(b))
+	assert.JSONEq(t, `{"active":true,"scope":"read","tenant":"acme","cnf":{"jkt":null,"kid":"k"}}`, string(b))
 	var back introspect.Introspection
 	require.NoError(t, json.Unmarshal(b, &back))
 	assert.Equal(t, []string{"read"}, back.Scopes)
 	assert.False(t, back.HasScope("admin"))
 	assert.Empty(t, back.Subject)
 	assert.Empty(t, back.Confirmation.JKT)
+	assert.Contains(t, back.Confirmation.Extra, "jkt", "still a method the binding check refuses")
+}
+
+// A parsed answer reads back, after MarshalJSON, as one that grants no
+// more: a confirmation method the binding check refuses (null, empty, not
+// a string) stays refused, and fractional dates round toward the stricter
+// check (RFC 7662 writes integers).
+func TestIntrospectionRoundTripFailsClosed(t *testing.T) {
+	for _, answer := range []string{
+		`{"active":true,"cnf":{"x5t#S256":"thumb","jkt":null}}`,
+		`{"active":true,"cnf":{"x5t#S256":"thumb","jkt":""}}`,
+		`{"active":true,"cnf":{"jkt":"J","x5t#S256":5}}`,
+	} {
+		var ti introspect.Introspection
+		require.NoError(t, json.Unmarshal([]byte(answer), &ti), answer)
+		b, err := json.Marshal(ti)
+		require.NoError(t, err)
+		var back introspect.Introspection
+		require.NoError(t, json.Unmarshal(b, &back), "%s", b)
+		assert.Equal(t, ti.Confirmation.JKT, back.Confirmation.JKT, "%s -> %s", answer, b)
+		assert.Equal(t, ti.Confirmation.X5TS256, back.Confirmation.X5TS256, "%s -> %s", answer, b)
+		assert.ElementsMatch(t, slices.Collect(maps.Keys(ti.Confirmation.Extra)), slices.Collect(maps.Keys(back.Confirmation.Extra)),
+			"%s -> %s: the methods the binding check refuses", answer, b)
+	}
+	var ti introspect.Introspection
+	require.NoError(t, json.Unmarshal([]byte(`{"active":true,"exp":2000000000.7,"nbf":1000000000.2,"iat":1000000000.5}`), &ti))
+	b, err := json.Marshal(ti)
+	require.NoError(t, err)
+	var back introspect.Introspection
+	require.NoError(t, json.Unmarshal(b, &back))
+	assert.Equal(t, int64(2000000000), back.Expiry.Unix(), "exp rounds down")
+	assert.Equal(t, int64(1000000001), back.NotBefore.Unix(), "nbf rounds up")
+	assert.Equal(t, int64(1000000001), back.IssuedAt.Unix(), "iat rounds up")
+	assert.False(t, back.Expiry.After(ti.Expiry))
+	assert.False(t, back.NotBefore.Before(ti.NotBefore))
 }
 
 func TestIntrospectionMarshalForm(t *testing.T) {
