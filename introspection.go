@@ -149,10 +149,11 @@ func (ti Introspection) MarshalJSON() ([]byte, error) {
 				cm[k] = nil
 			}
 		}
-		if c.X5TS256 != "" {
+		// A method with a marker in Extra too keeps the marker: refused.
+		if _, marker := c.Extra["x5t#S256"]; c.X5TS256 != "" && !marker {
 			cm["x5t#S256"] = c.X5TS256
 		}
-		if c.JKT != "" {
+		if _, marker := c.Extra["jkt"]; c.JKT != "" && !marker {
 			cm["jkt"] = c.JKT
 		}
 		m["cnf"] = cm

@@ -197,6 +197,13 @@ func TestIntrospectionMarshalHandBuilt(t *testing.T) {
 	assert.Empty(t, back.Subject)
 	assert.Empty(t, back.Confirmation.JKT)
 	assert.Contains(t, back.Confirmation.Extra, "jkt", "still a method the binding check refuses")
+
+	// A method both typed and marked stays marked: refused either way.
+	b, err = json.Marshal(introspect.Introspection{Active: true, Confirmation: &introspect.Confirmation{
+		JKT: "J", X5TS256: "T", Extra: map[string]json.RawMessage{"jkt": json.RawMessage(`null`), "x5t#S256": json.RawMessage(`5`)},
+	}})
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"active":true,"cnf":{"jkt":null,"x5t#S256":null}}`, string(b))
 }
 
 // A parsed answer reads back, after MarshalJSON, as one that grants no

@@ -93,12 +93,13 @@ func (s *Server) original(ctx context.Context, r *http.Request) (*http.Request, 
 		return nil, err
 	}
 	if own && cfg.ForwardAuthPathPrefix != "" {
+		// Envoy sends the prefix and the original path, which starts with
+		// '/': the prefix alone, or followed by a query or anything else, is
+		// no such request (an ext_authz path_override, which sends every
+		// request to one path, would have the rules judge that path).
 		rest, ok := strings.CutPrefix(uri, cfg.ForwardAuthPathPrefix)
-		if !ok {
-			return nil, invalid("the path does not start with -forward-auth-path-prefix")
-		}
-		if !strings.HasPrefix(rest, "/") {
-			rest = "/" + rest
+		if !ok || !strings.HasPrefix(rest, "/") {
+			return nil, invalid("the path is not -forward-auth-path-prefix followed by the original path")
 		}
 		uri = rest
 	}

@@ -253,6 +253,30 @@ func TestForwardAuthAmbiguous(t *testing.T) {
 	}
 }
 
+// TestForwardAuthEnvoyPrefix checks Envoy's requests under
+// -forward-auth-path-prefix: the prefix and the original path, which
+// starts with '/'. The prefix alone, or followed by a query or anything
+// but '/', is refused: an ext_authz path_override sending every request to
+// one path would have the rules judge that path for all of them.
+func TestForwardAuthEnvoyPrefix(t *testing.T) {
+	as := newAS(t)
+	reader := as.Issue(introspecttest.Claims{Subject: "alice", Scope: "read"})
+	p := startProxy(t, forwardArgs(as, "-forward-auth-path-prefix", "/check", "-require-scope", "/admin=admin"))
+	for uri, want := range map[string]int{
+		"/check":           400,
+		"/check?x=1":       400,
+		"/checkpublic":     400,
+		"/check/public":    200,
+		"/check/admin":     403,
+		"/check//admin":    403,
+		"/public":          400,
+		"/check/public?x=": 200,
+	} {
+		got := do(t, http.MethodGet, p.url+uri, bearer(reader))
+		assert.Equal(t, want, got.status, uri)
+	}
+}
+
 // TestForwardAuthDPoP checks a DPoP-bound token through forward-auth: the
 // proof's htm and htu are those of the original request, as the ingress
 // describes it (method, X-Forwarded-Proto, X-Forwarded-Host, URI).
