@@ -26,7 +26,8 @@ func (s *Server) IssueJWT(c Claims) string {
 // changed or removed ("typ", "kid", "crit", "jku", ...), a claim added. The
 // header's "alg" is the key's; edit may set it to "none" (the token is then
 // unsigned) or to an HMAC algorithm (the token is then keyed with the
-// public key's DER, as in an algorithm confusion attack).
+// public key's PEM text, as in an algorithm confusion attack against a
+// verifier that keys HMAC with the PEM it was given).
 func (s *Server) IssueJWTFunc(c Claims, edit func(header, claims map[string]any)) string {
 	tok := s.Issue(c)
 	s.mu.Lock()

@@ -1,6 +1,8 @@
 // Package introspecttest provides an RFC 7662 authorization server for tests,
 // in the manner of net/http/httptest: it issues and revokes tokens with chosen
-// claims, authenticates clients strictly (client_secret_basic with RFC 6749
+// claims, authenticates clients strictly (a client registered with
+// [WithClient] and an empty secret accepts an empty one, which real servers
+// and this package's New refuse; client_secret_basic with RFC 6749
 // §2.3.1 form-encoding, or without it as some servers do;
 // client_secret_post; client_secret_jwt and private_key_jwt assertions with
 // replay checks; tls_client_auth; a bearer token; none), serves its metadata (RFC 8414 and OpenID locations), a JWKS
@@ -78,7 +80,7 @@ type Client struct {
 // Request describes the last introspection request the server received,
 // without the token or the secret.
 type Request struct {
-	AuthMethod    string // "client_secret_basic", "client_secret_post" or "" (none)
+	AuthMethod    string // the client authentication method: "client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt", "tls_client_auth", "bearer_token" or "none"
 	ClientID      string
 	TokenTypeHint string
 	HasHint       bool
@@ -150,8 +152,9 @@ func WithClock(now func() time.Time) Option {
 	return func(c *serverConfig) { c.now = now }
 }
 
-// WithTLS serves https with a self-signed certificate; use [Server.HTTPClient]
-// to reach it.
+// WithTLS serves https with net/http/httptest's certificate, whose private
+// key is public (it is in Go's sources): for tests only. Use
+// [Server.HTTPClient] to reach it.
 func WithTLS() Option {
 	return func(c *serverConfig) { c.tls = true }
 }

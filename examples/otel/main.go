@@ -47,6 +47,7 @@ import (
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/exporters/stdout/stdoutmetric"
 	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace"
+	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -169,9 +170,12 @@ func newMiddleware(endpoint, clientID, secret string, hostAttribute bool, meterP
 		return nil, err
 	}
 	// otelhttp's client spans of the calls to the authorization server nest
-	// under the middleware's spans.
+	// under the middleware's spans. Trace context alone goes with the calls:
+	// a global baggage propagator would forward the baggage of the request
+	// that started a call, which its client chose.
 	transport := otelhttp.NewTransport(http.DefaultTransport,
-		otelhttp.WithMeterProvider(meterProvider), otelhttp.WithTracerProvider(tracerProvider))
+		otelhttp.WithMeterProvider(meterProvider), otelhttp.WithTracerProvider(tracerProvider),
+		otelhttp.WithPropagators(propagation.TraceContext{}))
 	cache, err := introspect.NewLRUCache(100_000)
 	if err != nil {
 		return nil, err

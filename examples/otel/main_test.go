@@ -101,7 +101,6 @@ func TestMetricsAfterScriptedRequests(t *testing.T) {
 		{"introspect_introspection_duration_seconds_count", []string{`error_type="http_5xx"`, `introspect_result="error"`}, 1},
 		{"introspect_introspection_duration_seconds_bucket", []string{`introspect_result="active"`, `le="5"`}, 2},
 		{"introspect_introspection_duration_seconds_bucket", []string{`error_type="http_5xx"`, `le="+Inf"`}, 1},
-		{"introspect_introspection_duration_seconds_bucket", []string{`introspect_result="active"`, `le="0.0001"`}, 0},
 		{"introspect_introspection_in_flight", nil, 0},
 	}
 	for _, tc := range tests {
@@ -109,6 +108,9 @@ func TestMetricsAfterScriptedRequests(t *testing.T) {
 			assert.Equal(t, tc.want, value(t, text, tc.name, append(tc.labels, scope)...))
 		})
 	}
+	// The module's buckets, from 100 µs, not the SDK's default ones: the
+	// series exists (how many calls took less is the machine's business).
+	assert.LessOrEqual(t, value(t, text, "introspect_introspection_duration_seconds_bucket", `introspect_result="active"`, `le="0.0001"`, scope), 2.0)
 	for _, outcome := range []string{"anonymous", "malformed", "canceled"} {
 		assert.NotContains(t, text, `introspect_outcome="`+outcome+`"`, "no request had that outcome")
 	}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/introspect-go/introspect"
 )
@@ -32,9 +33,20 @@ func main() {
 	}
 	defer mw.Close()
 
-	http.Handle("/api/", mw.HandlerFunc(api))
-	http.Handle("/admin/", mw.Handler(mw.RequireScope("admin")(http.HandlerFunc(admin))))
-	log.Fatal(http.ListenAndServe("127.0.0.1:8080", nil))
+	mux := http.NewServeMux()
+	mux.Handle("/api/", mw.HandlerFunc(api))
+	mux.Handle("/admin/", mw.Handler(mw.RequireScope("admin")(http.HandlerFunc(admin))))
+	srv := &http.Server{
+		Addr:    "127.0.0.1:8080",
+		Handler: mux,
+		// Timeouts: a client that announces a body and never sends it, or
+		// sends its header slowly, must not hold a connection for good.
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	log.Fatal(srv.ListenAndServe())
 }
 
 func api(w http.ResponseWriter, r *http.Request) {

@@ -64,10 +64,13 @@ type options struct {
 	clientSecret  string
 	cacheSecret   []byte
 	encryptionKey []byte
-	twoTier       bool
-	localTTL      time.Duration
-	redisTimeout  time.Duration
-	demo          bool
+	// throwawayCacheSecret: cacheSecret was made for this run, and may be
+	// printed; one from the environment never is.
+	throwawayCacheSecret bool
+	twoTier              bool
+	localTTL             time.Duration
+	redisTimeout         time.Duration
+	demo                 bool
 }
 
 func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
@@ -131,7 +134,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		logger.Info("embedded authorization server started", "introspection_endpoint", o.endpoint)
 	}
 	if o.cacheSecret == nil {
-		o.cacheSecret = []byte(randomString(32))
+		o.cacheSecret, o.throwawayCacheSecret = []byte(randomString(32)), true
 	}
 	if o.demo {
 		// A prefix of its own, so the demo never meets entries of other runs.
@@ -173,13 +176,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stdout, "\nA token with scope \"read\" (valid for one hour):\n\n"+
 			"  curl -H 'Authorization: Bearer %s' %s/api/me\n\n"+
 			"A second replica sharing the cache and this authorization server (in another terminal,\n"+
-			"from examples/redis; the secrets are this run's throwaway ones):\n\n"+
-			"  %s=%s %s=%s go run . -addr 127.0.0.1:8081 -redis-addr %s -prefix %s -endpoint %s -client-id %s\n\n"+
+			"from examples/redis; the secrets shown are this run's throwaway ones, those of your\n"+
+			"environment are named, never shown):\n\n"+
+			"  %s go run . -addr 127.0.0.1:8081 -redis-addr %s -prefix %s -endpoint %s -client-id %s\n\n"+
 			"Ask it with the same token (port 8081): it answers from the cache, without a call to\n"+
 			"the authorization server. Ctrl-C stops.\n",
-			sample, a.url,
-			envClientSecret, o.clientSecret, envCacheSecret, o.cacheSecret,
-			o.redisAddr, o.prefix, o.endpoint, o.clientID)
+			sample, a.url, replicaEnv(o), o.redisAddr, o.prefix, o.endpoint, o.clientID)
 	}
 	select {
 	case <-ctx.Done():
@@ -395,4 +397,20 @@ func get(ctx context.Context, url, token string) (int, error) {
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	return resp.StatusCode, nil
+}
+
+// replicaEnv is the environment of a second replica's command: the
+// embedded server's client secret, and the cache secret when it was made
+// for this run; a secret or key from the environment by its name only.
+func replicaEnv(o options) string {
+	env := envClientSecret + "=" + o.clientSecret
+	if o.throwawayCacheSecret {
+		env += " " + envCacheSecret + "=" + string(o.cacheSecret)
+	} else {
+		env += " " + envCacheSecret + `="$` + envCacheSecret + `"`
+	}
+	if o.encryptionKey != nil {
+		env += " " + envEncryptionKey + `="$` + envEncryptionKey + `"`
+	}
+	return env
 }

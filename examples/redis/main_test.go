@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -254,5 +255,32 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
+	}
+}
+
+// The second replica's command shows only this run's throwaway secrets: a
+// cache secret or encryption key from the environment is named, never
+// printed.
+func TestReplicaEnvHidesSecrets(t *testing.T) {
+	const real = "prod-cache-secret-never-printed-0123456789"
+	o, err := parseFlags(nil, env(map[string]string{envCacheSecret: real, envEncryptionKey: "AAAAAAAAAAAAAAAAAAAAAA=="}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := replicaEnv(o)
+	if strings.Contains(got, real) || strings.Contains(got, "AAAAAAAA") {
+		t.Errorf("a secret of the environment is printed: %s", got)
+	}
+	for _, want := range []string{envCacheSecret + `="$` + envCacheSecret + `"`, envEncryptionKey + `="$` + envEncryptionKey + `"`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("%s does not name %s", got, want)
+		}
+	}
+	o, err = parseFlags(nil, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := replicaEnv(o); !strings.Contains(got, envCacheSecret+"="+string(o.cacheSecret)) {
+		t.Errorf("this run's throwaway cache secret is not given: %s", got)
 	}
 }
