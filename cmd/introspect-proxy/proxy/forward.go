@@ -60,8 +60,8 @@ func (s *Server) forwardAuth(ctx context.Context, w http.ResponseWriter, r *http
 // original returns the request the ingress asks about, for the middleware
 // and the rules: its method, path, host and scheme (for a DPoP proof's htm
 // and htu), with r's headers and the context ctx. From a trusted proxy they come
-// from the headers of -forward-auth-ingress; from anyone else those
-// headers are ignored and the request's own method and URI count. Its TLS
+// from the headers of -forward-auth-ingress; from anyone else the request
+// is refused, or its own method and URI count (see untrusted). Its TLS
 // state never holds the ingress's certificate: the client's, for a
 // certificate-bound token, comes in -client-cert-header.
 func (s *Server) original(ctx context.Context, r *http.Request) (*http.Request, error) {

@@ -173,14 +173,12 @@ func claimText(raw json.RawMessage) string {
 // of them a scope the rules refused: then "" and false. No -require-scope
 // rule can name a scope with a comma, its separator.
 func scopeText(scopes []string) (string, bool) {
+	if len(scopes) > 0 && introspect.CheckScopes(scopes) != nil {
+		return "", false
+	}
 	for _, s := range scopes {
-		if s == "" {
+		if strings.IndexByte(s, ',') >= 0 {
 			return "", false
-		}
-		for i := 0; i < len(s); i++ {
-			if c := s[i]; c < 0x21 || c > 0x7e || c == '"' || c == '\\' || c == ',' {
-				return "", false
-			}
 		}
 	}
 	return strings.Join(scopes, " "), true
