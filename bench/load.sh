@@ -33,8 +33,9 @@
 # same with a transport that reads each answer on the asking goroutine
 # (floor-rp-rt), the same on a plain loop over http.ReadRequest
 # (floor-rp-loop), and nginx's auth_request to a trivial handler on
-# net/http's server (nginx+floor-auth) and on that loop
-# (nginx+floor-auth-loop).
+# net/http's server (nginx+floor-auth), on that loop
+# (nginx+floor-auth-loop), and on a loop that parses nothing and writes a
+# canned 200 (nginx+floor-auth-raw), the floor of any forward-auth endpoint.
 # OATHKEEPER=on adds Ory Oathkeeper's proxy (oauth2_introspection) in front of
 # the same backend, built from bench/peers' module graph.
 set -euo pipefail

@@ -888,7 +888,8 @@ func floorsNote(floors string) string {
 		"`floor-rp-rt` = the same with a transport that writes each request and reads its answer on the asking goroutine (http.ReadResponse); " +
 		"`floor-rp-loop` = that, served by a plain loop over http.ReadRequest on each connection instead of net/http's server; " +
 		"`nginx+floor-auth` = nginx with `auth_request` to a trivial handler (200 and one header) on net/http's server; " +
-		"`nginx+floor-auth-loop` = the same handler on the loop; "
+		"`nginx+floor-auth-loop` = the same handler on the loop; " +
+		"`nginx+floor-auth-raw` = a loop that parses nothing: it reads to the end of each request's header block and writes one canned 200 with one header, the floor of any forward-auth endpoint; "
 }
 
 func (r *runner) settleNote() string {

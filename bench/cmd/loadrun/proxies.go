@@ -101,7 +101,7 @@ func (r *runner) proxyTargets(ctx context.Context, endpoint, caFile string, be b
 			}
 			var floors []nginxAuth
 			if r.o.floors == "on" {
-				for _, f := range []nginxAuth{{name: "nginx+floor-auth", mode: "floor-auth"}, {name: "nginx+floor-auth-loop", mode: "floor-auth-loop"}} {
+				for _, f := range []nginxAuth{{name: "nginx+floor-auth", mode: "floor-auth"}, {name: "nginx+floor-auth-loop", mode: "floor-auth-loop"}, {name: "nginx+floor-auth-raw", mode: "floor-auth-raw"}} {
 					if f.addr, f.pid, err = r.startServer(ctx, f.mode, ""); err != nil {
 						return nil, err
 					}

@@ -6,15 +6,17 @@ package main
 // Header.Write) in a plain loop on each connection, without the server's
 // per-request goroutine and background read and without the transport's
 // read and write goroutines. They answer one question for the load test:
-// how much of a proxy's cost is the hop itself.
+// how much of a proxy's cost is the hop itself. serveRaw goes lower still:
+// it parses nothing and answers every request with one canned 200.
 //
-// The loop server and the round tripper here are measurement floors, not
+// The loop servers and the round tripper here are measurement floors, not
 // servers: no limits on header size, no timeouts, no request bodies, no
 // 1xx answers, no upgrades, no retries on a closed connection, no
 // graceful shutdown. Nothing outside this load test may use them.
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"log"
@@ -234,6 +236,49 @@ func (w *loopWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// serveRaw is the floor below every forward-auth endpoint: on each
+// connection it reads up to the end of each request's header block
+// without parsing it (a request with a body would desynchronise it, and
+// nginx's auth_request sends none) and writes one canned 200 with an
+// identity header. No HTTP server could do less per request.
+func serveRaw(ln net.Listener) error {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return err
+		}
+		go serveRawConn(c)
+	}
+}
+
+var rawAnswer = []byte("HTTP/1.1 200 OK\r\nX-Auth-Subject: bench\r\nContent-Length: 0\r\n\r\n")
+
+func serveRawConn(c net.Conn) {
+	defer func() { _ = c.Close() }()
+	buf := make([]byte, 16<<10)
+	n := 0
+	for {
+		m, err := c.Read(buf[n:])
+		if err != nil {
+			return
+		}
+		n += m
+		for {
+			i := bytes.Index(buf[:n], []byte("\r\n\r\n"))
+			if i < 0 {
+				break
+			}
+			if _, err := c.Write(rawAnswer); err != nil {
+				return
+			}
+			n = copy(buf, buf[i+4:n])
+		}
+		if n == len(buf) {
+			return
+		}
+	}
+}
+
 // floorHandler returns the handler of a floor mode and whether it runs on
 // the loop server rather than net/http's.
 func floorHandler(mode string, upstream *url.URL) (h http.Handler, loop bool) {
@@ -246,7 +291,7 @@ func floorHandler(mode string, upstream *url.URL) (h http.Handler, loop bool) {
 		return pooledReverseProxy(upstream, &loopTransport{addr: upstream.Host}), true
 	case "floor-auth":
 		return authHandler, false
-	case "floor-auth-loop":
+	case "floor-auth-loop", "floor-auth-raw":
 		return authHandler, true
 	}
 	log.Fatalf("unknown mode %q", mode)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // serveFloor serves the floor mode in front of upstream (nil for the auth
@@ -20,7 +21,10 @@ func serveFloor(t *testing.T, mode string, upstream *url.URL) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if loop {
+	if mode == "floor-auth-raw" {
+		go func() { _ = serveRaw(ln) }()
+		t.Cleanup(func() { _ = ln.Close() })
+	} else if loop {
 		go func() { _ = serveLoop(ln, h) }()
 		t.Cleanup(func() { _ = ln.Close() })
 	} else {
@@ -118,5 +122,44 @@ func TestFloorAuth(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The raw floor answers each request on a connection with its canned 200,
+// requests sent in one write included, and reads a request that arrives
+// in pieces to its end before answering it.
+func TestFloorAuthRaw(t *testing.T) {
+	addr := serveFloor(t, "floor-auth-raw", nil)
+	get := "GET /auth HTTP/1.1\r\nHost: floor.test\r\nAuthorization: Bearer x\r\n\r\n"
+	got := exchange(t, addr, get, get+get, "GET /auth HTTP/1.1\r\nHost: fl")
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.Close() }()
+	br := bufio.NewReader(c)
+	for i, part := range []string{"GET /auth HTTP/1.1\r\nHost: fl", "oor.test\r\n\r", "\n" + get} {
+		if _, err := c.Write([]byte(part)); err != nil {
+			t.Fatalf("part %d: %v", i+1, err)
+		}
+	}
+	for i := range 2 {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("answer %d to the pieces: %v", i+1, err)
+		}
+		got = append(got, resp)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if n, _ := br.Read(make([]byte, 1)); n != 0 {
+		t.Error("an answer more than the requests sent")
+	}
+	if len(got) != 5 {
+		t.Fatalf("%d answers", len(got))
+	}
+	for i, resp := range got {
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Auth-Subject") != "bench" {
+			t.Errorf("answer %d: %d, X-Auth-Subject %q", i+1, resp.StatusCode, resp.Header.Get("X-Auth-Subject"))
+		}
 	}
 }

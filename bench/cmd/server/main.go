@@ -40,7 +40,7 @@ var hello = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 })
 
 func main() {
-	mode := flag.String("mode", "bare", "bare, introspect, reverse, or a floor: floor-reverse, floor-reverse-rt, floor-reverse-loop, floor-auth, floor-auth-loop")
+	mode := flag.String("mode", "bare", "bare, introspect, reverse, or a floor: floor-reverse, floor-reverse-rt, floor-reverse-loop, floor-auth, floor-auth-loop, floor-auth-raw")
 	upstream := flag.String("upstream", "", "the service behind a reverse proxy (reverse mode), an http URL")
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address (loopback)")
 	adminAddr := flag.String("admin", "", "admin listen address (GET /stats), empty for none")
@@ -110,7 +110,7 @@ func main() {
 			log.Fatalf("%s mode needs -upstream http://host:port, not %q", *mode, *upstream)
 		}
 		h, loop = floorHandler(*mode, u)
-	case "floor-auth", "floor-auth-loop":
+	case "floor-auth", "floor-auth-loop", "floor-auth-raw":
 		h, loop = floorHandler(*mode, nil)
 	default:
 		log.Fatalf("unknown mode %q", *mode)
@@ -131,7 +131,9 @@ func main() {
 		go func() { _ = admin.Serve(aln) }()
 	}
 	log.Printf("%s listening on %s", *mode, ln.Addr())
-	if loop {
+	if *mode == "floor-auth-raw" {
+		go func() { _ = serveRaw(ln) }() // ends when the process does
+	} else if loop {
 		go func() { _ = serveLoop(ln, h) }() // ends when the process does
 	} else {
 		go func() {
