@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/introspect-go/introspect"
 	introspectredis "github.com/introspect-go/introspect/cache/redis"
@@ -138,7 +139,7 @@ func (l *loader) checkMode() {
 		if c.Upstream != nil && c.Upstream.Scheme != "https" {
 			l.bad("%s: %s is plain http, with no certificate to check", lb("upstream-ca"), lb("upstream"))
 		}
-		pool, err := loadPool(f)
+		pool, err := LoadPool(f)
 		if err != nil {
 			l.bad("%s: %v", lb("upstream-ca"), err)
 		}
@@ -157,22 +158,30 @@ func (l *loader) checkServer() {
 	case certFile == "" && keyFile != "":
 		l.bad("%s needs %s", lb("tls-key"), lb("tls-cert"))
 	case certFile != "":
-		cert, err := loadKeyPair(certFile, keyFile)
+		cert, err := LoadKeyPair(certFile, keyFile)
 		if err != nil {
 			l.bad("%s, %s: %v", lb("tls-cert"), lb("tls-key"), err)
 		} else {
 			c.TLSCertificate = &cert
+			c.TLSCertFile, c.TLSKeyFile = certFile, keyFile
 		}
+	}
+	switch d := c.TLSReloadInterval; {
+	case l.given("tls-reload-interval") && certFile == "":
+		l.bad("%s needs %s: it reads the certificate files again", lb("tls-reload-interval"), lb("tls-cert"))
+	case d > 0 && d < time.Second:
+		l.bad("%s: %v is less than 1s", lb("tls-reload-interval"), d)
 	}
 	if caFile != "" {
 		if certFile == "" {
 			l.bad("%s needs %s: client certificates come with TLS", lb("tls-client-ca"), lb("tls-cert"))
 		}
-		pool, err := loadPool(caFile)
+		pool, err := LoadPool(caFile)
 		if err != nil {
 			l.bad("%s: %v", lb("tls-client-ca"), err)
 		}
 		c.TLSClientCAs = pool
+		c.TLSClientCAFile = caFile
 	}
 	mode := l.value("tls-client-auth")
 	switch {
@@ -245,7 +254,7 @@ func (l *loader) checkCredentials() {
 		if keyFile == "" {
 			keyFile = certFile
 		}
-		cert, err := loadKeyPair(certFile, keyFile)
+		cert, err := LoadKeyPair(certFile, keyFile)
 		if err != nil {
 			l.bad("%s: %v", lb("client-cert"), err)
 		} else {
@@ -690,9 +699,9 @@ func printable(s string) bool {
 	return true
 }
 
-// loadKeyPair reads a PEM certificate chain and its key, as
+// LoadKeyPair reads a PEM certificate chain and its key, as
 // tls.LoadX509KeyPair does, through ReadFile.
-func loadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
+func LoadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
 	certPEM, err := ReadFile(certFile, MaxFileSize)
 	if err != nil {
 		return tls.Certificate{}, err
@@ -704,8 +713,8 @@ func loadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
 	return tls.X509KeyPair(certPEM, keyPEM)
 }
 
-// loadPool reads PEM certificates.
-func loadPool(file string) (*x509.CertPool, error) {
+// LoadPool reads PEM certificates: the pool of the CAs in file.
+func LoadPool(file string) (*x509.CertPool, error) {
 	data, err := ReadFile(file, MaxFileSize)
 	if err != nil {
 		return nil, err

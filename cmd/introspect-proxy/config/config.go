@@ -163,6 +163,10 @@ type Config struct {
 	// The server.
 	TLSCertificate                *tls.Certificate   // -tls-cert, -tls-key; nil: plain HTTP
 	TLSClientCAs                  *x509.CertPool     // -tls-client-ca
+	TLSCertFile                   string             // -tls-cert, read again when it changes
+	TLSKeyFile                    string             // -tls-key
+	TLSClientCAFile               string             // -tls-client-ca
+	TLSReloadInterval             time.Duration      // -tls-reload-interval; 0: the files are read once
 	TLSClientAuth                 tls.ClientAuthType // -tls-client-auth
 	ReadHeaderTimeout             time.Duration      // -read-header-timeout
 	ReadTimeout                   time.Duration      // -read-timeout

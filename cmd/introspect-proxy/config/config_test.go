@@ -231,6 +231,9 @@ func TestValidation(t *testing.T) {
 		{name: "client auth without TLS", args: withBase("-tls-client-auth", "request"), want: []string{"-tls-client-auth: request needs -tls-cert"}},
 		{name: "verify without CA", args: withBase("-tls-cert", certFile, "-tls-key", keyFile, "-tls-client-auth", "require"), want: []string{"-tls-client-auth: require needs -tls-client-ca"}},
 		{name: "unknown client auth", args: withBase("-tls-client-auth", "maybe"), want: []string{`-tls-client-auth: "maybe" is not none, request, verify-if-given or require`}},
+		{name: "reload without TLS", env: []string{"INTROSPECT_TLS_RELOAD_INTERVAL=0"}, args: withBase(), want: []string{"INTROSPECT_TLS_RELOAD_INTERVAL needs -tls-cert"}},
+		{name: "reload too often", args: withBase("-tls-cert", certFile, "-tls-key", keyFile, "-tls-reload-interval", "500ms"), want: []string{"-tls-reload-interval: 500ms is less than 1s"}},
+		{name: "reload interval negative", args: withBase("-tls-cert", certFile, "-tls-key", keyFile, "-tls-reload-interval", "-1m"), want: []string{"-tls-reload-interval: -1m0s is negative"}},
 
 		// The authorization server.
 		{name: "no server", args: []string{"-upstream", "http://h", "-client-id", "api"}, want: []string{"-endpoint or -issuer: name the authorization server"}},
@@ -434,6 +437,13 @@ func TestCredentialFiles(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, tls.VerifyClientCertIfGiven, c.TLSClientAuth, "the default with a client CA")
 	assert.NotNil(t, c.TLSCertificate)
+	assert.Equal(t, [3]string{certFile, keyFile, certFile}, [3]string{c.TLSCertFile, c.TLSKeyFile, c.TLSClientCAFile}, "the files read again")
+	assert.Equal(t, time.Minute, c.TLSReloadInterval, "the default")
+
+	c, err = load(t, append(slicesClone(base), "-tls-cert", certFile, "-tls-key", keyFile, "-tls-reload-interval", "0"), secretEnv)
+	require.NoError(t, err)
+	assert.Zero(t, c.TLSReloadInterval)
+	assert.Empty(t, c.TLSClientCAFile)
 }
 
 // TestWarnings warns about an INTROSPECT_ variable that names no setting.

@@ -7,7 +7,6 @@ package proxy
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -140,12 +139,11 @@ func (s *Server) Serve(ctx context.Context, ln, ops net.Listener) error {
 		ErrorLog:          errorLog,
 	}
 	if cfg.TLSCertificate != nil {
-		main.TLSConfig = &tls.Config{
-			MinVersion:   tls.VersionTLS12,
-			Certificates: []tls.Certificate{*cfg.TLSCertificate},
-			ClientAuth:   cfg.TLSClientAuth,
-			ClientCAs:    cfg.TLSClientCAs,
-		}
+		protocols, alpn := serverProtocols()
+		files := newTLSFiles(cfg, s.log, alpn)
+		main.Protocols = protocols
+		main.TLSConfig = files.config()
+		go files.watch(base)
 	}
 	servers := []*http.Server{main}
 	failed := make(chan error, 2)

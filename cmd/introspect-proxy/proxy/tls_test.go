@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -241,4 +242,104 @@ func TestRefusalKeepsHTTP2Connection(t *testing.T) {
 		assert.Equal(t, 2, resp.ProtoMajor)
 	}
 	assert.Equal(t, []bool{false, true}, reused, "the second request on the first connection")
+}
+
+// TestTLSReload renews the certificate and the client CAs in place, as
+// cert-manager does: a certificate whose key has not been written yet
+// keeps the one in use (and says so once in the log), the pair is served
+// once both are there, and a new client CA file verifies its clients from
+// then on and no longer those of the old one, sessions resumed from
+// before included.
+func TestTLSReload(t *testing.T) {
+	as := newAS(t)
+	up := newUpstream(t, nil)
+	old, renewed := newCert(t, "proxy-old"), newCert(t, "proxy-new")
+	client, other := newCert(t, "client"), newCert(t, "other")
+	dir := t.TempDir()
+	certFile, keyFile, caFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key"), filepath.Join(dir, "ca.crt")
+	copyFile := func(from, to string) {
+		t.Helper()
+		b, err := os.ReadFile(from)
+		require.NoError(t, err)
+		// Written aside and renamed, as a secret volume swaps its files.
+		require.NoError(t, os.WriteFile(to+".tmp", b, 0o600))
+		require.NoError(t, os.Rename(to+".tmp", to))
+	}
+	copyFile(old.certFile, certFile)
+	copyFile(old.keyFile, keyFile)
+	copyFile(client.certFile, caFile)
+	p := startProxy(t, reverseArgs(as, up, "-tls-cert", certFile, "-tls-key", keyFile, "-tls-client-ca", caFile,
+		"-tls-reload-interval", "1s", "-upstream-client-cert-header", "X-Client-Cert"))
+	roots := x509.NewCertPool()
+	roots.AddCert(old.tls.Leaf)
+	roots.AddCert(renewed.tls.Leaf)
+	token := bearer(as.Issue(introspecttest.Claims{Subject: "bob"}))
+	// get asks with the client certificate cert (nil: none) and returns the
+	// serving certificate's name, the upstream's X-Client-Cert and whether
+	// the session was resumed; err is the handshake's or the request's.
+	get := func(cert *tls.Certificate, sessions tls.ClientSessionCache) (served, clientCert string, resumed bool, err error) {
+		cfg := &tls.Config{RootCAs: roots, ClientSessionCache: sessions}
+		if cert != nil {
+			// Sent even when the server names other CAs.
+			cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil }
+		}
+		hc := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg, DisableKeepAlives: true}}
+		req, err := http.NewRequest(http.MethodGet, p.url+"/x", nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", token)
+		resp, err := hc.Do(req)
+		if err != nil {
+			return "", "", false, err
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			return "", "", false, fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return resp.TLS.PeerCertificates[0].Subject.CommonName, up.last(t).Header.Get("X-Client-Cert"), resp.TLS.DidResume, nil
+	}
+	sessions := tls.NewLRUClientSessionCache(4)
+	_, clientCert, _, err := get(&client.tls, sessions)
+	require.NoError(t, err)
+	assert.Equal(t, base64.StdEncoding.EncodeToString(client.der), clientCert, "verified by the CA file")
+	served, _, resumed, err := get(&client.tls, sessions)
+	require.NoError(t, err)
+	require.True(t, resumed, "a second connection resumes its session")
+	require.Equal(t, "proxy-old", served)
+
+	// The certificate alone: it does not match the key in use.
+	copyFile(renewed.certFile, certFile)
+	const notRead = "TLS certificate files not read again: the certificate in use stays"
+	waitFor(t, 10*time.Second, "the failed read", func() bool { return len(p.logs.lines(t, notRead)) > 0 })
+	served, _, _, err = get(nil, nil)
+	require.NoError(t, err)
+	assert.Equal(t, "proxy-old", served, "a certificate without its key is not served")
+	assert.Contains(t, p.logs.lines(t, notRead)[0]["error"], "-tls-cert, -tls-key: ")
+
+	// Then its key.
+	copyFile(renewed.keyFile, keyFile)
+	waitFor(t, 10*time.Second, "the renewed certificate", func() bool {
+		served, _, _, err := get(nil, nil)
+		return err == nil && served == "proxy-new"
+	})
+	served, _, resumed, err = get(&client.tls, sessions)
+	require.NoError(t, err)
+	assert.Equal(t, "proxy-new", served, "a session from before the renewal")
+	assert.False(t, resumed, "a session from before the renewal")
+	assert.Len(t, p.logs.lines(t, notRead), 1, "one failure, logged once however often it was met")
+	read := p.logs.lines(t, "TLS certificate files read again: new handshakes use them")
+	require.Len(t, read, 1)
+	assert.Equal(t, renewed.tls.Leaf.NotAfter.UTC().Format(time.RFC3339), read[0]["not_after"])
+
+	// Another client CA: its clients are verified, the old one's are not,
+	// not even by resuming a session of the old configuration.
+	copyFile(other.certFile, caFile)
+	waitFor(t, 10*time.Second, "the new client CA", func() bool {
+		_, clientCert, _, err := get(&other.tls, nil)
+		return err == nil && clientCert == base64.StdEncoding.EncodeToString(other.der)
+	})
+	_, _, _, err = get(&client.tls, sessions)
+	require.Error(t, err, "a client of the old CA, with a session from before")
+	_, _, _, err = get(&client.tls, nil)
+	require.Error(t, err, "a client of the old CA")
 }
