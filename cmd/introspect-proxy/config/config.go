@@ -168,6 +168,7 @@ type Config struct {
 	TLSClientCAFile               string             // -tls-client-ca
 	TLSReloadInterval             time.Duration      // -tls-reload-interval; 0: the files are read once
 	TLSClientAuth                 tls.ClientAuthType // -tls-client-auth
+	MaxHeaderBytes                int                // -max-header-bytes
 	ReadHeaderTimeout             time.Duration      // -read-header-timeout
 	ReadTimeout                   time.Duration      // -read-timeout
 	WriteTimeout                  time.Duration      // -write-timeout

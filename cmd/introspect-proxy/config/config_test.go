@@ -156,6 +156,7 @@ func TestDefaults(t *testing.T) {
 	assert.Equal(t, introspect.DefaultMaxTTL, c.MaxTTL)
 	assert.Equal(t, introspect.DefaultNegativeTTL, c.NegativeTTL)
 	assert.Equal(t, 10*time.Second, c.ReadHeaderTimeout)
+	assert.Equal(t, 64<<10, c.MaxHeaderBytes)
 	assert.Equal(t, 25*time.Second, c.ShutdownTimeout)
 	assert.Equal(t, time.Minute, c.UpstreamResponseHeaderTimeout)
 	assert.Equal(t, introspect.DPoPAllowed, c.DPoP)
@@ -166,6 +167,12 @@ func TestDefaults(t *testing.T) {
 	assert.Equal(t, tls.NoClientCert, c.TLSClientAuth)
 	assert.Nil(t, c.Redis)
 	assert.Empty(t, c.Warnings)
+
+	// Introspection takes no token larger than 4 KiB: a header bound below
+	// -max-jwt-size is no mistake there.
+	c, err = load(t, append(slicesClone(base), "-max-header-bytes", "4096"), secretEnv)
+	require.NoError(t, err)
+	assert.Equal(t, 4096, c.MaxHeaderBytes)
 }
 
 // TestValidation gives one mistake at a time: each is an error from Load
@@ -231,6 +238,7 @@ func TestValidation(t *testing.T) {
 		{name: "client auth without TLS", args: withBase("-tls-client-auth", "request"), want: []string{"-tls-client-auth: request needs -tls-cert"}},
 		{name: "verify without CA", args: withBase("-tls-cert", certFile, "-tls-key", keyFile, "-tls-client-auth", "require"), want: []string{"-tls-client-auth: require needs -tls-client-ca"}},
 		{name: "unknown client auth", args: withBase("-tls-client-auth", "maybe"), want: []string{`-tls-client-auth: "maybe" is not none, request, verify-if-given or require`}},
+		{name: "header bound too small", args: withBase("-max-header-bytes", "4095"), want: []string{"-max-header-bytes: 4095 is less than 4096"}},
 		{name: "reload without TLS", env: []string{"INTROSPECT_TLS_RELOAD_INTERVAL=0"}, args: withBase(), want: []string{"INTROSPECT_TLS_RELOAD_INTERVAL needs -tls-cert"}},
 		{name: "reload too often", args: withBase("-tls-cert", certFile, "-tls-key", keyFile, "-tls-reload-interval", "500ms"), want: []string{"-tls-reload-interval: 500ms is less than 1s"}},
 		{name: "reload interval negative", args: withBase("-tls-cert", certFile, "-tls-key", keyFile, "-tls-reload-interval", "-1m"), want: []string{"-tls-reload-interval: -1m0s is negative"}},

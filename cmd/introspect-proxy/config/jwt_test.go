@@ -114,6 +114,7 @@ func TestLocalValidationMistakes(t *testing.T) {
 	}{
 		// -validate and the JWT settings.
 		{name: "unknown mode", args: withBase("-validate", "local"), want: []string{`-validate: "local" is not introspect, jwt, hybrid or jwt+introspect`}},
+		{name: "headers smaller than a token", args: withJWT("-max-jwt-size", "20000", "-max-header-bytes", "16384"), want: []string{"-max-header-bytes: 16384 is less than -max-jwt-size, 20000: a token of that size could not arrive"}},
 		{name: "audience without a JWT mode", args: withBase("-jwt-audience", "api"), want: []string{"-jwt-audience needs -validate jwt, hybrid or jwt+introspect"}},
 		{name: "issuers without a JWT mode", args: base, env: []string{"INTROSPECT_JWT_ISSUERS=https://as.example.com"}, want: []string{"INTROSPECT_JWT_ISSUERS needs -validate jwt, hybrid or jwt+introspect"}},
 		{name: "algorithms without a JWT mode", args: base, yaml: "jwt-algs: [ES256]\n", want: []string{":1: jwt-algs needs -validate jwt, hybrid or jwt+introspect"}},

@@ -23,6 +23,7 @@ const (
 	DefaultIdentityHeaderPrefix          = "X-Auth-"
 	DefaultCacheSize                     = 100_000
 	DefaultReadHeaderTimeout             = 10 * time.Second
+	DefaultMaxHeaderBytes                = 64 << 10
 	DefaultIdleTimeout                   = 2 * time.Minute
 	DefaultTLSReloadInterval             = time.Minute
 	DefaultShutdownTimeout               = 25 * time.Second
@@ -358,6 +359,8 @@ var settings = []setting{
 			}
 			return nil
 		}},
+	integer("max-header-bytes", DefaultMaxHeaderBytes, 4096, "bound on the size of a request's headers, request line included, in bytes; beyond, 431 (net/http lets a few KiB more through)",
+		func(c *Config) *int { return &c.MaxHeaderBytes }),
 	duration("read-header-timeout", DefaultReadHeaderTimeout, true, "bound on reading a request's headers",
 		func(c *Config) *time.Duration { return &c.ReadHeaderTimeout }),
 	duration("read-timeout", 0, false, "bound on reading a whole request, body included; 0: none",

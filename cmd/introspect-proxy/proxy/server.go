@@ -111,6 +111,9 @@ func (s *Server) Close() error {
 const (
 	opsReadTimeout  = 10 * time.Second
 	opsWriteTimeout = 30 * time.Second
+	// opsMaxHeaderBytes bounds the headers of a request to the operations
+	// endpoints, which read none.
+	opsMaxHeaderBytes = 16 << 10
 )
 
 // Serve serves [Server.Handler] on ln (with TLS when the configuration has
@@ -133,6 +136,7 @@ func (s *Server) Serve(ctx context.Context, ln, ops net.Listener) error {
 		BaseContext:       func(net.Listener) context.Context { return base },
 		Handler:           s.handler,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		MaxHeaderBytes:    cfg.MaxHeaderBytes,
 		ReadTimeout:       cfg.ReadTimeout,
 		WriteTimeout:      cfg.WriteTimeout,
 		IdleTimeout:       cfg.IdleTimeout,
@@ -160,6 +164,7 @@ func (s *Server) Serve(ctx context.Context, ln, ops net.Listener) error {
 		opsSrv := &http.Server{
 			Handler:           s.ops,
 			ReadHeaderTimeout: opsReadTimeout,
+			MaxHeaderBytes:    opsMaxHeaderBytes,
 			ReadTimeout:       opsReadTimeout,
 			WriteTimeout:      opsWriteTimeout,
 			IdleTimeout:       cfg.IdleTimeout,
