@@ -142,7 +142,7 @@ func (l *loader) checkMode() {
 		if c.Upstream != nil && c.Upstream.Scheme != "https" {
 			l.bad("%s: %s is plain http, with no certificate to check", lb("upstream-ca"), lb("upstream"))
 		}
-		pool, err := LoadPool(f)
+		pool, err := loadPool(f)
 		if err != nil {
 			l.bad("%s: %v", lb("upstream-ca"), err)
 		}
@@ -161,7 +161,7 @@ func (l *loader) checkServer() {
 	case certFile == "" && keyFile != "":
 		l.bad("%s needs %s", lb("tls-key"), lb("tls-cert"))
 	case certFile != "":
-		cert, err := LoadKeyPair(certFile, keyFile)
+		cert, err := loadKeyPair(certFile, keyFile)
 		if err != nil {
 			l.bad("%s, %s: %v", lb("tls-cert"), lb("tls-key"), err)
 		} else {
@@ -179,7 +179,7 @@ func (l *loader) checkServer() {
 		if certFile == "" {
 			l.bad("%s needs %s: client certificates come with TLS", lb("tls-client-ca"), lb("tls-cert"))
 		}
-		pool, err := LoadPool(caFile)
+		pool, err := loadPool(caFile)
 		if err != nil {
 			l.bad("%s: %v", lb("tls-client-ca"), err)
 		}
@@ -257,7 +257,7 @@ func (l *loader) checkCredentials() {
 		if keyFile == "" {
 			keyFile = certFile
 		}
-		cert, err := LoadKeyPair(certFile, keyFile)
+		cert, err := loadKeyPair(certFile, keyFile)
 		if err != nil {
 			l.bad("%s: %v", lb("client-cert"), err)
 		} else {
@@ -702,9 +702,9 @@ func printable(s string) bool {
 	return true
 }
 
-// LoadKeyPair reads a PEM certificate chain and its key, as
+// loadKeyPair reads a PEM certificate chain and its key, as
 // tls.LoadX509KeyPair does, through ReadFile.
-func LoadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
+func loadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
 	certPEM, err := ReadFile(certFile, MaxFileSize)
 	if err != nil {
 		return tls.Certificate{}, err
@@ -716,12 +716,17 @@ func LoadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
 	return tls.X509KeyPair(certPEM, keyPEM)
 }
 
-// LoadPool reads PEM certificates: the pool of the CAs in file.
-func LoadPool(file string) (*x509.CertPool, error) {
+// loadPool reads PEM certificates: the pool of the CAs in file.
+func loadPool(file string) (*x509.CertPool, error) {
 	data, err := ReadFile(file, MaxFileSize)
 	if err != nil {
 		return nil, err
 	}
+	return ParsePool(data, file)
+}
+
+// ParsePool is the pool of the PEM certificates in data, read from file.
+func ParsePool(data []byte, file string) (*x509.CertPool, error) {
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(data) {
 		return nil, fmt.Errorf("%s holds no PEM certificate", quote(file))

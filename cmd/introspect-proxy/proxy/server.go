@@ -143,10 +143,14 @@ func (s *Server) Serve(ctx context.Context, ln, ops net.Listener) error {
 		ErrorLog:          errorLog,
 	}
 	if cfg.TLSCertificate != nil {
-		protocols, alpn := serverProtocols()
-		files := newTLSFiles(cfg, s.log, alpn)
-		main.Protocols = protocols
-		main.TLSConfig = files.config()
+		files := newTLSFiles(cfg, s.log)
+		// ServeTLS puts net/http's HTTP/2 server in TLSNextProto before it
+		// accepts a connection, unless HTTP/2 is off (GODEBUG, a build
+		// tag): the handshakes announce h2 only when it did.
+		main.TLSConfig = files.config(func() bool {
+			_, ok := main.TLSNextProto["h2"]
+			return ok
+		})
 		go files.watch(base)
 	}
 	servers := []*http.Server{main}

@@ -3,12 +3,13 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
+	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -17,25 +18,31 @@ import (
 
 // tlsFiles is the TLS configuration of the proxy's listener: the
 // certificate of -tls-cert and -tls-key and the CAs of -tls-client-ca,
-// read again when one of their files changes (a certificate renewed in
-// place, by cert-manager or a script). Every handshake takes the
-// configuration current when it starts; a configuration read again is
+// read again when what one of their files holds changes (a certificate
+// renewed in place, by cert-manager or a script). Every handshake takes
+// the configuration current when it starts; a configuration read again is
 // new, session tickets included (see build).
 type tlsFiles struct {
-	cfg    *config.Config
-	log    *slog.Logger
-	protos []string // the ALPN protocols the server speaks
-	cur    atomic.Pointer[tls.Config]
-	// What the files were when last read in full; a zero stamp never
-	// matches, so the first check reads them all. Only check touches it.
-	stamps  [3]os.FileInfo // -tls-cert, -tls-key, -tls-client-ca
-	lastErr string         // the last failure logged, not logged again
+	cfg *config.Config
+	log *slog.Logger
+	cur atomic.Pointer[tlsGen]
+	// Only check touches the fields below.
+	sum      [sha256.Size]byte // of the files' contents in use; zero before the first check
+	lastErr  string            // the last failure logged
+	loggedAt time.Time         // when it was logged
 }
 
-// newTLSFiles is the TLS configuration of cfg, which has a certificate,
-// for a server speaking protos.
-func newTLSFiles(cfg *config.Config, logger *slog.Logger, protos []string) *tlsFiles {
-	t := &tlsFiles{cfg: cfg, log: logger, protos: protos}
+// tlsGen is one configuration, with and without HTTP/2 in its ALPN list:
+// which one a handshake gets depends on whether net/http serves HTTP/2
+// (GODEBUG=http2server=0 turns it off), known once the server runs.
+type tlsGen struct{ h1, h2 *tls.Config }
+
+// failureRepeat is how often a failure that lasts is logged again.
+const failureRepeat = time.Hour
+
+// newTLSFiles is the TLS configuration of cfg, which has a certificate.
+func newTLSFiles(cfg *config.Config, logger *slog.Logger) *tlsFiles {
+	t := &tlsFiles{cfg: cfg, log: logger}
 	t.cur.Store(t.build(cfg.TLSCertificate, cfg.TLSClientCAs))
 	return t
 }
@@ -45,29 +52,37 @@ func newTLSFiles(cfg *config.Config, logger *slog.Logger, protos []string) *tlsF
 // makes and rotates), so a handshake resumes only a session of the same
 // configuration: after a renewal every client sees the new certificate,
 // and no session of the old configuration stands in for a handshake under
-// the new CAs. Without the two callbacks, tickets would be sealed with the
+// the new CAs. Without the callbacks, tickets would be sealed with the
 // keys of the server's tls.Config, which every configuration shares.
-func (t *tlsFiles) build(cert *tls.Certificate, cas *x509.CertPool) *tls.Config {
-	c := &tls.Config{
-		MinVersion:   tls.VersionTLS12,
-		Certificates: []tls.Certificate{*cert},
-		ClientAuth:   t.cfg.TLSClientAuth,
-		ClientCAs:    cas,
-		NextProtos:   t.protos,
+func (t *tlsFiles) build(cert *tls.Certificate, cas *x509.CertPool) *tlsGen {
+	mk := func(protos ...string) *tls.Config {
+		return &tls.Config{
+			MinVersion:   tls.VersionTLS12,
+			Certificates: []tls.Certificate{*cert},
+			ClientAuth:   t.cfg.TLSClientAuth,
+			ClientCAs:    cas,
+			NextProtos:   protos,
+		}
 	}
-	c.WrapSession = c.EncryptTicket
-	c.UnwrapSession = c.DecryptTicket
-	return c
+	g := &tlsGen{h1: mk("http/1.1"), h2: mk("h2", "http/1.1")}
+	for _, c := range []*tls.Config{g.h1, g.h2} {
+		c.WrapSession, c.UnwrapSession = g.h1.EncryptTicket, g.h1.DecryptTicket
+	}
+	return g
 }
 
 // config is the server's tls.Config: it hands each handshake the current
-// configuration.
-func (t *tlsFiles) config() *tls.Config {
+// configuration, with HTTP/2 announced when http2 reports that net/http
+// serves it.
+func (t *tlsFiles) config(http2 func() bool) *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS12,
-		NextProtos: t.protos,
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
-			return t.cur.Load(), nil
+			g := t.cur.Load()
+			if http2() {
+				return g.h2, nil
+			}
+			return g.h1, nil
 		},
 	}
 }
@@ -90,52 +105,55 @@ func (t *tlsFiles) watch(ctx context.Context) {
 	}
 }
 
-// check reads the files again when one of them changed since they were
-// last read in full (another file, size or modification time), and puts
-// what they hold in use when the certificate and its key make a pair and
-// the CA file holds certificates. Otherwise the configuration in use stays,
-// the failure is logged once, and the next check tries again: a
-// certificate and its key written one after the other load at the check
-// after the second.
+// check reads the files and, when what they hold differs from what is in
+// use, puts it in use if the certificate and its key make a pair and the
+// CA file holds certificates. Otherwise the configuration in use stays,
+// the failure is logged (once, and again every hour while it lasts), and
+// the next check tries again: a certificate and its key written one after
+// the other load at the check after the second. A file that changed while
+// it was read is read again at the next check, so that a file cut short
+// by a write in progress (which still parses, less its last certificates)
+// is never put in use.
 func (t *tlsFiles) check() {
 	cfg := t.cfg
-	files := [3]string{cfg.TLSCertFile, cfg.TLSKeyFile, cfg.TLSClientCAFile}
-	var now [3]os.FileInfo
-	changed := false
-	for i, f := range files {
+	settings := [3]string{"tls-cert", "tls-key", "tls-client-ca"}
+	var data [3][]byte
+	h := sha256.New()
+	for i, f := range [3]string{cfg.TLSCertFile, cfg.TLSKeyFile, cfg.TLSClientCAFile} {
 		if f == "" {
 			continue
 		}
-		fi, err := os.Stat(f)
-		if err != nil {
-			t.fail(err.Error())
+		var err error
+		if data[i], err = readSteady(f); err != nil {
+			t.fail(cfg.Label(settings[i]) + ": " + err.Error())
 			return
 		}
-		now[i] = fi
-		old := t.stamps[i]
-		if old == nil || !os.SameFile(old, fi) || !old.ModTime().Equal(fi.ModTime()) || old.Size() != fi.Size() {
-			changed = true
-		}
+		fmt.Fprintf(h, "%d:", len(data[i]))
+		h.Write(data[i])
 	}
-	if !changed {
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	if sum == t.sum {
+		t.lastErr = ""
 		return
 	}
-	cert, err := config.LoadKeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+	cert, err := tls.X509KeyPair(data[0], data[1])
 	if err != nil {
 		t.fail(cfg.Label("tls-cert") + ", " + cfg.Label("tls-key") + ": " + err.Error())
 		return
 	}
 	var cas *x509.CertPool
 	if cfg.TLSClientCAFile != "" {
-		if cas, err = config.LoadPool(cfg.TLSClientCAFile); err != nil {
+		if cas, err = config.ParsePool(data[2], cfg.TLSClientCAFile); err != nil {
 			t.fail(cfg.Label("tls-client-ca") + ": " + err.Error())
 			return
 		}
 	}
-	t.stamps, t.lastErr = now, ""
-	prev := t.cur.Load()
-	if sameChain(prev.Certificates[0].Certificate, cert.Certificate) && (cas == nil || prev.ClientCAs.Equal(cas)) {
-		return // touched, not changed: the sessions of the configuration in use go on
+	first := t.sum == [sha256.Size]byte{}
+	t.sum, t.lastErr = sum, ""
+	prev := t.cur.Load().h1
+	if first && sameChain(prev.Certificates[0].Certificate, cert.Certificate) && prev.ClientCAs.Equal(cas) {
+		return // what was read at start: the sessions of the configuration in use go on
 	}
 	t.cur.Store(t.build(&cert, cas))
 	var attrs []any
@@ -148,13 +166,45 @@ func (t *tlsFiles) check() {
 	t.log.Info("TLS certificate files read again: new handshakes use them", attrs...)
 }
 
-// fail logs why the files could not be read again, unless it was the last
-// failure logged.
+// errChanging is a file that changed while it was read.
+var errChanging = errors.New("changed while it was read: read again at the next check")
+
+// afterRead, when not nil, is called by readSteady between reading a file
+// and checking that it did not change: tests write to it there.
+var afterRead func(path string)
+
+// readSteady reads a file the configuration names, and fails when the file
+// changed while it was read (another file, size or modification time).
+func readSteady(path string) ([]byte, error) {
+	before, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	data, err := config.ReadFile(path, config.MaxFileSize)
+	if err != nil {
+		return nil, err
+	}
+	if afterRead != nil {
+		afterRead(path)
+	}
+	after, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !os.SameFile(before, after) || !before.ModTime().Equal(after.ModTime()) || before.Size() != after.Size() || after.Size() != int64(len(data)) {
+		return nil, fmt.Errorf("%s %w", path, errChanging)
+	}
+	return data, nil
+}
+
+// fail logs why the files were not read again, unless it was the last
+// failure logged, less than an hour ago.
 func (t *tlsFiles) fail(msg string) {
-	if msg == t.lastErr {
+	now := time.Now()
+	if msg == t.lastErr && now.Sub(t.loggedAt) < failureRepeat {
 		return
 	}
-	t.lastErr = msg
+	t.lastErr, t.loggedAt = msg, now
 	t.log.Warn("TLS certificate files not read again: the certificate in use stays", "error", msg)
 }
 
@@ -170,23 +220,4 @@ func sameChain(a, b [][]byte) bool {
 		}
 	}
 	return true
-}
-
-// serverProtocols are the protocols the proxy serves over TLS: HTTP/1.1
-// and HTTP/2, as net/http does by default, HTTP/2 left out under
-// GODEBUG=http2server=0; and the ALPN names that announce them.
-func serverProtocols() (*http.Protocols, []string) {
-	var p http.Protocols
-	p.SetHTTP1(true)
-	h2 := true
-	for _, kv := range strings.Split(os.Getenv("GODEBUG"), ",") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(kv), "http2server="); ok {
-			h2 = v != "0"
-		}
-	}
-	if !h2 {
-		return &p, []string{"http/1.1"}
-	}
-	p.SetHTTP2(true)
-	return &p, []string{"h2", "http/1.1"}
 }

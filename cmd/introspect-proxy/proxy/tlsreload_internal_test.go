@@ -19,7 +19,8 @@ import (
 )
 
 // writePair writes a new self-signed certificate named cn and its key to
-// certFile and keyFile.
+// certFile and keyFile, padded with new lines to 1 KiB each: every pair it
+// writes has files of the same sizes.
 func writePair(t *testing.T, cn, certFile, keyFile string) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -40,7 +41,9 @@ func writePair(t *testing.T, cn, certFile, keyFile string) {
 		path, typ string
 		der       []byte
 	}{{certFile, "CERTIFICATE", der}, {keyFile, "PRIVATE KEY", keyDER}} {
-		if err := os.WriteFile(f.path, pem.EncodeToMemory(&pem.Block{Type: f.typ, Bytes: f.der}), 0o600); err != nil {
+		b := pem.EncodeToMemory(&pem.Block{Type: f.typ, Bytes: f.der})
+		b = append(b, strings.Repeat("\n", 1024-len(b))...)
+		if err := os.WriteFile(f.path, b, 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -48,8 +51,10 @@ func writePair(t *testing.T, cn, certFile, keyFile string) {
 
 // A check finds nothing to do when no file changed, keeps the
 // configuration (and so its sessions) when a file was rewritten with the
-// same content, keeps it when a file is gone (logging that once), and
-// puts a new pair in use once it is there.
+// same content, keeps it when a file is gone (logging that once however
+// often it is met), and puts a new pair in use once it is there, also when
+// it was written in place with the same size and modification time. A
+// file that changes while it is read is not put in use.
 func TestTLSFilesCheck(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
@@ -60,8 +65,8 @@ func TestTLSFilesCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs strings.Builder
-	files := newTLSFiles(cfg, slog.New(slog.NewTextHandler(&logs, nil)), []string{"http/1.1"})
-	name := func() string { return files.cur.Load().Certificates[0].Leaf.Subject.CommonName }
+	files := newTLSFiles(cfg, slog.New(slog.NewTextHandler(&logs, nil)))
+	name := func() string { return files.cur.Load().h1.Certificates[0].Leaf.Subject.CommonName }
 	first := files.cur.Load()
 
 	files.check() // the first check reads the files: the same pair
@@ -69,16 +74,20 @@ func TestTLSFilesCheck(t *testing.T) {
 	if files.cur.Load() != first || logs.Len() != 0 {
 		t.Fatalf("the same files made a new configuration, or a log line: %q", logs.String())
 	}
-	b, err := os.ReadFile(certFile)
+	rewrite := func(path string, data []byte) {
+		t.Helper()
+		if err := os.WriteFile(path+".tmp", data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(path+".tmp", path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	certPEM, err := os.ReadFile(certFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(certFile+".tmp", b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(certFile+".tmp", certFile); err != nil { // another file, the same certificate
-		t.Fatal(err)
-	}
+	rewrite(certFile, certPEM) // another file, the same certificate
 	files.check()
 	if files.cur.Load() != first || logs.Len() != 0 {
 		t.Fatalf("a certificate written again made a new configuration, or a log line: %q", logs.String())
@@ -89,8 +98,13 @@ func TestTLSFilesCheck(t *testing.T) {
 	}
 	files.check()
 	files.check()
-	if files.cur.Load() != first || strings.Count(logs.String(), "not read again") != 1 || !strings.Contains(logs.String(), "tls.key: no such file") {
+	if files.cur.Load() != first || strings.Count(logs.String(), "not read again") != 1 || !strings.Contains(logs.String(), "-tls-key: ") || !strings.Contains(logs.String(), "tls.key: no such file") {
 		t.Fatalf("a missing key: the configuration changed, or the log is not one line naming it: %q", logs.String())
+	}
+	files.loggedAt = files.loggedAt.Add(-failureRepeat)
+	files.check()
+	if n := strings.Count(logs.String(), "not read again"); n != 2 {
+		t.Fatalf("a failure that lasts an hour: logged %d times, want 2", n)
 	}
 
 	writePair(t, "two", certFile, keyFile)
@@ -101,24 +115,66 @@ func TestTLSFilesCheck(t *testing.T) {
 	if files.lastErr != "" {
 		t.Errorf("a failure still remembered after a read: %q", files.lastErr)
 	}
-}
 
-// The protocols served over TLS are net/http's default, and what the
-// handshake announces agrees with them, HTTP/2 left out under
-// GODEBUG=http2server=0 as net/http leaves it out.
-func TestServerProtocols(t *testing.T) {
-	for _, tc := range []struct {
-		godebug string
-		h2      bool
-	}{{"", true}, {"http2client=0", true}, {"http2server=0", false}, {"http2server=0,http2server=1", true}, {"x=1, http2server=0", false}} {
-		t.Setenv("GODEBUG", tc.godebug)
-		p, alpn := serverProtocols()
-		want := []string{"h2", "http/1.1"}
-		if !tc.h2 {
-			want = want[1:]
+	// A third pair written over the second in place, the size and the
+	// modification times kept.
+	stats := func() (c, k os.FileInfo) {
+		var err error
+		if c, err = os.Stat(certFile); err == nil {
+			k, err = os.Stat(keyFile)
 		}
-		if !p.HTTP1() || p.HTTP2() != tc.h2 || strings.Join(alpn, ",") != strings.Join(want, ",") {
-			t.Errorf("GODEBUG=%q: HTTP/1 %v, HTTP/2 %v, ALPN %q; want HTTP/2 %v, ALPN %q", tc.godebug, p.HTTP1(), p.HTTP2(), alpn, tc.h2, want)
+		if err != nil {
+			t.Fatal(err)
 		}
+		return c, k
+	}
+	oldCert, oldKey := stats()
+	other := t.TempDir()
+	writePair(t, "six", filepath.Join(other, "c"), filepath.Join(other, "k"))
+	for _, f := range [][2]string{{filepath.Join(other, "c"), certFile}, {filepath.Join(other, "k"), keyFile}} {
+		b, err := os.ReadFile(f[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f[1], b, 0o600); err != nil { // in place
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chtimes(certFile, oldCert.ModTime(), oldCert.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(keyFile, oldKey.ModTime(), oldKey.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	if c, k := stats(); c.Size() != oldCert.Size() || k.Size() != oldKey.Size() || !c.ModTime().Equal(oldCert.ModTime()) || !k.ModTime().Equal(oldKey.ModTime()) {
+		t.Fatal("the pair written in place differs in size or time")
+	}
+	files.check()
+	if name() != "six" {
+		t.Fatalf("a pair written in place with the same sizes and times: serving %q", name())
+	}
+
+	// A certificate that grows while it is read.
+	afterRead = func(path string) {
+		if path == certFile {
+			f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			_, _ = f.WriteString("\n")
+			_ = f.Close()
+		}
+	}
+	t.Cleanup(func() { afterRead = nil })
+	writePair(t, "seven", certFile, keyFile)
+	files.check()
+	if name() != "six" || !strings.Contains(logs.String(), "changed while it was read") {
+		t.Fatalf("a file read while it changed: serving %q, log %q", name(), logs.String())
+	}
+	afterRead = nil
+	files.check()
+	if name() != "seven" {
+		t.Fatalf("the next check: serving %q", name())
 	}
 }
