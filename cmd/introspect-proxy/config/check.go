@@ -83,8 +83,13 @@ func (l *loader) check() {
 	if c.MaxJWTSize > introspect.MaxJWTSize {
 		l.bad("%s: %d is more than %d", lb("max-jwt-size"), c.MaxJWTSize, introspect.MaxJWTSize)
 	}
-	if c.Validation != introspect.ValidateIntrospect && c.MaxHeaderBytes < c.MaxJWTSize {
-		l.bad("%s: %d is less than %s, %d: a token of that size could not arrive", lb("max-header-bytes"), c.MaxHeaderBytes, lb("max-jwt-size"), c.MaxJWTSize)
+	if need := c.MaxJWTSize + HeaderRoom; c.Validation != introspect.ValidateIntrospect && c.MaxHeaderBytes < need {
+		if l.given("max-header-bytes") {
+			l.bad("%s: %d is less than %s and %d bytes for the other headers, %d: a token of that size could not arrive",
+				lb("max-header-bytes"), c.MaxHeaderBytes, lb("max-jwt-size"), HeaderRoom, need)
+		} else {
+			c.MaxHeaderBytes = need // the default makes room for the largest token
+		}
 	}
 	if c.Leeway > introspect.MaxLeeway {
 		l.bad("%s: %v is more than %v: tokens would pass that long after they expired", lb("leeway"), c.Leeway, introspect.MaxLeeway)

@@ -45,6 +45,7 @@ identity-claims:
 				assert.Equal(t, []string{"ES256", "PS256"}, c.JWTAlgs)
 				assert.True(t, c.PlainJWT)
 				assert.Equal(t, 4096, c.MaxJWTSize)
+				assert.Equal(t, config.DefaultMaxHeaderBytes, c.MaxHeaderBytes, "room enough for the token")
 				assert.True(t, c.Userinfo)
 				assert.True(t, c.UserinfoBestEffort)
 				assert.Equal(t, "https://as.example.com/userinfo", c.UserinfoEndpoint)
@@ -56,6 +57,10 @@ identity-claims:
 				assert.Empty(t, c.ClientID)
 				assert.False(t, c.ClientSecret.IsSet())
 				assert.Empty(t, c.Endpoint)
+			}},
+		{name: "the largest tokens", args: append(slicesClone(jwtBase), "-max-jwt-size", "65536"),
+			check: func(t *testing.T, c *config.Config) {
+				assert.Equal(t, 65536+config.HeaderRoom, c.MaxHeaderBytes, "the default header bound makes room for the token")
 			}},
 		{name: "jwt with other issuers alone", args: []string{"-forward-auth", "-validate", "jwt", "-jwt-issuers", "https://a.example.com, https://b.example.com/tenant",
 			"-jwt-audience", "api", "-eager-discovery", "-userinfo"},
@@ -114,7 +119,7 @@ func TestLocalValidationMistakes(t *testing.T) {
 	}{
 		// -validate and the JWT settings.
 		{name: "unknown mode", args: withBase("-validate", "local"), want: []string{`-validate: "local" is not introspect, jwt, hybrid or jwt+introspect`}},
-		{name: "headers smaller than a token", args: withJWT("-max-jwt-size", "20000", "-max-header-bytes", "16384"), want: []string{"-max-header-bytes: 16384 is less than -max-jwt-size, 20000: a token of that size could not arrive"}},
+		{name: "headers smaller than a token", args: withJWT("-max-jwt-size", "20000", "-max-header-bytes", "30000"), want: []string{"-max-header-bytes: 30000 is less than -max-jwt-size and 16384 bytes for the other headers, 36384: a token of that size could not arrive"}},
 		{name: "audience without a JWT mode", args: withBase("-jwt-audience", "api"), want: []string{"-jwt-audience needs -validate jwt, hybrid or jwt+introspect"}},
 		{name: "issuers without a JWT mode", args: base, env: []string{"INTROSPECT_JWT_ISSUERS=https://as.example.com"}, want: []string{"INTROSPECT_JWT_ISSUERS needs -validate jwt, hybrid or jwt+introspect"}},
 		{name: "algorithms without a JWT mode", args: base, yaml: "jwt-algs: [ES256]\n", want: []string{":1: jwt-algs needs -validate jwt, hybrid or jwt+introspect"}},

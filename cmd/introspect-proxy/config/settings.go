@@ -16,14 +16,18 @@ import (
 
 // Defaults of the settings that have one.
 const (
-	DefaultListen                        = ":8080"
-	DefaultOpsListen                     = "127.0.0.1:9090"
-	DefaultTrustedProxies                = "127.0.0.0/8,::1,unix"
-	DefaultSocketMode                    = 0o660
-	DefaultIdentityHeaderPrefix          = "X-Auth-"
-	DefaultCacheSize                     = 100_000
-	DefaultReadHeaderTimeout             = 10 * time.Second
-	DefaultMaxHeaderBytes                = 64 << 10
+	DefaultListen               = ":8080"
+	DefaultOpsListen            = "127.0.0.1:9090"
+	DefaultTrustedProxies       = "127.0.0.0/8,::1,unix"
+	DefaultSocketMode           = 0o660
+	DefaultIdentityHeaderPrefix = "X-Auth-"
+	DefaultCacheSize            = 100_000
+	DefaultReadHeaderTimeout    = 10 * time.Second
+	DefaultMaxHeaderBytes       = 64 << 10
+	// HeaderRoom is what -max-header-bytes leaves, beyond -max-jwt-size,
+	// for the other headers of a request carrying the largest JWT (a DPoP
+	// proof among them).
+	HeaderRoom                           = 16 << 10
 	DefaultIdleTimeout                   = 2 * time.Minute
 	DefaultTLSReloadInterval             = time.Minute
 	DefaultShutdownTimeout               = 25 * time.Second
@@ -339,7 +343,7 @@ var settings = []setting{
 	text("tls-cert", "", "FILE", "serve https with this certificate (PEM, chain included)", nil),
 	text("tls-key", "", "FILE", "the key of -tls-cert (PEM)", nil),
 	text("tls-client-ca", "", "FILE", "CA certificates (PEM) that client certificates are checked against", nil),
-	duration("tls-reload-interval", DefaultTLSReloadInterval, false, "how often -tls-cert, -tls-key and -tls-client-ca are read again, at least 1s; 0: never. What changed and loads goes to new handshakes (a certificate renewed in place); files that do not load leave the configuration in use",
+	duration("tls-reload-interval", DefaultTLSReloadInterval, false, "how often -tls-cert, -tls-key and -tls-client-ca are read again, at least 1s; 0: never. What changed and loads goes to new handshakes (a certificate renewed in place); files that do not load leave the configuration in use, and files written less than 2s before wait for the next check",
 		func(c *Config) *time.Duration { return &c.TLSReloadInterval }),
 	{name: "tls-client-auth", kind: kindString, arg: "MODE",
 		usage: "client certificates: none, request (any, unchecked: enough for certificate-bound tokens), verify-if-given, require (default: verify-if-given with -tls-client-ca, else none)",
@@ -359,7 +363,7 @@ var settings = []setting{
 			}
 			return nil
 		}},
-	integer("max-header-bytes", DefaultMaxHeaderBytes, 4096, "bound on the size of a request's headers, request line included, in bytes; beyond, 431 (net/http lets a few KiB more through)",
+	integer("max-header-bytes", DefaultMaxHeaderBytes, 4096, "bound on the size of a request's headers, request line included, in bytes; beyond, 431. HTTP/1 lets up to 4 KiB more through; HTTP/2 counts 32 bytes more per header and lets about 320 bytes more through. With local JWT validation, at least -max-jwt-size + 16 KiB (the default grows to that)",
 		func(c *Config) *int { return &c.MaxHeaderBytes }),
 	duration("read-header-timeout", DefaultReadHeaderTimeout, true, "bound on reading a request's headers",
 		func(c *Config) *time.Duration { return &c.ReadHeaderTimeout }),

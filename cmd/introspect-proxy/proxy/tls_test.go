@@ -310,7 +310,7 @@ func TestTLSReload(t *testing.T) {
 	// The certificate alone: it does not match the key in use.
 	copyFile(renewed.certFile, certFile)
 	const notRead = "TLS certificate files not read again: the certificate in use stays"
-	waitFor(t, 10*time.Second, "the failed read", func() bool { return len(p.logs.lines(t, notRead)) > 0 })
+	waitFor(t, 20*time.Second, "the failed read", func() bool { return len(p.logs.lines(t, notRead)) > 0 })
 	served, _, _, err = get(nil, nil)
 	require.NoError(t, err)
 	assert.Equal(t, "proxy-old", served, "a certificate without its key is not served")
@@ -318,7 +318,7 @@ func TestTLSReload(t *testing.T) {
 
 	// Then its key.
 	copyFile(renewed.keyFile, keyFile)
-	waitFor(t, 10*time.Second, "the renewed certificate", func() bool {
+	waitFor(t, 20*time.Second, "the renewed certificate", func() bool {
 		served, _, _, err := get(nil, nil)
 		return err == nil && served == "proxy-new"
 	})
@@ -333,7 +333,7 @@ func TestTLSReload(t *testing.T) {
 	// Another client CA: its clients are verified, the old one's are not,
 	// not even by resuming a session of the old configuration.
 	copyFile(other.certFile, caFile)
-	waitFor(t, 10*time.Second, "the new client CA", func() bool {
+	waitFor(t, 20*time.Second, "the new client CA", func() bool {
 		_, clientCert, _, err := get(&other.tls, nil)
 		return err == nil && clientCert == base64.StdEncoding.EncodeToString(other.der)
 	})
@@ -341,4 +341,37 @@ func TestTLSReload(t *testing.T) {
 	require.Error(t, err, "a client of the old CA, with a session from before")
 	_, _, _, err = get(&client.tls, nil)
 	require.Error(t, err, "a client of the old CA")
+}
+
+// Over HTTP/2 the bound of -max-header-bytes holds too, with its smaller
+// slack: the proxy announces it in its SETTINGS, so that Go's client
+// refuses to send a larger request itself (others get 431).
+func TestMaxHeaderBytesHTTP2(t *testing.T) {
+	as := newAS(t)
+	up := newUpstream(t, nil)
+	server := newCert(t, "proxy")
+	p := startProxy(t, reverseArgs(as, up, "-tls-cert", server.certFile, "-tls-key", server.keyFile, "-max-header-bytes", "8192"))
+	roots := x509.NewCertPool()
+	roots.AddCert(server.tls.Leaf)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}, ForceAttemptHTTP2: true}}
+	t.Cleanup(hc.CloseIdleConnections)
+	token := bearer(as.Issue(introspecttest.Claims{Subject: "alice"}))
+	get := func(size int) (*http.Response, error) {
+		req, err := http.NewRequest(http.MethodGet, p.url+"/x", nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", token)
+		req.Header.Set("X-Big", strings.Repeat("a", size))
+		resp, err := hc.Do(req)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		return resp, err
+	}
+	resp, err := get(7000)
+	require.NoError(t, err)
+	assert.Equal(t, 2, resp.ProtoMajor)
+	assert.Equal(t, http.StatusOK, resp.StatusCode, "within the bound")
+	_, err = get(9000)
+	require.ErrorContains(t, err, "larger than peer's advertised limit", "beyond the bound and HTTP/2's slack")
 }

@@ -110,10 +110,12 @@ func (t *tlsFiles) watch(ctx context.Context) {
 // CA file holds certificates. Otherwise the configuration in use stays,
 // the failure is logged (once, and again every hour while it lasts), and
 // the next check tries again: a certificate and its key written one after
-// the other load at the check after the second. A file that changed while
-// it was read is read again at the next check, so that a file cut short
-// by a write in progress (which still parses, less its last certificates)
-// is never put in use.
+// the other load at the check after the second. A file written less than
+// settle ago, or that changed while it was read, is read again at the next
+// check: a chain cut short by a write in progress still parses, less its
+// last certificates, and serving it would fail handshakes until the next
+// check. (A writer that pauses longer than settle in the middle of a file
+// can still have its first part served until then.)
 func (t *tlsFiles) check() {
 	cfg := t.cfg
 	settings := [3]string{"tls-cert", "tls-key", "tls-client-ca"}
@@ -124,7 +126,10 @@ func (t *tlsFiles) check() {
 			continue
 		}
 		var err error
-		if data[i], err = readSteady(f); err != nil {
+		if data[i], err = readSteady(f); errors.Is(err, errChanging) {
+			t.log.Debug("TLS certificate files being written: read at the next check", "setting", cfg.Label(settings[i]))
+			return
+		} else if err != nil {
 			t.fail(cfg.Label(settings[i]) + ": " + err.Error())
 			return
 		}
@@ -166,15 +171,20 @@ func (t *tlsFiles) check() {
 	t.log.Info("TLS certificate files read again: new handshakes use them", attrs...)
 }
 
-// errChanging is a file that changed while it was read.
-var errChanging = errors.New("changed while it was read: read again at the next check")
+// errChanging is a file written less than settle ago, or that changed
+// while it was read.
+var errChanging = errors.New("being written")
+
+// settle is how long a file must stay unchanged before it is put in use.
+var settle = 2 * time.Second
 
 // afterRead, when not nil, is called by readSteady between reading a file
 // and checking that it did not change: tests write to it there.
 var afterRead func(path string)
 
-// readSteady reads a file the configuration names, and fails when the file
-// changed while it was read (another file, size or modification time).
+// readSteady reads a file the configuration names, and fails with
+// errChanging when the file was modified less than settle ago or changed
+// while it was read (another file, size or modification time).
 func readSteady(path string) ([]byte, error) {
 	before, err := os.Stat(path)
 	if err != nil {
@@ -191,10 +201,19 @@ func readSteady(path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !os.SameFile(before, after) || !before.ModTime().Equal(after.ModTime()) || before.Size() != after.Size() || after.Size() != int64(len(data)) {
-		return nil, fmt.Errorf("%s %w", path, errChanging)
+	if !os.SameFile(before, after) || !before.ModTime().Equal(after.ModTime()) || before.Size() != after.Size() || after.Size() != int64(len(data)) ||
+		written(after.ModTime()) {
+		return nil, errChanging
 	}
 	return data, nil
+}
+
+// written reports whether a file modified at mod was written less than
+// settle ago; a time to come (a clock set back, a copy keeping its times)
+// counts as long ago, or the file would never be read.
+func written(mod time.Time) bool {
+	d := time.Since(mod)
+	return d >= 0 && d < settle
 }
 
 // fail logs why the files were not read again, unless it was the last
