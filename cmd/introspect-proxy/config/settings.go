@@ -343,7 +343,7 @@ var settings = []setting{
 	text("tls-cert", "", "FILE", "serve https with this certificate (PEM, chain included)", nil),
 	text("tls-key", "", "FILE", "the key of -tls-cert (PEM)", nil),
 	text("tls-client-ca", "", "FILE", "CA certificates (PEM) that client certificates are checked against", nil),
-	duration("tls-reload-interval", DefaultTLSReloadInterval, false, "how often -tls-cert, -tls-key and -tls-client-ca are read again, at least 1s; 0: never. What changed and loads goes to new handshakes (a certificate renewed in place); files that do not load leave the configuration in use, and files written less than 2s before wait for the next check",
+	duration("tls-reload-interval", DefaultTLSReloadInterval, false, "how often -tls-cert, -tls-key and -tls-client-ca are read again, at least 1s; 0: never. What changed and loads goes to new handshakes (a certificate renewed in place); new contents go into use once two checks at least 2s apart read the same bytes; files that do not load leave the configuration in use",
 		func(c *Config) *time.Duration { return &c.TLSReloadInterval }),
 	{name: "tls-client-auth", kind: kindString, arg: "MODE",
 		usage: "client certificates: none, request (any, unchecked: enough for certificate-bound tokens), verify-if-given, require (default: verify-if-given with -tls-client-ca, else none)",

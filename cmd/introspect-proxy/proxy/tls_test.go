@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -344,8 +345,8 @@ func TestTLSReload(t *testing.T) {
 }
 
 // Over HTTP/2 the bound of -max-header-bytes holds too, with its smaller
-// slack: the proxy announces it in its SETTINGS, so that Go's client
-// refuses to send a larger request itself (others get 431).
+// slack: the proxy announces it in its SETTINGS (SETTINGS_MAX_HEADER_LIST_SIZE),
+// and Go's client refuses to send a larger request.
 func TestMaxHeaderBytesHTTP2(t *testing.T) {
 	as := newAS(t)
 	up := newUpstream(t, nil)
@@ -374,4 +375,47 @@ func TestMaxHeaderBytesHTTP2(t *testing.T) {
 	assert.Equal(t, http.StatusOK, resp.StatusCode, "within the bound")
 	_, err = get(9000)
 	require.ErrorContains(t, err, "larger than peer's advertised limit", "beyond the bound and HTTP/2's slack")
+}
+
+// With local JWT validation the default header bound makes room for a
+// token of -max-jwt-size and a DPoP-sized header next to it, over HTTP/2
+// too, where net/http's slack is about 320 bytes.
+func TestLargestJWTOverHTTP2(t *testing.T) {
+	as := newAS(t)
+	up := newUpstream(t, nil)
+	server := newCert(t, "proxy")
+	const size = 65536
+	p := startBare(t, []string{"-upstream", up.URL, "-validate", "jwt", "-issuer", as.Issuer, "-jwt-audience", audience,
+		"-max-jwt-size", strconv.Itoa(size), "-tls-cert", server.certFile, "-tls-key", server.keyFile})
+	// A JWT of size bytes, or 1 or 2 less (base64 grows by steps), padded
+	// by a claim.
+	issue := func(pad int) string {
+		return as.IssueJWTFunc(introspecttest.Claims{Subject: "alice", Audience: []string{audience}},
+			func(_, claims map[string]any) { claims["pad"] = strings.Repeat("a", pad) })
+	}
+	pad := size*3/4 - 300
+	token := issue(pad)
+	require.Less(t, len(token), size, "the first guess")
+	for {
+		next := issue(pad + 1)
+		if len(next) > size {
+			break
+		}
+		token, pad = next, pad+1
+	}
+	require.GreaterOrEqual(t, len(token), size-2, "the token's size")
+	roots := x509.NewCertPool()
+	roots.AddCert(server.tls.Leaf)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}, ForceAttemptHTTP2: true}}
+	t.Cleanup(hc.CloseIdleConnections)
+	req, err := http.NewRequest(http.MethodGet, p.url+"/x", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", bearer(token))
+	req.Header.Set("X-Proof", strings.Repeat("p", 1000))
+	resp, err := hc.Do(req)
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, 2, resp.ProtoMajor)
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
 }

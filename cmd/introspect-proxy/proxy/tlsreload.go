@@ -27,9 +27,12 @@ type tlsFiles struct {
 	log *slog.Logger
 	cur atomic.Pointer[tlsGen]
 	// Only check touches the fields below.
-	sum      [sha256.Size]byte // of the files' contents in use; zero before the first check
-	lastErr  string            // the last failure logged
-	loggedAt time.Time         // when it was logged
+	sum           [sha256.Size]byte // of the files' contents in use; zero before the first check
+	pending       [sha256.Size]byte // of other contents, read at the last check
+	pendingAt     time.Time         // when pending was first read
+	changingSince time.Time         // when contents other than sum were first read
+	lastErr       string            // the last failure logged
+	loggedAt      time.Time         // when it was logged
 }
 
 // tlsGen is one configuration, with and without HTTP/2 in its ALPN list:
@@ -106,16 +109,17 @@ func (t *tlsFiles) watch(ctx context.Context) {
 }
 
 // check reads the files and, when what they hold differs from what is in
-// use, puts it in use if the certificate and its key make a pair and the
-// CA file holds certificates. Otherwise the configuration in use stays,
-// the failure is logged (once, and again every hour while it lasts), and
-// the next check tries again: a certificate and its key written one after
-// the other load at the check after the second. A file written less than
-// settle ago, or that changed while it was read, is read again at the next
-// check: a chain cut short by a write in progress still parses, less its
-// last certificates, and serving it would fail handshakes until the next
-// check. (A writer that pauses longer than settle in the middle of a file
-// can still have its first part served until then.)
+// use and has stayed the same for settle (read the same at two checks at
+// least settle apart), puts it in use if the certificate and its key make a
+// pair and the CA file holds certificates. Otherwise the configuration in
+// use stays, a failure is logged (once, and again every hour while it
+// lasts), and the next check tries again: a certificate and its key written
+// one after the other load once both have settled. Waiting for the content
+// to settle keeps a chain cut short by a write in progress, which still
+// parses less its last certificates, from being served; a file that
+// changes while it is read is read again at the next check. Times of the
+// files play no part: a writer that rewrites the same bytes (a sync loop)
+// delays nothing.
 func (t *tlsFiles) check() {
 	cfg := t.cfg
 	settings := [3]string{"tls-cert", "tls-key", "tls-client-ca"}
@@ -127,7 +131,7 @@ func (t *tlsFiles) check() {
 		}
 		var err error
 		if data[i], err = readSteady(f); errors.Is(err, errChanging) {
-			t.log.Debug("TLS certificate files being written: read at the next check", "setting", cfg.Label(settings[i]))
+			t.log.Debug("TLS certificate file changed while it was read: read at the next check", "setting", cfg.Label(settings[i]))
 			return
 		} else if err != nil {
 			t.fail(cfg.Label(settings[i]) + ": " + err.Error())
@@ -139,27 +143,44 @@ func (t *tlsFiles) check() {
 	var sum [sha256.Size]byte
 	h.Sum(sum[:0])
 	if sum == t.sum {
-		t.lastErr = ""
+		t.lastErr, t.pending, t.changingSince = "", [sha256.Size]byte{}, time.Time{}
 		return
-	}
-	cert, err := tls.X509KeyPair(data[0], data[1])
-	if err != nil {
-		t.fail(cfg.Label("tls-cert") + ", " + cfg.Label("tls-key") + ": " + err.Error())
-		return
-	}
-	var cas *x509.CertPool
-	if cfg.TLSClientCAFile != "" {
-		if cas, err = config.ParsePool(data[2], cfg.TLSClientCAFile); err != nil {
-			t.fail(cfg.Label("tls-client-ca") + ": " + err.Error())
-			return
-		}
 	}
 	first := t.sum == [sha256.Size]byte{}
-	t.sum, t.lastErr = sum, ""
-	prev := t.cur.Load().h1
-	if first && sameChain(prev.Certificates[0].Certificate, cert.Certificate) && prev.ClientCAs.Equal(cas) {
-		return // what was read at start: the sessions of the configuration in use go on
+	cert, err := tls.X509KeyPair(data[0], data[1])
+	var cas *x509.CertPool
+	if err == nil && cfg.TLSClientCAFile != "" {
+		cas, err = config.ParsePool(data[2], cfg.TLSClientCAFile)
 	}
+	prev := t.cur.Load().h1
+	if first && err == nil && sameChain(prev.Certificates[0].Certificate, cert.Certificate) && prev.ClientCAs.Equal(cas) {
+		t.sum = sum // what was read at start: the sessions of the configuration in use go on
+		return
+	}
+	now := time.Now()
+	if sum != t.pending {
+		if t.changingSince.IsZero() {
+			t.changingSince = now
+		}
+		t.pending, t.pendingAt = sum, now
+		t.log.Debug("TLS certificate files changed: put in use once they stay the same")
+		if now.Sub(t.changingSince) >= failureRepeat {
+			t.fail("the files changed at every check for " + now.Sub(t.changingSince).Round(time.Minute).String())
+		}
+		return
+	}
+	if now.Sub(t.pendingAt) < settle {
+		return
+	}
+	if err != nil {
+		label := cfg.Label("tls-cert") + ", " + cfg.Label("tls-key")
+		if cert.Certificate != nil {
+			label = cfg.Label("tls-client-ca")
+		}
+		t.fail(label + ": " + err.Error())
+		return
+	}
+	t.sum, t.lastErr, t.pending, t.changingSince = sum, "", [sha256.Size]byte{}, time.Time{}
 	t.cur.Store(t.build(&cert, cas))
 	var attrs []any
 	if cert.Leaf != nil {
@@ -171,11 +192,11 @@ func (t *tlsFiles) check() {
 	t.log.Info("TLS certificate files read again: new handshakes use them", attrs...)
 }
 
-// errChanging is a file written less than settle ago, or that changed
-// while it was read.
-var errChanging = errors.New("being written")
+// errChanging is a file that changed while it was read.
+var errChanging = errors.New("changed while it was read")
 
-// settle is how long a file must stay unchanged before it is put in use.
+// settle is how long new contents of the files must stay the same before
+// they are put in use.
 var settle = 2 * time.Second
 
 // afterRead, when not nil, is called by readSteady between reading a file
@@ -183,8 +204,8 @@ var settle = 2 * time.Second
 var afterRead func(path string)
 
 // readSteady reads a file the configuration names, and fails with
-// errChanging when the file was modified less than settle ago or changed
-// while it was read (another file, size or modification time).
+// errChanging when the file changed while it was read (another file, size
+// or modification time).
 func readSteady(path string) ([]byte, error) {
 	before, err := os.Stat(path)
 	if err != nil {
@@ -201,19 +222,10 @@ func readSteady(path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !os.SameFile(before, after) || !before.ModTime().Equal(after.ModTime()) || before.Size() != after.Size() || after.Size() != int64(len(data)) ||
-		written(after.ModTime()) {
+	if !os.SameFile(before, after) || !before.ModTime().Equal(after.ModTime()) || before.Size() != after.Size() || after.Size() != int64(len(data)) {
 		return nil, errChanging
 	}
 	return data, nil
-}
-
-// written reports whether a file modified at mod was written less than
-// settle ago; a time to come (a clock set back, a copy keeping its times)
-// counts as long ago, or the file would never be read.
-func written(mod time.Time) bool {
-	d := time.Since(mod)
-	return d >= 0 && d < settle
 }
 
 // fail logs why the files were not read again, unless it was the last

@@ -52,9 +52,10 @@ func writePair(t *testing.T, cn, certFile, keyFile string) {
 // A check finds nothing to do when no file changed, keeps the
 // configuration (and so its sessions) when a file was rewritten with the
 // same content, keeps it when a file is gone (logging that once however
-// often it is met), and puts a new pair in use once it is there, also when
-// it was written in place with the same size and modification time. A
-// file that changes while it is read is not put in use.
+// often it is met), and puts new contents in use once they were read the
+// same at two checks settle apart: also when written in place with the
+// same size and times, never when they changed while read or before they
+// settled, and whatever writes the same bytes again meanwhile.
 func TestTLSFilesCheck(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
@@ -64,8 +65,9 @@ func TestTLSFilesCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	settle = 0 // the files below are read at once; the end of the test sets it
-	t.Cleanup(func() { settle = 2 * time.Second })
+	was := settle
+	settle = 0 // two checks in a row put new contents in use
+	t.Cleanup(func() { settle = was })
 	var logs strings.Builder
 	files := newTLSFiles(cfg, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	name := func() string { return files.cur.Load().h1.Certificates[0].Leaf.Subject.CommonName }
@@ -85,11 +87,16 @@ func TestTLSFilesCheck(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	certPEM, err := os.ReadFile(certFile)
-	if err != nil {
-		t.Fatal(err)
+	read := func(path string) []byte {
+		t.Helper()
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
 	}
-	rewrite(certFile, certPEM) // another file, the same certificate
+	rewrite(certFile, read(certFile)) // another file, the same certificate
+	files.check()
 	files.check()
 	if files.cur.Load() != first || logs.Len() != 0 {
 		t.Fatalf("a certificate written again made a new configuration, or a log line: %q", logs.String())
@@ -110,6 +117,10 @@ func TestTLSFilesCheck(t *testing.T) {
 	}
 
 	writePair(t, "two", certFile, keyFile)
+	files.check()
+	if name() != "one" {
+		t.Fatalf("new contents read once: serving %q", name())
+	}
 	files.check()
 	if name() != "two" || !strings.Contains(logs.String(), "read again: new handshakes use them") {
 		t.Fatalf("the new pair: serving %q, log %q", name(), logs.String())
@@ -132,15 +143,13 @@ func TestTLSFilesCheck(t *testing.T) {
 	}
 	oldCert, oldKey := stats()
 	other := t.TempDir()
-	writePair(t, "six", filepath.Join(other, "c"), filepath.Join(other, "k"))
-	for _, f := range [][2]string{{filepath.Join(other, "c"), certFile}, {filepath.Join(other, "k"), keyFile}} {
-		b, err := os.ReadFile(f[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(f[1], b, 0o600); err != nil { // in place
-			t.Fatal(err)
-		}
+	otherCert, otherKey := filepath.Join(other, "c"), filepath.Join(other, "k")
+	writePair(t, "six", otherCert, otherKey)
+	if err := os.WriteFile(certFile, read(otherCert), 0o600); err != nil { // in place
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, read(otherKey), 0o600); err != nil {
+		t.Fatal(err)
 	}
 	if err := os.Chtimes(certFile, oldCert.ModTime(), oldCert.ModTime()); err != nil {
 		t.Fatal(err)
@@ -151,6 +160,7 @@ func TestTLSFilesCheck(t *testing.T) {
 	if c, k := stats(); c.Size() != oldCert.Size() || k.Size() != oldKey.Size() || !c.ModTime().Equal(oldCert.ModTime()) || !k.ModTime().Equal(oldKey.ModTime()) {
 		t.Fatal("the pair written in place differs in size or time")
 	}
+	files.check()
 	files.check()
 	if name() != "six" {
 		t.Fatalf("a pair written in place with the same sizes and times: serving %q", name())
@@ -171,34 +181,53 @@ func TestTLSFilesCheck(t *testing.T) {
 	t.Cleanup(func() { afterRead = nil })
 	writePair(t, "seven", certFile, keyFile)
 	files.check()
-	if name() != "six" || !strings.Contains(logs.String(), "level=DEBUG msg=\"TLS certificate files being written: read at the next check\" setting=-tls-cert") {
+	files.check()
+	if name() != "six" || !strings.Contains(logs.String(), "level=DEBUG msg=\"TLS certificate file changed while it was read: read at the next check\" setting=-tls-cert") {
 		t.Fatalf("a file read while it changed: serving %q, log %q", name(), logs.String())
 	}
 	afterRead = nil
 	files.check()
+	files.check()
 	if name() != "seven" {
-		t.Fatalf("the next check: serving %q", name())
+		t.Fatalf("the checks after: serving %q", name())
 	}
 
-	// A pair written just now waits for settle; one whose time is to come
-	// does not wait for ever.
+	// A chain written in two steps: its first part alone (a pair that
+	// loads) is not served, only the whole chain once it settled, though
+	// another writer keeps writing the same key meanwhile.
 	settle = time.Hour
-	writePair(t, "eight", certFile, keyFile)
+	writePair(t, "eight", otherCert, otherKey)
+	leaf := read(otherCert)
+	third := t.TempDir()
+	writePair(t, "intermediate", filepath.Join(third, "c"), filepath.Join(third, "k"))
+	rewrite(keyFile, read(otherKey))
+	rewrite(certFile, leaf)
+	files.check()
+	rewrite(certFile, append(append([]byte{}, leaf...), read(filepath.Join(third, "c"))...))
 	files.check()
 	if name() != "seven" {
-		t.Fatalf("a pair written less than settle ago: serving %q", name())
+		t.Fatalf("new contents not settled: serving %q", name())
 	}
-	future := time.Now().Add(24 * time.Hour)
-	for _, f := range []string{certFile, keyFile} {
-		if err := os.Chtimes(f, future, future); err != nil {
-			t.Fatal(err)
-		}
-	}
+	rewrite(keyFile, read(keyFile)) // the same bytes, another file and time
 	files.check()
-	if name() != "eight" {
-		t.Fatalf("a pair whose time is to come: serving %q", name())
+	if name() != "seven" {
+		t.Fatalf("new contents read twice, less than settle apart: serving %q", name())
 	}
-	if n := strings.Count(logs.String(), "level=WARN"); n != 2 {
-		t.Errorf("%d warnings, want the 2 of the missing key: a file being written is no failure", n)
+	files.pendingAt = files.pendingAt.Add(-settle)
+	rewrite(keyFile, read(keyFile))
+	files.check()
+	if got := files.cur.Load().h1.Certificates[0].Certificate; name() != "eight" || len(got) != 2 {
+		t.Fatalf("the settled chain: serving %q with %d certificates, want eight with 2", name(), len(got))
+	}
+
+	// Contents that change at every check for an hour are worth a warning.
+	files.changingSince = time.Now().Add(-failureRepeat)
+	writePair(t, "nine", certFile, keyFile)
+	files.check()
+	if name() != "eight" || !strings.Contains(logs.String(), "the files changed at every check for 1h0m0s") {
+		t.Fatalf("an hour of changes: serving %q, log %q", name(), logs.String())
+	}
+	if n := strings.Count(logs.String(), "level=WARN"); n != 3 {
+		t.Errorf("%d warnings, want the 2 of the missing key and the hour of changes: a file being written is no failure", n)
 	}
 }
