@@ -113,7 +113,8 @@ func (t *tlsFiles) watch(ctx context.Context) {
 // least settle apart), puts it in use if the certificate and its key make a
 // pair and the CA file holds certificates. Otherwise the configuration in
 // use stays, a failure is logged (once, and again every hour while it
-// lasts), and the next check tries again: a certificate and its key written
+// lasts; contents that differ at every check for an hour are one), and
+// the next check tries again: a certificate and its key written
 // one after the other load once both have settled. Waiting for the content
 // to settle keeps a chain cut short by a write in progress, which still
 // parses less its last certificates, from being served; a file that
@@ -154,7 +155,9 @@ func (t *tlsFiles) check() {
 	}
 	prev := t.cur.Load().h1
 	if first && err == nil && sameChain(prev.Certificates[0].Certificate, cert.Certificate) && prev.ClientCAs.Equal(cas) {
-		t.sum = sum // what was read at start: the sessions of the configuration in use go on
+		// What was read at start: the sessions of the configuration in use
+		// go on.
+		t.sum, t.pending, t.changingSince = sum, [sha256.Size]byte{}, time.Time{}
 		return
 	}
 	now := time.Now()
@@ -165,13 +168,14 @@ func (t *tlsFiles) check() {
 		t.pending, t.pendingAt = sum, now
 		t.log.Debug("TLS certificate files changed: put in use once they stay the same")
 		if now.Sub(t.changingSince) >= failureRepeat {
-			t.fail("the files changed at every check for " + now.Sub(t.changingSince).Round(time.Minute).String())
+			t.fail("the files changed at every check since " + t.changingSince.UTC().Format(time.RFC3339))
 		}
 		return
 	}
 	if now.Sub(t.pendingAt) < settle {
 		return
 	}
+	t.changingSince = time.Time{} // settled, whether they load or not
 	if err != nil {
 		label := cfg.Label("tls-cert") + ", " + cfg.Label("tls-key")
 		if cert.Certificate != nil {
@@ -180,7 +184,7 @@ func (t *tlsFiles) check() {
 		t.fail(label + ": " + err.Error())
 		return
 	}
-	t.sum, t.lastErr, t.pending, t.changingSince = sum, "", [sha256.Size]byte{}, time.Time{}
+	t.sum, t.lastErr, t.pending = sum, "", [sha256.Size]byte{}
 	t.cur.Store(t.build(&cert, cas))
 	var attrs []any
 	if cert.Leaf != nil {

@@ -224,10 +224,153 @@ func TestTLSFilesCheck(t *testing.T) {
 	files.changingSince = time.Now().Add(-failureRepeat)
 	writePair(t, "nine", certFile, keyFile)
 	files.check()
-	if name() != "eight" || !strings.Contains(logs.String(), "the files changed at every check for 1h0m0s") {
+	if name() != "eight" || !strings.Contains(logs.String(), "the files changed at every check since ") {
 		t.Fatalf("an hour of changes: serving %q, log %q", name(), logs.String())
 	}
 	if n := strings.Count(logs.String(), "level=WARN"); n != 3 {
 		t.Errorf("%d warnings, want the 2 of the missing key and the hour of changes: a file being written is no failure", n)
+	}
+}
+
+// The reloader's state through the sequences a review found wrong: files
+// that differ from start-up at the first check settle like any change,
+// also after the files of start-up came back;
+// contents that go back to those in use forget what was pending, so that
+// the same new contents settle anew, and forget the last failure, so that
+// it is logged again when it comes back; a CA file that does not load is
+// named; an hour of changes at every check is one warning an hour; and
+// contents that settled but do not load are no longer "changing".
+func TestTLSFilesCheckStates(t *testing.T) {
+	dir, spare := t.TempDir(), t.TempDir()
+	certFile, keyFile, caFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key"), filepath.Join(dir, "ca.crt")
+	writePair(t, "one", certFile, keyFile)
+	writePair(t, "ca", caFile, filepath.Join(spare, "ca.key"))
+	cfg, err := config.Load([]string{"-upstream", "http://127.0.0.1:1", "-endpoint", "https://as.example/introspect", "-client-id", "api",
+		"-tls-cert", certFile, "-tls-key", keyFile, "-tls-client-ca", caFile}, []string{config.EnvClientSecret + "=s"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	was := settle
+	settle = 0 // two checks in a row put new contents in use
+	t.Cleanup(func() { settle = was })
+	var logs strings.Builder
+	files := newTLSFiles(cfg, slog.New(slog.NewTextHandler(&logs, nil)))
+	name := func() string { return files.cur.Load().h1.Certificates[0].Leaf.Subject.CommonName }
+	read := func(path string) []byte {
+		t.Helper()
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	write := func(path string, b []byte) {
+		t.Helper()
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	warnings := func() int { return strings.Count(logs.String(), "level=WARN") }
+
+	// Other files at the first check, those of start-up at the second,
+	// the others again at the third: they settle anew.
+	oneCert, oneKey := read(certFile), read(keyFile)
+	writePair(t, "two", certFile, keyFile)
+	twoCert, twoKey := read(certFile), read(keyFile)
+	files.check()
+	if name() != "one" {
+		t.Fatalf("files other than at start, read once: serving %q", name())
+	}
+	write(certFile, oneCert)
+	write(keyFile, oneKey)
+	files.check()
+	write(certFile, twoCert)
+	write(keyFile, twoKey)
+	files.check()
+	if name() != "one" {
+		t.Fatalf("files other than at start, read once since those of start-up: serving %q", name())
+	}
+	files.check()
+	if name() != "two" {
+		t.Fatalf("files other than at start, read twice: serving %q", name())
+	}
+
+	// Two, three, two, three: the second three settles anew.
+	writePair(t, "three", certFile, keyFile)
+	threeCert, threeKey := read(certFile), read(keyFile)
+	files.check()
+	write(certFile, twoCert)
+	write(keyFile, twoKey)
+	files.check()
+	write(certFile, threeCert)
+	write(keyFile, threeKey)
+	files.check()
+	if name() != "two" {
+		t.Fatalf("contents pending before the ones in use came back, read once again: serving %q", name())
+	}
+	files.check()
+	if name() != "three" {
+		t.Fatalf("the same contents at two checks: serving %q", name())
+	}
+
+	// A failure, the contents in use again, the same failure: logged twice.
+	if err := os.Remove(keyFile); err != nil {
+		t.Fatal(err)
+	}
+	files.check()
+	write(keyFile, threeKey)
+	files.check()
+	if err := os.Remove(keyFile); err != nil {
+		t.Fatal(err)
+	}
+	files.check()
+	if n := warnings(); n != 2 {
+		t.Fatalf("a failure, a recovery, the failure again: %d warnings, want 2: %q", n, logs.String())
+	}
+	write(keyFile, threeKey)
+	files.check()
+
+	// A CA file that does not load.
+	caPEM := read(caFile)
+	write(caFile, []byte("not PEM\n"))
+	files.check()
+	files.check()
+	if n := warnings(); n != 3 || !strings.Contains(logs.String(), "error=\"-tls-client-ca: ") || !strings.Contains(logs.String(), "holds no PEM certificate") {
+		t.Fatalf("a CA file that does not load: %d warnings, log %q", n, logs.String())
+	}
+	write(caFile, caPEM)
+	files.check()
+
+	// Contents that change at every check for an hour, and on.
+	for i, cn := range []string{"four", "five", "six", "seven"} {
+		writePair(t, cn, certFile, keyFile)
+		files.check()
+		if i == 0 {
+			files.changingSince = files.changingSince.Add(-failureRepeat)
+		}
+	}
+	if n := warnings(); n != 4 || !strings.Contains(logs.String(), "the files changed at every check since ") {
+		t.Fatalf("changes at every check for an hour, three checks on: %d warnings, want one more: %q", n, logs.String())
+	}
+	if name() != "three" {
+		t.Fatalf("contents that never settled: serving %q", name())
+	}
+
+	// Settled contents that do not load: a certificate and another's key.
+	writePair(t, "eight", filepath.Join(spare, "c"), filepath.Join(spare, "k"))
+	write(certFile, read(filepath.Join(spare, "c")))
+	files.check()
+	files.check()
+	if n := warnings(); n != 5 || !strings.Contains(logs.String(), "error=\"-tls-cert, -tls-key: ") {
+		t.Fatalf("a certificate and another's key: %d warnings, log %q", n, logs.String())
+	}
+	if !files.changingSince.IsZero() {
+		t.Errorf("settled contents that do not load still count as changing since %v", files.changingSince)
+	}
+	write(keyFile, read(filepath.Join(spare, "k")))
+	files.check()
+	files.check()
+	if name() != "eight" {
+		t.Fatalf("the pair made whole: serving %q", name())
 	}
 }
