@@ -245,9 +245,12 @@ func launch(cfg map[string]any, logs *strings.Builder) (issuer, mtlsURL string, 
 	case <-exited:
 		stop()
 		return "", "", nil, errors.New("node exited before it was ready")
-	case <-time.After(30 * time.Second):
+	case <-time.After(90 * time.Second):
+		// A bound for a server that never comes up, not a speed check: on
+		// a loaded 2-core machine node's start (loading oidc-provider,
+		// making RSA keys) once took more than 30 s.
 		stop()
-		return "", "", nil, errors.New("node was not ready within 30 s")
+		return "", "", nil, errors.New("node was not ready within 90 s")
 	}
 }
 

@@ -27,12 +27,13 @@ type tlsFiles struct {
 	log *slog.Logger
 	cur atomic.Pointer[tlsGen]
 	// Only check touches the fields below.
-	sum           [sha256.Size]byte // of the files' contents in use; zero before the first check
-	pending       [sha256.Size]byte // of other contents, read at the last check
-	pendingAt     time.Time         // when pending was first read
-	changingSince time.Time         // when contents other than sum were first read
-	lastErr       string            // the last failure logged
-	loggedAt      time.Time         // when it was logged
+	sum            [sha256.Size]byte // of the files' contents in use; zero before the first check
+	pending        [sha256.Size]byte // of other contents, read at the last check
+	pendingAt      time.Time         // when pending was first read
+	changingSince  time.Time         // when contents other than sum were first read
+	changingWarned time.Time         // when that was last logged as lasting an hour
+	lastErr        string            // the last failure logged
+	loggedAt       time.Time         // when it was logged
 }
 
 // tlsGen is one configuration, with and without HTTP/2 in its ALPN list:
@@ -135,6 +136,8 @@ func (t *tlsFiles) check() {
 			t.log.Debug("TLS certificate file changed while it was read: read at the next check", "setting", cfg.Label(settings[i]))
 			return
 		} else if err != nil {
+			// What was pending settles anew once the files read again.
+			t.pending, t.changingSince = [sha256.Size]byte{}, time.Time{}
 			t.fail(cfg.Label(settings[i]) + ": " + err.Error())
 			return
 		}
@@ -157,7 +160,7 @@ func (t *tlsFiles) check() {
 	if first && err == nil && sameChain(prev.Certificates[0].Certificate, cert.Certificate) && prev.ClientCAs.Equal(cas) {
 		// What was read at start: the sessions of the configuration in use
 		// go on.
-		t.sum, t.pending, t.changingSince = sum, [sha256.Size]byte{}, time.Time{}
+		t.sum, t.lastErr, t.pending, t.changingSince = sum, "", [sha256.Size]byte{}, time.Time{}
 		return
 	}
 	now := time.Now()
@@ -167,8 +170,10 @@ func (t *tlsFiles) check() {
 		}
 		t.pending, t.pendingAt = sum, now
 		t.log.Debug("TLS certificate files changed: put in use once they stay the same")
-		if now.Sub(t.changingSince) >= failureRepeat {
-			t.fail("the files changed at every check since " + t.changingSince.UTC().Format(time.RFC3339))
+		if now.Sub(t.changingSince) >= failureRepeat && now.Sub(t.changingWarned) >= failureRepeat {
+			t.changingWarned = now
+			t.log.Warn("TLS certificate files not read again: the certificate in use stays",
+				"error", "the files changed at every check since "+t.changingSince.UTC().Format(time.RFC3339))
 		}
 		return
 	}

@@ -232,14 +232,16 @@ func TestTLSFilesCheck(t *testing.T) {
 	}
 }
 
-// The reloader's state through the sequences a review found wrong: files
-// that differ from start-up at the first check settle like any change,
-// also after the files of start-up came back;
-// contents that go back to those in use forget what was pending, so that
-// the same new contents settle anew, and forget the last failure, so that
-// it is logged again when it comes back; a CA file that does not load is
-// named; an hour of changes at every check is one warning an hour; and
-// contents that settled but do not load are no longer "changing".
+// The reloader's state through the sequences reviews found wrong: a
+// failure at the first check is forgotten once the start-up contents are
+// adopted; files that differ from start-up at the first check settle like
+// any change, also after the files of start-up came back; contents that
+// go back to those in use forget what was pending, so that the same new
+// contents settle anew, and forget the last failure, so that it is logged
+// again when it comes back; a read error forgets what was pending; a CA
+// file that does not load is named; an hour of changes at every check is
+// one warning an hour, however long it lasts; and contents that
+// settled but do not load are no longer "changing".
 func TestTLSFilesCheckStates(t *testing.T) {
 	dir, spare := t.TempDir(), t.TempDir()
 	certFile, keyFile, caFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key"), filepath.Join(dir, "ca.crt")
@@ -270,16 +272,60 @@ func TestTLSFilesCheckStates(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	remove := func(path string) {
+		t.Helper()
+		if err := os.Remove(path); err != nil {
+			t.Fatal(err)
+		}
+	}
 	warnings := func() int { return strings.Count(logs.String(), "level=WARN") }
-
-	// Other files at the first check, those of start-up at the second,
-	// the others again at the third: they settle anew.
+	// newWarnings is the number of warnings since the last call.
+	seen := 0
+	newWarnings := func() int {
+		n := warnings() - seen
+		seen += n
+		return n
+	}
 	oneCert, oneKey := read(certFile), read(keyFile)
+
+	// A failure at the first check, the start-up files adopted, the same
+	// failure: logged twice.
+	remove(keyFile)
+	files.check()
+	write(keyFile, oneKey)
+	files.check()
+	remove(keyFile)
+	files.check()
+	if n := newWarnings(); n != 2 {
+		t.Fatalf("a failure at the first check, the start-up files, the failure again: %d warnings, want 2: %q", n, logs.String())
+	}
+	write(keyFile, oneKey)
+	files.check()
+
+	// Other files at the first check (of another reloader of the same
+	// configuration), the start-up files at the second, the others again:
+	// they settle anew.
 	writePair(t, "two", certFile, keyFile)
 	twoCert, twoKey := read(certFile), read(keyFile)
+	other := newTLSFiles(cfg, slog.New(slog.DiscardHandler))
+	other.check()
+	write(certFile, oneCert)
+	write(keyFile, oneKey)
+	other.check()
+	if !other.changingSince.IsZero() {
+		t.Errorf("the start-up files adopted, still changing since %v", other.changingSince)
+	}
+	write(certFile, twoCert)
+	write(keyFile, twoKey)
+	other.check()
+	if got := other.cur.Load().h1.Certificates[0].Leaf.Subject.CommonName; got != "one" {
+		t.Fatalf("other files, read once since the start-up files were adopted: serving %q", got)
+	}
+
+	// The same here, the first check done.
 	files.check()
 	if name() != "one" {
-		t.Fatalf("files other than at start, read once: serving %q", name())
+		t.Fatalf("other files, read once: serving %q", name())
 	}
 	write(certFile, oneCert)
 	write(keyFile, oneKey)
@@ -288,46 +334,59 @@ func TestTLSFilesCheckStates(t *testing.T) {
 	write(keyFile, twoKey)
 	files.check()
 	if name() != "one" {
-		t.Fatalf("files other than at start, read once since those of start-up: serving %q", name())
+		t.Fatalf("other files, read once since those in use came back: serving %q", name())
 	}
 	files.check()
 	if name() != "two" {
-		t.Fatalf("files other than at start, read twice: serving %q", name())
+		t.Fatalf("other files, read twice: serving %q", name())
 	}
 
-	// Two, three, two, three: the second three settles anew.
+	// Three pending, then a file missing: three settles anew.
 	writePair(t, "three", certFile, keyFile)
 	threeCert, threeKey := read(certFile), read(keyFile)
 	files.check()
+	remove(keyFile)
+	files.check()
+	write(keyFile, threeKey)
+	files.check()
+	if name() != "two" {
+		t.Fatalf("contents pending before a read error, read once again: serving %q", name())
+	}
+	files.check()
+	if name() != "three" {
+		t.Fatalf("the same contents at two checks: serving %q", name())
+	}
+	newWarnings()
+
+	// Two while three is in use, three, two again: two settles anew.
 	write(certFile, twoCert)
 	write(keyFile, twoKey)
 	files.check()
 	write(certFile, threeCert)
 	write(keyFile, threeKey)
 	files.check()
-	if name() != "two" {
-		t.Fatalf("contents pending before the ones in use came back, read once again: serving %q", name())
-	}
+	write(certFile, twoCert)
+	write(keyFile, twoKey)
 	files.check()
 	if name() != "three" {
+		t.Fatalf("contents read once since those in use came back: serving %q", name())
+	}
+	files.check()
+	if name() != "two" {
 		t.Fatalf("the same contents at two checks: serving %q", name())
 	}
 
 	// A failure, the contents in use again, the same failure: logged twice.
-	if err := os.Remove(keyFile); err != nil {
-		t.Fatal(err)
-	}
+	remove(keyFile)
 	files.check()
-	write(keyFile, threeKey)
+	write(keyFile, twoKey)
 	files.check()
-	if err := os.Remove(keyFile); err != nil {
-		t.Fatal(err)
-	}
+	remove(keyFile)
 	files.check()
-	if n := warnings(); n != 2 {
+	if n := newWarnings(); n != 2 {
 		t.Fatalf("a failure, a recovery, the failure again: %d warnings, want 2: %q", n, logs.String())
 	}
-	write(keyFile, threeKey)
+	write(keyFile, twoKey)
 	files.check()
 
 	// A CA file that does not load.
@@ -335,33 +394,41 @@ func TestTLSFilesCheckStates(t *testing.T) {
 	write(caFile, []byte("not PEM\n"))
 	files.check()
 	files.check()
-	if n := warnings(); n != 3 || !strings.Contains(logs.String(), "error=\"-tls-client-ca: ") || !strings.Contains(logs.String(), "holds no PEM certificate") {
+	if n := newWarnings(); n != 1 || !strings.Contains(logs.String(), "error=\"-tls-client-ca: ") || !strings.Contains(logs.String(), "holds no PEM certificate") {
 		t.Fatalf("a CA file that does not load: %d warnings, log %q", n, logs.String())
 	}
 	write(caFile, caPEM)
 	files.check()
 
-	// Contents that change at every check for an hour, and on.
-	for i, cn := range []string{"four", "five", "six", "seven"} {
+	// Contents that change at every check for an hour and more, the hour
+	// growing between checks: one warning, and one more an hour later.
+	for i, cn := range []string{"four", "five", "six", "seven", "eight"} {
 		writePair(t, cn, certFile, keyFile)
 		files.check()
 		if i == 0 {
 			files.changingSince = files.changingSince.Add(-failureRepeat)
 		}
+		files.changingSince = files.changingSince.Add(-time.Minute)
 	}
-	if n := warnings(); n != 4 || !strings.Contains(logs.String(), "the files changed at every check since ") {
-		t.Fatalf("changes at every check for an hour, three checks on: %d warnings, want one more: %q", n, logs.String())
+	if n := newWarnings(); n != 1 || !strings.Contains(logs.String(), "the files changed at every check since ") {
+		t.Fatalf("changes at every check for an hour, four checks on: %d warnings, want 1: %q", n, logs.String())
 	}
-	if name() != "three" {
+	files.changingWarned = files.changingWarned.Add(-failureRepeat)
+	writePair(t, "nine", certFile, keyFile)
+	files.check()
+	if n := newWarnings(); n != 1 {
+		t.Fatalf("changes at every check for an hour more: %d warnings, want 1", n)
+	}
+	if name() != "two" {
 		t.Fatalf("contents that never settled: serving %q", name())
 	}
 
 	// Settled contents that do not load: a certificate and another's key.
-	writePair(t, "eight", filepath.Join(spare, "c"), filepath.Join(spare, "k"))
+	writePair(t, "ten", filepath.Join(spare, "c"), filepath.Join(spare, "k"))
 	write(certFile, read(filepath.Join(spare, "c")))
 	files.check()
 	files.check()
-	if n := warnings(); n != 5 || !strings.Contains(logs.String(), "error=\"-tls-cert, -tls-key: ") {
+	if n := newWarnings(); n != 1 || !strings.Contains(logs.String(), "error=\"-tls-cert, -tls-key: ") {
 		t.Fatalf("a certificate and another's key: %d warnings, log %q", n, logs.String())
 	}
 	if !files.changingSince.IsZero() {
@@ -370,7 +437,7 @@ func TestTLSFilesCheckStates(t *testing.T) {
 	write(keyFile, read(filepath.Join(spare, "k")))
 	files.check()
 	files.check()
-	if name() != "eight" {
+	if name() != "ten" {
 		t.Fatalf("the pair made whole: serving %q", name())
 	}
 }
