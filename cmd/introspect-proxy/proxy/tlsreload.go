@@ -114,7 +114,7 @@ func (t *tlsFiles) watch(ctx context.Context) {
 // least settle apart), puts it in use if the certificate and its key make a
 // pair and the CA file holds certificates. Otherwise the configuration in
 // use stays, a failure is logged (once, and again every hour while it
-// lasts; contents that differ at every check for an hour are one), and
+// lasts; files found changing at every check for an hour are one), and
 // the next check tries again: a certificate and its key written
 // one after the other load once both have settled. Waiting for the content
 // to settle keeps a chain cut short by a write in progress, which still
@@ -134,6 +134,7 @@ func (t *tlsFiles) check() {
 		var err error
 		if data[i], err = readSteady(f); errors.Is(err, errChanging) {
 			t.log.Debug("TLS certificate file changed while it was read: read at the next check", "setting", cfg.Label(settings[i]))
+			t.changing(time.Now())
 			return
 		} else if err != nil {
 			// What was pending settles anew once the files read again.
@@ -147,7 +148,12 @@ func (t *tlsFiles) check() {
 	var sum [sha256.Size]byte
 	h.Sum(sum[:0])
 	if sum == t.sum {
-		t.lastErr, t.pending, t.changingSince = "", [sha256.Size]byte{}, time.Time{}
+		// The contents in use, at two checks in a row: nothing is changing.
+		// Read between other contents, they still are.
+		if t.pending == ([sha256.Size]byte{}) {
+			t.changingSince = time.Time{}
+		}
+		t.lastErr, t.pending = "", [sha256.Size]byte{}
 		return
 	}
 	first := t.sum == [sha256.Size]byte{}
@@ -165,16 +171,9 @@ func (t *tlsFiles) check() {
 	}
 	now := time.Now()
 	if sum != t.pending {
-		if t.changingSince.IsZero() {
-			t.changingSince = now
-		}
 		t.pending, t.pendingAt = sum, now
 		t.log.Debug("TLS certificate files changed: put in use once they stay the same")
-		if now.Sub(t.changingSince) >= failureRepeat && now.Sub(t.changingWarned) >= failureRepeat {
-			t.changingWarned = now
-			t.log.Warn("TLS certificate files not read again: the certificate in use stays",
-				"error", "the files changed at every check since "+t.changingSince.UTC().Format(time.RFC3339))
-		}
+		t.changing(now)
 		return
 	}
 	if now.Sub(t.pendingAt) < settle {
@@ -199,6 +198,20 @@ func (t *tlsFiles) check() {
 		attrs = append(attrs, "client_cas_changed", !prev.ClientCAs.Equal(cas))
 	}
 	t.log.Info("TLS certificate files read again: new handshakes use them", attrs...)
+}
+
+// changing notes that the files were found changing at now: unsettled
+// contents, or a file that changed while it was read. After an hour of
+// it, that is a warning, once an hour.
+func (t *tlsFiles) changing(now time.Time) {
+	if t.changingSince.IsZero() {
+		t.changingSince = now
+	}
+	if now.Sub(t.changingSince) >= failureRepeat && now.Sub(t.changingWarned) >= failureRepeat {
+		t.changingWarned = now
+		t.log.Warn("TLS certificate files not read again: the certificate in use stays",
+			"error", "the files changed at every check since "+t.changingSince.UTC().Format(time.RFC3339))
+	}
 }
 
 // errChanging is a file that changed while it was read.

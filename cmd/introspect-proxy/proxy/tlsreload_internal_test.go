@@ -440,4 +440,71 @@ func TestTLSFilesCheckStates(t *testing.T) {
 	if name() != "ten" {
 		t.Fatalf("the pair made whole: serving %q", name())
 	}
+	tenCert, tenKey := read(certFile), read(keyFile)
+	newWarnings()
+
+	// Files switching between the contents in use and others at every
+	// check (a reconciler restoring an old secret): an hour of it is a
+	// warning; the contents in use at two checks in a row end it.
+	writePair(t, "eleven", filepath.Join(spare, "c"), filepath.Join(spare, "k"))
+	elevenCert, elevenKey := read(filepath.Join(spare, "c")), read(filepath.Join(spare, "k"))
+	for i := range 4 {
+		write(certFile, elevenCert)
+		write(keyFile, elevenKey)
+		files.check()
+		if i == 0 {
+			files.changingSince = files.changingSince.Add(-failureRepeat)
+			files.changingWarned = time.Time{}
+		}
+		write(certFile, tenCert)
+		write(keyFile, tenKey)
+		files.check()
+	}
+	if n := newWarnings(); n != 1 || name() != "ten" {
+		t.Fatalf("an hour of switching: %d warnings, want 1; serving %q", n, name())
+	}
+	files.check()
+	if !files.changingSince.IsZero() {
+		t.Errorf("the contents in use at two checks in a row: still changing since %v", files.changingSince)
+	}
+
+	// A read error while contents are pending: nothing is changing any
+	// more (the failure is its own warning).
+	write(certFile, elevenCert)
+	write(keyFile, elevenKey)
+	files.check()
+	remove(keyFile)
+	files.check()
+	if !files.changingSince.IsZero() {
+		t.Errorf("after a read error: still changing since %v", files.changingSince)
+	}
+	write(keyFile, tenKey)
+	write(certFile, tenCert)
+	files.check()
+	newWarnings()
+
+	// A file that changes while it is read, at every check for an hour.
+	afterRead = func(path string) {
+		if path == certFile {
+			f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			_, _ = f.WriteString("\n")
+			_ = f.Close()
+		}
+	}
+	t.Cleanup(func() { afterRead = nil })
+	files.check()
+	files.changingSince = files.changingSince.Add(-failureRepeat)
+	files.changingWarned = time.Time{}
+	files.check()
+	afterRead = nil
+	if n := newWarnings(); n != 1 || !strings.Contains(logs.String(), "the files changed at every check since ") {
+		t.Fatalf("a file changing while read for an hour: %d warnings, want 1", n)
+	}
+	if name() != "ten" {
+		t.Fatalf("a file changing while read: serving %q", name())
+	}
 }
