@@ -32,6 +32,7 @@ type tlsFiles struct {
 	pendingAt      time.Time         // when pending was first read
 	changingSince  time.Time         // when contents other than sum were first read
 	changingWarned time.Time         // when that was last logged as lasting an hour
+	inUse          bool              // the last check read the contents in use
 	lastErr        string            // the last failure logged
 	loggedAt       time.Time         // when it was logged
 }
@@ -124,6 +125,8 @@ func (t *tlsFiles) watch(ctx context.Context) {
 // delays nothing.
 func (t *tlsFiles) check() {
 	cfg := t.cfg
+	lastInUse := t.inUse
+	t.inUse = false
 	settings := [3]string{"tls-cert", "tls-key", "tls-client-ca"}
 	var data [3][]byte
 	h := sha256.New()
@@ -149,11 +152,12 @@ func (t *tlsFiles) check() {
 	h.Sum(sum[:0])
 	if sum == t.sum {
 		// The contents in use, at two checks in a row: nothing is changing.
-		// Read between other contents, they still are.
-		if t.pending == ([sha256.Size]byte{}) {
+		// Read between other contents (or a read caught mid-write), they
+		// still are.
+		if lastInUse {
 			t.changingSince = time.Time{}
 		}
-		t.lastErr, t.pending = "", [sha256.Size]byte{}
+		t.lastErr, t.pending, t.inUse = "", [sha256.Size]byte{}, true
 		return
 	}
 	first := t.sum == [sha256.Size]byte{}
@@ -166,7 +170,7 @@ func (t *tlsFiles) check() {
 	if first && err == nil && sameChain(prev.Certificates[0].Certificate, cert.Certificate) && prev.ClientCAs.Equal(cas) {
 		// What was read at start: the sessions of the configuration in use
 		// go on.
-		t.sum, t.lastErr, t.pending, t.changingSince = sum, "", [sha256.Size]byte{}, time.Time{}
+		t.sum, t.lastErr, t.pending, t.changingSince, t.inUse = sum, "", [sha256.Size]byte{}, time.Time{}, true
 		return
 	}
 	now := time.Now()

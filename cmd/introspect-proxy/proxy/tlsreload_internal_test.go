@@ -468,6 +468,33 @@ func TestTLSFilesCheckStates(t *testing.T) {
 		t.Errorf("the contents in use at two checks in a row: still changing since %v", files.changingSince)
 	}
 
+	// The same with a read caught mid-write between: the contents in use
+	// read around it are not two checks in a row. Each round counts for
+	// 20 minutes.
+	files.changingWarned = time.Time{}
+	for i := range 4 {
+		write(certFile, elevenCert)
+		write(keyFile, elevenKey)
+		files.check()
+		files.changingSince = files.changingSince.Add(-20 * time.Minute)
+		write(certFile, tenCert)
+		write(keyFile, tenKey)
+		files.check()
+		afterRead = func(path string) { // the same bytes, another time
+			if path == keyFile {
+				when := time.Now().Add(-time.Duration(i+1) * time.Hour)
+				_ = os.Chtimes(path, when, when)
+			}
+		}
+		files.check()
+		afterRead = nil
+		files.check()
+	}
+	if n := newWarnings(); n != 1 || name() != "ten" {
+		t.Fatalf("an hour of switching, reads caught mid-write between: %d warnings, want 1; serving %q", n, name())
+	}
+	files.check()
+
 	// A read error while contents are pending: nothing is changing any
 	// more (the failure is its own warning).
 	write(certFile, elevenCert)
