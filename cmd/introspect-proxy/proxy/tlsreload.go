@@ -120,9 +120,9 @@ func (t *tlsFiles) watch(ctx context.Context) {
 // one after the other load once both have settled. Waiting for the content
 // to settle keeps a chain cut short by a write in progress, which still
 // parses less its last certificates, from being served; a file that
-// changes while it is read is read again at the next check. Times of the
-// files play no part: a writer that rewrites the same bytes (a sync loop)
-// delays nothing.
+// changes while it is read is read again at the next check. Settling
+// looks at contents, not at the files' times: a writer that rewrites the
+// same bytes (a sync loop) delays nothing.
 func (t *tlsFiles) check() {
 	cfg := t.cfg
 	lastInUse := t.inUse
