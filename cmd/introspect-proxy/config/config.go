@@ -163,7 +163,7 @@ type Config struct {
 	// The server.
 	TLSCertificate                *tls.Certificate   // -tls-cert, -tls-key; nil: plain HTTP
 	TLSClientCAs                  *x509.CertPool     // -tls-client-ca
-	TLSCertFile                   string             // -tls-cert, read again when it changes
+	TLSCertFile                   string             // -tls-cert, read again every TLSReloadInterval
 	TLSKeyFile                    string             // -tls-key
 	TLSClientCAFile               string             // -tls-client-ca
 	TLSReloadInterval             time.Duration      // -tls-reload-interval; 0: the files are read once

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -41,6 +42,9 @@ type tlsFiles struct {
 // which one a handshake gets depends on whether net/http serves HTTP/2
 // (GODEBUG=http2server=0 turns it off), known once the server runs.
 type tlsGen struct{ h1, h2 *tls.Config }
+
+// notReadAgain is the log message of a failure to read the files again.
+const notReadAgain = "TLS certificate files not read again: the certificate in use stays"
 
 // failureRepeat is how often a failure that lasts is logged again.
 const failureRepeat = time.Hour
@@ -167,7 +171,7 @@ func (t *tlsFiles) check() {
 		cas, err = config.ParsePool(data[2], cfg.TLSClientCAFile)
 	}
 	prev := t.cur.Load().h1
-	if first && err == nil && sameChain(prev.Certificates[0].Certificate, cert.Certificate) && prev.ClientCAs.Equal(cas) {
+	if first && err == nil && slices.EqualFunc(prev.Certificates[0].Certificate, cert.Certificate, bytes.Equal) && prev.ClientCAs.Equal(cas) {
 		// What was read at start: the sessions of the configuration in use
 		// go on.
 		t.sum, t.lastErr, t.pending, t.changingSince, t.inUse = sum, "", [sha256.Size]byte{}, time.Time{}, true
@@ -213,7 +217,7 @@ func (t *tlsFiles) changing(now time.Time) {
 	}
 	if now.Sub(t.changingSince) >= failureRepeat && now.Sub(t.changingWarned) >= failureRepeat {
 		t.changingWarned = now
-		t.log.Warn("TLS certificate files not read again: the certificate in use stays",
+		t.log.Warn(notReadAgain,
 			"error", "the files changed at every check since "+t.changingSince.UTC().Format(time.RFC3339))
 	}
 }
@@ -262,19 +266,5 @@ func (t *tlsFiles) fail(msg string) {
 		return
 	}
 	t.lastErr, t.loggedAt = msg, now
-	t.log.Warn("TLS certificate files not read again: the certificate in use stays", "error", msg)
-}
-
-// sameChain reports whether two certificate chains hold the same
-// certificates.
-func sameChain(a, b [][]byte) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if !bytes.Equal(a[i], b[i]) {
-			return false
-		}
-	}
-	return true
+	t.log.Warn(notReadAgain, "error", msg)
 }

@@ -49,6 +49,81 @@ func writePair(t *testing.T, cn, certFile, keyFile string) {
 	}
 }
 
+// tlsFilesOf is the reloader of a reverse-proxy configuration serving TLS
+// with the files of tlsArgs (-tls-cert and the like), its log written as
+// text to logs at level, with settle 0 until the test ends: two checks in
+// a row put new contents in use.
+func tlsFilesOf(t *testing.T, logs io.Writer, level slog.Level, tlsArgs ...string) *tlsFiles {
+	t.Helper()
+	args := append([]string{"-upstream", "http://127.0.0.1:1", "-endpoint", "https://as.example/introspect", "-client-id", "api"}, tlsArgs...)
+	cfg, err := config.Load(args, []string{config.EnvClientSecret + "=s"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	was := settle
+	settle = 0
+	t.Cleanup(func() { settle = was })
+	return newTLSFiles(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: level})))
+}
+
+// serving is the common name of the certificate files serves.
+func (t *tlsFiles) serving() string { return t.cur.Load().h1.Certificates[0].Leaf.Subject.CommonName }
+
+// readBytes, writeBytes (in place), renameBytes (written aside and renamed
+// over path, as a secret volume swaps its files) and removeFile are the
+// test's file operations, failing it on an error.
+func readBytes(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func writeBytes(t *testing.T, path string, b []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func renameBytes(t *testing.T, path string, b []byte) {
+	t.Helper()
+	writeBytes(t, path+".tmp", b)
+	if err := os.Rename(path+".tmp", path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func removeFile(t *testing.T, path string) {
+	t.Helper()
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// growWhileRead makes every read of path by the reloader meet the file
+// growing by a new line between its read and its second look, until the
+// returned function (also run when the test ends) stops it.
+func growWhileRead(t *testing.T, path string) (stop func()) {
+	afterRead = func(p string) {
+		if p != path {
+			return
+		}
+		f, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		_, _ = f.WriteString("\n")
+		_ = f.Close()
+	}
+	stop = func() { afterRead = nil }
+	t.Cleanup(stop)
+	return stop
+}
+
 // A check finds nothing to do when no file changed, keeps the
 // configuration (and so its sessions) when a file was rewritten with the
 // same content, keeps it when a file is gone (logging that once however
@@ -60,17 +135,9 @@ func TestTLSFilesCheck(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
 	writePair(t, "one", certFile, keyFile)
-	cfg, err := config.Load([]string{"-upstream", "http://127.0.0.1:1", "-endpoint", "https://as.example/introspect", "-client-id", "api",
-		"-tls-cert", certFile, "-tls-key", keyFile}, []string{config.EnvClientSecret + "=s"}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	was := settle
-	settle = 0 // two checks in a row put new contents in use
-	t.Cleanup(func() { settle = was })
 	var logs strings.Builder
-	files := newTLSFiles(cfg, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	name := func() string { return files.cur.Load().h1.Certificates[0].Leaf.Subject.CommonName }
+	files := tlsFilesOf(t, &logs, slog.LevelDebug, "-tls-cert", certFile, "-tls-key", keyFile)
+	name := files.serving
 	first := files.cur.Load()
 
 	files.check() // the first check reads the files: the same pair
@@ -78,24 +145,7 @@ func TestTLSFilesCheck(t *testing.T) {
 	if files.cur.Load() != first || logs.Len() != 0 {
 		t.Fatalf("the same files made a new configuration, or a log line: %q", logs.String())
 	}
-	rewrite := func(path string, data []byte) {
-		t.Helper()
-		if err := os.WriteFile(path+".tmp", data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(path+".tmp", path); err != nil {
-			t.Fatal(err)
-		}
-	}
-	read := func(path string) []byte {
-		t.Helper()
-		b, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	rewrite(certFile, read(certFile)) // another file, the same certificate
+	renameBytes(t, certFile, readBytes(t, certFile)) // another file, the same certificate
 	files.check()
 	files.check()
 	if files.cur.Load() != first || logs.Len() != 0 {
@@ -145,12 +195,8 @@ func TestTLSFilesCheck(t *testing.T) {
 	other := t.TempDir()
 	otherCert, otherKey := filepath.Join(other, "c"), filepath.Join(other, "k")
 	writePair(t, "six", otherCert, otherKey)
-	if err := os.WriteFile(certFile, read(otherCert), 0o600); err != nil { // in place
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, read(otherKey), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeBytes(t, certFile, readBytes(t, otherCert)) // in place
+	writeBytes(t, keyFile, readBytes(t, otherKey))
 	if err := os.Chtimes(certFile, oldCert.ModTime(), oldCert.ModTime()); err != nil {
 		t.Fatal(err)
 	}
@@ -167,25 +213,14 @@ func TestTLSFilesCheck(t *testing.T) {
 	}
 
 	// A certificate that grows while it is read.
-	afterRead = func(path string) {
-		if path == certFile {
-			f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			_, _ = f.WriteString("\n")
-			_ = f.Close()
-		}
-	}
-	t.Cleanup(func() { afterRead = nil })
+	stopGrowing := growWhileRead(t, certFile)
 	writePair(t, "seven", certFile, keyFile)
 	files.check()
 	files.check()
 	if name() != "six" || !strings.Contains(logs.String(), "level=DEBUG msg=\"TLS certificate file changed while it was read: read at the next check\" setting=-tls-cert") {
 		t.Fatalf("a file read while it changed: serving %q, log %q", name(), logs.String())
 	}
-	afterRead = nil
+	stopGrowing()
 	files.check()
 	files.check()
 	if name() != "seven" {
@@ -197,24 +232,24 @@ func TestTLSFilesCheck(t *testing.T) {
 	// another writer keeps writing the same key meanwhile.
 	settle = time.Hour
 	writePair(t, "eight", otherCert, otherKey)
-	leaf := read(otherCert)
+	leaf := readBytes(t, otherCert)
 	third := t.TempDir()
 	writePair(t, "intermediate", filepath.Join(third, "c"), filepath.Join(third, "k"))
-	rewrite(keyFile, read(otherKey))
-	rewrite(certFile, leaf)
+	renameBytes(t, keyFile, readBytes(t, otherKey))
+	renameBytes(t, certFile, leaf)
 	files.check()
-	rewrite(certFile, append(append([]byte{}, leaf...), read(filepath.Join(third, "c"))...))
+	renameBytes(t, certFile, append(append([]byte{}, leaf...), readBytes(t, filepath.Join(third, "c"))...))
 	files.check()
 	if name() != "seven" {
 		t.Fatalf("new contents not settled: serving %q", name())
 	}
-	rewrite(keyFile, read(keyFile)) // the same bytes, another file and time
+	renameBytes(t, keyFile, readBytes(t, keyFile)) // the same bytes, another file and time
 	files.check()
 	if name() != "seven" {
 		t.Fatalf("new contents read twice, less than settle apart: serving %q", name())
 	}
 	files.pendingAt = files.pendingAt.Add(-settle)
-	rewrite(keyFile, read(keyFile))
+	renameBytes(t, keyFile, readBytes(t, keyFile))
 	files.check()
 	if got := files.cur.Load().h1.Certificates[0].Certificate; name() != "eight" || len(got) != 2 {
 		t.Fatalf("the settled chain: serving %q with %d certificates, want eight with 2", name(), len(got))
@@ -247,37 +282,9 @@ func TestTLSFilesCheckStates(t *testing.T) {
 	certFile, keyFile, caFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key"), filepath.Join(dir, "ca.crt")
 	writePair(t, "one", certFile, keyFile)
 	writePair(t, "ca", caFile, filepath.Join(spare, "ca.key"))
-	cfg, err := config.Load([]string{"-upstream", "http://127.0.0.1:1", "-endpoint", "https://as.example/introspect", "-client-id", "api",
-		"-tls-cert", certFile, "-tls-key", keyFile, "-tls-client-ca", caFile}, []string{config.EnvClientSecret + "=s"}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	was := settle
-	settle = 0 // two checks in a row put new contents in use
-	t.Cleanup(func() { settle = was })
 	var logs strings.Builder
-	files := newTLSFiles(cfg, slog.New(slog.NewTextHandler(&logs, nil)))
-	name := func() string { return files.cur.Load().h1.Certificates[0].Leaf.Subject.CommonName }
-	read := func(path string) []byte {
-		t.Helper()
-		b, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	write := func(path string, b []byte) {
-		t.Helper()
-		if err := os.WriteFile(path, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	remove := func(path string) {
-		t.Helper()
-		if err := os.Remove(path); err != nil {
-			t.Fatal(err)
-		}
-	}
+	files := tlsFilesOf(t, &logs, slog.LevelInfo, "-tls-cert", certFile, "-tls-key", keyFile, "-tls-client-ca", caFile)
+	name := files.serving
 	warnings := func() int { return strings.Count(logs.String(), "level=WARN") }
 	// newWarnings is the number of warnings since the last call.
 	seen := 0
@@ -286,39 +293,39 @@ func TestTLSFilesCheckStates(t *testing.T) {
 		seen += n
 		return n
 	}
-	oneCert, oneKey := read(certFile), read(keyFile)
+	oneCert, oneKey := readBytes(t, certFile), readBytes(t, keyFile)
 
 	// A failure at the first check, the start-up files adopted, the same
 	// failure: logged twice.
-	remove(keyFile)
+	removeFile(t, keyFile)
 	files.check()
-	write(keyFile, oneKey)
+	writeBytes(t, keyFile, oneKey)
 	files.check()
-	remove(keyFile)
+	removeFile(t, keyFile)
 	files.check()
 	if n := newWarnings(); n != 2 {
 		t.Fatalf("a failure at the first check, the start-up files, the failure again: %d warnings, want 2: %q", n, logs.String())
 	}
-	write(keyFile, oneKey)
+	writeBytes(t, keyFile, oneKey)
 	files.check()
 
 	// Other files at the first check (of another reloader of the same
 	// configuration), the start-up files at the second, the others again:
 	// they settle anew.
 	writePair(t, "two", certFile, keyFile)
-	twoCert, twoKey := read(certFile), read(keyFile)
-	other := newTLSFiles(cfg, slog.New(slog.DiscardHandler))
+	twoCert, twoKey := readBytes(t, certFile), readBytes(t, keyFile)
+	other := newTLSFiles(files.cfg, slog.New(slog.DiscardHandler))
 	other.check()
-	write(certFile, oneCert)
-	write(keyFile, oneKey)
+	writeBytes(t, certFile, oneCert)
+	writeBytes(t, keyFile, oneKey)
 	other.check()
 	if !other.changingSince.IsZero() {
 		t.Errorf("the start-up files adopted, still changing since %v", other.changingSince)
 	}
-	write(certFile, twoCert)
-	write(keyFile, twoKey)
+	writeBytes(t, certFile, twoCert)
+	writeBytes(t, keyFile, twoKey)
 	other.check()
-	if got := other.cur.Load().h1.Certificates[0].Leaf.Subject.CommonName; got != "one" {
+	if got := other.serving(); got != "one" {
 		t.Fatalf("other files, read once since the start-up files were adopted: serving %q", got)
 	}
 
@@ -327,11 +334,11 @@ func TestTLSFilesCheckStates(t *testing.T) {
 	if name() != "one" {
 		t.Fatalf("other files, read once: serving %q", name())
 	}
-	write(certFile, oneCert)
-	write(keyFile, oneKey)
+	writeBytes(t, certFile, oneCert)
+	writeBytes(t, keyFile, oneKey)
 	files.check()
-	write(certFile, twoCert)
-	write(keyFile, twoKey)
+	writeBytes(t, certFile, twoCert)
+	writeBytes(t, keyFile, twoKey)
 	files.check()
 	if name() != "one" {
 		t.Fatalf("other files, read once since those in use came back: serving %q", name())
@@ -343,11 +350,11 @@ func TestTLSFilesCheckStates(t *testing.T) {
 
 	// Three pending, then a file missing: three settles anew.
 	writePair(t, "three", certFile, keyFile)
-	threeCert, threeKey := read(certFile), read(keyFile)
+	threeCert, threeKey := readBytes(t, certFile), readBytes(t, keyFile)
 	files.check()
-	remove(keyFile)
+	removeFile(t, keyFile)
 	files.check()
-	write(keyFile, threeKey)
+	writeBytes(t, keyFile, threeKey)
 	files.check()
 	if name() != "two" {
 		t.Fatalf("contents pending before a read error, read once again: serving %q", name())
@@ -359,14 +366,14 @@ func TestTLSFilesCheckStates(t *testing.T) {
 	newWarnings()
 
 	// Two while three is in use, three, two again: two settles anew.
-	write(certFile, twoCert)
-	write(keyFile, twoKey)
+	writeBytes(t, certFile, twoCert)
+	writeBytes(t, keyFile, twoKey)
 	files.check()
-	write(certFile, threeCert)
-	write(keyFile, threeKey)
+	writeBytes(t, certFile, threeCert)
+	writeBytes(t, keyFile, threeKey)
 	files.check()
-	write(certFile, twoCert)
-	write(keyFile, twoKey)
+	writeBytes(t, certFile, twoCert)
+	writeBytes(t, keyFile, twoKey)
 	files.check()
 	if name() != "three" {
 		t.Fatalf("contents read once since those in use came back: serving %q", name())
@@ -377,27 +384,27 @@ func TestTLSFilesCheckStates(t *testing.T) {
 	}
 
 	// A failure, the contents in use again, the same failure: logged twice.
-	remove(keyFile)
+	removeFile(t, keyFile)
 	files.check()
-	write(keyFile, twoKey)
+	writeBytes(t, keyFile, twoKey)
 	files.check()
-	remove(keyFile)
+	removeFile(t, keyFile)
 	files.check()
 	if n := newWarnings(); n != 2 {
 		t.Fatalf("a failure, a recovery, the failure again: %d warnings, want 2: %q", n, logs.String())
 	}
-	write(keyFile, twoKey)
+	writeBytes(t, keyFile, twoKey)
 	files.check()
 
 	// A CA file that does not load.
-	caPEM := read(caFile)
-	write(caFile, []byte("not PEM\n"))
+	caPEM := readBytes(t, caFile)
+	writeBytes(t, caFile, []byte("not PEM\n"))
 	files.check()
 	files.check()
 	if n := newWarnings(); n != 1 || !strings.Contains(logs.String(), "error=\"-tls-client-ca: ") || !strings.Contains(logs.String(), "holds no PEM certificate") {
 		t.Fatalf("a CA file that does not load: %d warnings, log %q", n, logs.String())
 	}
-	write(caFile, caPEM)
+	writeBytes(t, caFile, caPEM)
 	files.check()
 
 	// Contents that change at every check for an hour and more, the hour
@@ -425,7 +432,7 @@ func TestTLSFilesCheckStates(t *testing.T) {
 
 	// Settled contents that do not load: a certificate and another's key.
 	writePair(t, "ten", filepath.Join(spare, "c"), filepath.Join(spare, "k"))
-	write(certFile, read(filepath.Join(spare, "c")))
+	writeBytes(t, certFile, readBytes(t, filepath.Join(spare, "c")))
 	files.check()
 	files.check()
 	if n := newWarnings(); n != 1 || !strings.Contains(logs.String(), "error=\"-tls-cert, -tls-key: ") {
@@ -434,30 +441,30 @@ func TestTLSFilesCheckStates(t *testing.T) {
 	if !files.changingSince.IsZero() {
 		t.Errorf("settled contents that do not load still count as changing since %v", files.changingSince)
 	}
-	write(keyFile, read(filepath.Join(spare, "k")))
+	writeBytes(t, keyFile, readBytes(t, filepath.Join(spare, "k")))
 	files.check()
 	files.check()
 	if name() != "ten" {
 		t.Fatalf("the pair made whole: serving %q", name())
 	}
-	tenCert, tenKey := read(certFile), read(keyFile)
+	tenCert, tenKey := readBytes(t, certFile), readBytes(t, keyFile)
 	newWarnings()
 
 	// Files switching between the contents in use and others at every
 	// check (a reconciler restoring an old secret): an hour of it is a
 	// warning; the contents in use at two checks in a row end it.
 	writePair(t, "eleven", filepath.Join(spare, "c"), filepath.Join(spare, "k"))
-	elevenCert, elevenKey := read(filepath.Join(spare, "c")), read(filepath.Join(spare, "k"))
+	elevenCert, elevenKey := readBytes(t, filepath.Join(spare, "c")), readBytes(t, filepath.Join(spare, "k"))
 	for i := range 4 {
-		write(certFile, elevenCert)
-		write(keyFile, elevenKey)
+		writeBytes(t, certFile, elevenCert)
+		writeBytes(t, keyFile, elevenKey)
 		files.check()
 		if i == 0 {
 			files.changingSince = files.changingSince.Add(-failureRepeat)
 			files.changingWarned = time.Time{}
 		}
-		write(certFile, tenCert)
-		write(keyFile, tenKey)
+		writeBytes(t, certFile, tenCert)
+		writeBytes(t, keyFile, tenKey)
 		files.check()
 	}
 	if n := newWarnings(); n != 1 || name() != "ten" {
@@ -473,12 +480,12 @@ func TestTLSFilesCheckStates(t *testing.T) {
 	// 20 minutes.
 	files.changingWarned = time.Time{}
 	for i := range 4 {
-		write(certFile, elevenCert)
-		write(keyFile, elevenKey)
+		writeBytes(t, certFile, elevenCert)
+		writeBytes(t, keyFile, elevenKey)
 		files.check()
 		files.changingSince = files.changingSince.Add(-20 * time.Minute)
-		write(certFile, tenCert)
-		write(keyFile, tenKey)
+		writeBytes(t, certFile, tenCert)
+		writeBytes(t, keyFile, tenKey)
 		files.check()
 		afterRead = func(path string) { // the same bytes, another time
 			if path == keyFile {
@@ -497,37 +504,26 @@ func TestTLSFilesCheckStates(t *testing.T) {
 
 	// A read error while contents are pending: nothing is changing any
 	// more (the failure is its own warning).
-	write(certFile, elevenCert)
-	write(keyFile, elevenKey)
+	writeBytes(t, certFile, elevenCert)
+	writeBytes(t, keyFile, elevenKey)
 	files.check()
-	remove(keyFile)
+	removeFile(t, keyFile)
 	files.check()
 	if !files.changingSince.IsZero() {
 		t.Errorf("after a read error: still changing since %v", files.changingSince)
 	}
-	write(keyFile, tenKey)
-	write(certFile, tenCert)
+	writeBytes(t, keyFile, tenKey)
+	writeBytes(t, certFile, tenCert)
 	files.check()
 	newWarnings()
 
 	// A file that changes while it is read, at every check for an hour.
-	afterRead = func(path string) {
-		if path == certFile {
-			f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			_, _ = f.WriteString("\n")
-			_ = f.Close()
-		}
-	}
-	t.Cleanup(func() { afterRead = nil })
+	stopGrowing := growWhileRead(t, certFile)
 	files.check()
 	files.changingSince = files.changingSince.Add(-failureRepeat)
 	files.changingWarned = time.Time{}
 	files.check()
-	afterRead = nil
+	stopGrowing()
 	if n := newWarnings(); n != 1 || !strings.Contains(logs.String(), "the files changed at every check since ") {
 		t.Fatalf("a file changing while read for an hour: %d warnings, want 1", n)
 	}
